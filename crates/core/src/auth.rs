@@ -1,0 +1,288 @@
+//! The one authenticator: every credential scheme ends here and becomes a [`Principal`] or a typed
+//! reason why not. It owns the caches that keep the hot path off Argon2, signature checks and the
+//! database:
+//! - user states (user + resolved permissions), dropped on every write, locally at once and in
+//!   other processes when they see the store's revision move;
+//! - verified tokens, keyed by a SHA-256 of the token, living no longer than the token;
+//! - verified Basic credentials, keyed by an HMAC of username and password under a key made at
+//!   start, valid only while the user's password is unchanged.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use moka::sync::Cache;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::clock::{Clock, Millis};
+use crate::error::{AuthFailure, Error, Result};
+use crate::model::User;
+use crate::password::PasswordHasher;
+use crate::permission::PermissionSet;
+use crate::principal::{CredentialKind, Principal, UserState};
+use crate::settings::AuthSettings;
+use crate::store::Store;
+use crate::token::TokenService;
+use crate::validate;
+
+/// A token whose signature and claims were checked once.
+#[derive(Debug)]
+struct VerifiedToken {
+    sub: Uuid,
+    exp: i64,
+    jti: String,
+    scopes: Arc<PermissionSet>,
+}
+
+pub struct Authenticator {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: Arc<PasswordHasher>,
+    tokens: Arc<TokenService>,
+    settings: AuthSettings,
+    users: Cache<Uuid, Arc<UserState>>,
+    roles: RwLock<Arc<HashMap<String, PermissionSet>>>,
+    /// Bumped by every invalidation; a load that started before one does not fill the cache.
+    generation: AtomicU64,
+    last_revision: AtomicI64,
+    verified_tokens: Cache<[u8; 32], Arc<VerifiedToken>>,
+    basic: Cache<[u8; 32], (Uuid, Millis)>,
+    basic_key: [u8; 32],
+}
+
+impl Authenticator {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        hasher: Arc<PasswordHasher>,
+        tokens: Arc<TokenService>,
+        settings: AuthSettings,
+    ) -> Result<Self> {
+        let mut basic_key = [0u8; 32];
+        rand::Rng::fill(&mut rand::rngs::OsRng, &mut basic_key[..]);
+        let token_life = tokens.settings().access_ttl + tokens.settings().leeway;
+        let a = Self {
+            users: Cache::builder()
+                .max_capacity(50_000)
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
+            roles: RwLock::new(Arc::default()),
+            generation: AtomicU64::new(0),
+            last_revision: AtomicI64::new(store.revision().await?),
+            verified_tokens: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(token_life)
+                .build(),
+            basic: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(settings.basic_cache_ttl)
+                .build(),
+            basic_key,
+            store,
+            clock,
+            hasher,
+            tokens,
+            settings,
+        };
+        a.reload_roles().await?;
+        Ok(a)
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    async fn reload_roles(&self) -> Result<()> {
+        let mut map = HashMap::new();
+        for role in self.store.list_roles().await? {
+            let perms = PermissionSet::parse(role.permissions.iter().map(String::as_str))
+                .unwrap_or_default();
+            map.insert(role.name, perms);
+        }
+        *self.roles.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+        Ok(())
+    }
+
+    /// Drops one user's cached state (after a write to that user).
+    pub fn invalidate_user(&self, id: Uuid) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.users.invalidate(&id);
+    }
+
+    /// Drops every cached user state and reloads roles (after a role change, or when another
+    /// process moved the revision).
+    pub async fn invalidate_all(&self) -> Result<()> {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.users.invalidate_all();
+        self.reload_roles().await?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.users.invalidate_all();
+        Ok(())
+    }
+
+    /// Polled by the server: if another process changed users or roles, drop the caches.
+    pub async fn refresh_if_changed(&self) -> Result<bool> {
+        let rev = self.store.revision().await?;
+        if self.last_revision.swap(rev, Ordering::SeqCst) != rev {
+            self.invalidate_all().await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn resolve(&self, user: User) -> UserState {
+        let roles = self.roles.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut permissions =
+            PermissionSet::parse(user.permissions.iter().map(String::as_str)).unwrap_or_default();
+        for r in &user.roles {
+            if let Some(p) = roles.get(r) {
+                permissions.extend(p);
+            }
+        }
+        UserState { user, permissions }
+    }
+
+    /// The user's current state, from the cache or the store.
+    pub async fn user_state(&self, id: Uuid) -> Result<Option<Arc<UserState>>> {
+        if let Some(s) = self.users.get(&id) {
+            return Ok(Some(s));
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let Some(user) = self.store.user_by_id(id).await? else {
+            return Ok(None);
+        };
+        let state = Arc::new(self.resolve(user));
+        if self.generation.load(Ordering::SeqCst) == generation {
+            self.users.insert(id, state.clone());
+        }
+        Ok(Some(state))
+    }
+
+    fn usable(state: &UserState) -> std::result::Result<(), AuthFailure> {
+        if state.user.disabled {
+            Err(AuthFailure::Disabled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `Authorization: Bearer <jwt>`.
+    pub async fn bearer(&self, token: &str) -> Result<Principal> {
+        let now_s = self.clock.now_s();
+        let leeway = i64::try_from(self.tokens.settings().leeway.as_secs()).unwrap_or(0);
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let verified = match self.verified_tokens.get(&key) {
+            Some(v) => {
+                if v.exp <= now_s - leeway {
+                    self.verified_tokens.invalidate(&key);
+                    return Err(Error::InvalidCredentials(AuthFailure::Expired));
+                }
+                v
+            }
+            None => {
+                let claims = self
+                    .tokens
+                    .verify(token, now_s)
+                    .map_err(Error::InvalidCredentials)?;
+                let sub = Uuid::parse_str(&claims.sub)
+                    .map_err(|_| Error::InvalidCredentials(AuthFailure::Malformed))?;
+                let scopes = PermissionSet::parse_scope(&claims.scope)
+                    .map_err(|_| Error::InvalidCredentials(AuthFailure::Malformed))?;
+                let v = Arc::new(VerifiedToken {
+                    sub,
+                    exp: claims.exp,
+                    jti: claims.jti,
+                    scopes: Arc::new(scopes),
+                });
+                self.verified_tokens.insert(key, v.clone());
+                v
+            }
+        };
+        let state = self
+            .user_state(verified.sub)
+            .await?
+            .ok_or(Error::InvalidCredentials(AuthFailure::UnknownUser))?;
+        Self::usable(&state).map_err(Error::InvalidCredentials)?;
+        Ok(Principal {
+            user: state,
+            credential: CredentialKind::Jwt,
+            credential_id: Some(verified.jti.clone()),
+            scopes: Some(verified.scopes.clone()),
+            auth_time: self.clock.now_ms(),
+        })
+    }
+
+    fn basic_key(&self, username: &str, password: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.basic_key)
+            .expect("HMAC takes any key length");
+        mac.update(&(username.len() as u64).to_be_bytes());
+        mac.update(username.as_bytes());
+        mac.update(password.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// `Authorization: Basic` (RFC 7617). Repeated requests with the same, still valid,
+    /// credentials skip Argon2.
+    pub async fn basic(&self, username: &str, password: &str) -> Result<Principal> {
+        let key = self.basic_key(username, password);
+        if let Some((id, pw_at)) = self.basic.get(&key) {
+            match self.user_state(id).await? {
+                Some(state) if state.user.password_changed_at == pw_at => {
+                    Self::usable(&state).map_err(Error::InvalidCredentials)?;
+                    return Ok(self.basic_principal(state));
+                }
+                _ => self.basic.invalidate(&key),
+            }
+        }
+        let state = self.check_password(username, password).await?;
+        self.basic
+            .insert(key, (state.user.id, state.user.password_changed_at));
+        Ok(self.basic_principal(state))
+    }
+
+    fn basic_principal(&self, user: Arc<UserState>) -> Principal {
+        Principal {
+            user,
+            credential: CredentialKind::Basic,
+            credential_id: None,
+            scopes: None,
+            auth_time: self.clock.now_ms(),
+        }
+    }
+
+    /// Verifies a username and password (Argon2, on the bounded pool). Unknown users are verified
+    /// against a dummy hash, and unknown, wrong and disabled all fail alike to the caller.
+    /// Re-hashes the password when the stored hash used older parameters.
+    pub async fn check_password(&self, username: &str, password: &str) -> Result<Arc<UserState>> {
+        let user = match validate::username(username) {
+            Ok(norm) => self.store.user_by_username(&norm).await?,
+            Err(_) => None,
+        };
+        let verdict = self
+            .hasher
+            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .await?;
+        let Some(user) = user.filter(|_| verdict.ok) else {
+            return Err(Error::InvalidCredentials(AuthFailure::WrongPassword));
+        };
+        if verdict.needs_rehash {
+            match self.hasher.hash(password).await {
+                Ok(h) => {
+                    if let Err(e) = self.store.set_password_hash(user.id, &h).await {
+                        tracing::warn!(user = %user.id, error = %e, "could not store re-hashed password");
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "re-hash skipped"),
+            }
+        }
+        let state = self
+            .user_state(user.id)
+            .await?
+            .ok_or(Error::InvalidCredentials(AuthFailure::UnknownUser))?;
+        Self::usable(&state).map_err(Error::InvalidCredentials)?;
+        Ok(state)
+    }
+}

@@ -1,0 +1,23 @@
+//! Bouncer's domain. Nothing here knows about HTTP or SQL: the HTTP layer turns requests into calls on
+//! [`service::Bouncer`], and storage sits behind the [`store::Store`] trait.
+//!
+//! The invariants that matter most live here, in one place each:
+//! - who is calling: [`auth::Authenticator`] turns any credential into one [`principal::Principal`];
+//! - may they: [`authz::authorize`] returns a [`authz::Decision`] that carries the reason;
+//! - what is valid: [`validate`] and [`permission`] parse every user-supplied value once.
+
+pub mod auth;
+pub mod authz;
+pub mod clock;
+pub mod error;
+pub mod model;
+pub mod password;
+pub mod permission;
+pub mod principal;
+pub mod service;
+pub mod settings;
+pub mod store;
+pub mod token;
+pub mod validate;
+
+pub use error::{Error, Result};

@@ -1,0 +1,63 @@
+//! The one answer to "who is calling": every credential scheme ends in a [`Principal`].
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::clock::Millis;
+use crate::model::User;
+use crate::permission::PermissionSet;
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    Jwt,
+    Basic,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Jwt => "jwt",
+            CredentialKind::Basic => "basic",
+        }
+    }
+}
+
+/// A user's current state as authorization sees it: the stored user plus the permissions its
+/// roles grant right now. Cached; every write that changes it invalidates the cache.
+#[derive(Debug)]
+pub struct UserState {
+    pub user: User,
+    /// Direct permissions and those of every role, resolved.
+    pub permissions: PermissionSet,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: Arc<UserState>,
+    pub credential: CredentialKind,
+    /// The token's `jti`, when the credential has one.
+    pub credential_id: Option<String>,
+    /// The token's granted scopes; `None` means not narrowed (Basic). Effective rights are the
+    /// intersection of these and the user's current permissions.
+    pub scopes: Option<Arc<PermissionSet>>,
+    /// When the credential was issued or verified.
+    pub auth_time: Millis,
+}
+
+impl Principal {
+    pub fn user_id(&self) -> Uuid {
+        self.user.user.id
+    }
+    pub fn username(&self) -> &str {
+        &self.user.user.username
+    }
+    pub fn roles(&self) -> &[String] {
+        &self.user.user.roles
+    }
+    pub fn has_role(&self, role: &str) -> bool {
+        self.user.user.has_role(role)
+    }
+}

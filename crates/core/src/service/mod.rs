@@ -1,0 +1,68 @@
+//! [`Bouncer`]: the domain's entry point. The HTTP layer and the CLI call these methods; both get the
+//! same rules. Methods that depend on *which* row a caller touches (items) take the [`Principal`]
+//! and decide through [`crate::authz::authorize`]; route-level permissions are declared by the
+//! HTTP handlers.
+
+mod items;
+mod oauth;
+mod roles;
+mod users;
+
+use std::sync::Arc;
+
+pub use items::{ItemInput, ItemPatch};
+pub use oauth::{OAuthError, TokenGrant};
+pub use users::{AdminUserPatch, NewUser, OwnUserPatch, Registration};
+
+use crate::auth::Authenticator;
+use crate::clock::Clock;
+use crate::error::Result;
+use crate::password::PasswordHasher;
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::token::{self, TokenService};
+
+pub struct Bouncer {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: Arc<PasswordHasher>,
+    pub tokens: Arc<TokenService>,
+    pub auth: Authenticator,
+    pub settings: Settings,
+}
+
+impl Bouncer {
+    /// Wires the domain on top of a migrated store, generating the signing key on first start.
+    pub async fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Result<Self> {
+        let hasher = Arc::new(PasswordHasher::new(&settings.passwords)?);
+        let alg = settings.tokens.algorithm;
+        let mut keys = store.signing_keys().await?;
+        if !keys.iter().any(|k| k.alg == alg.name()) {
+            let key = token::generate_key(alg, clock.now_ms())?;
+            store.insert_signing_key(&key).await?;
+            tracing::info!(kid = %key.kid, alg = alg.name(), "generated a new signing key");
+            keys = store.signing_keys().await?;
+        }
+        let tokens = Arc::new(TokenService::new(settings.tokens.clone(), &keys)?);
+        let auth = Authenticator::new(
+            store.clone(),
+            clock.clone(),
+            hasher.clone(),
+            tokens.clone(),
+            settings.auth.clone(),
+        )
+        .await?;
+        Ok(Self {
+            store,
+            clock,
+            hasher,
+            tokens,
+            auth,
+            settings,
+        })
+    }
+}

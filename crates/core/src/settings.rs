@@ -1,0 +1,93 @@
+//! The parts of the configuration the domain needs, already validated by the binary.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlg {
+    EdDsa,
+    Rs256,
+    Es256,
+    Hs256,
+}
+
+impl SigningAlg {
+    pub fn name(self) -> &'static str {
+        match self {
+            SigningAlg::EdDsa => "EdDSA",
+            SigningAlg::Rs256 => "RS256",
+            SigningAlg::Es256 => "ES256",
+            SigningAlg::Hs256 => "HS256",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PasswordSettings {
+    pub min_length: usize,
+    pub argon2_m_kib: u32,
+    pub argon2_t: u32,
+    pub argon2_p: u32,
+    /// Concurrent hashes; defaults to the number of cores.
+    pub workers: usize,
+    /// Hash requests that may wait for a worker before new ones get 503.
+    pub queue: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub algorithm: SigningAlg,
+    pub access_ttl: Duration,
+    pub leeway: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub basic_enabled: bool,
+    pub bearer_enabled: bool,
+    pub registration_enabled: bool,
+    /// How long a verified Basic credential is trusted without Argon2 again.
+    pub basic_cache_ttl: Duration,
+    /// How often to poll the store's revision for changes made by other processes.
+    pub revision_poll: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub passwords: PasswordSettings,
+    pub tokens: TokenSettings,
+    pub auth: AuthSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Settings {
+            passwords: PasswordSettings {
+                min_length: 8,
+                argon2_m_kib: 19_456,
+                argon2_t: 2,
+                argon2_p: 1,
+                workers: cores,
+                queue: 64,
+            },
+            tokens: TokenSettings {
+                issuer: "http://127.0.0.1:8080".into(),
+                audience: "bouncer".into(),
+                algorithm: SigningAlg::EdDsa,
+                access_ttl: Duration::from_secs(900),
+                leeway: Duration::from_secs(60),
+            },
+            auth: AuthSettings {
+                basic_enabled: true,
+                bearer_enabled: true,
+                registration_enabled: true,
+                basic_cache_ttl: Duration::from_secs(60),
+                revision_poll: Duration::from_secs(1),
+            },
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The storage interface. One implementation (crate `bouncer-store`) serves SQLite and PostgreSQL
+//! with the same SQL. Implementations must make each method atomic and must enforce, inside the same
+//! transaction as the write, the invariants documented on the method: checking them beforehand from
+//! the outside would race.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::model::{Item, Page, PageRequest, Role, SigningKeyRecord, User};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; `field` names the column the caller supplied.
+    #[error("{field} already exists")]
+    Conflict { field: &'static str },
+    /// The write would leave no enabled user holding the `admin` role.
+    #[error("last enabled admin")]
+    LastAdmin,
+    /// The role is held by this many users and `force` was not given.
+    #[error("role in use by {0} users")]
+    RoleInUse(i64),
+    /// The database failed; the text is for logs only.
+    #[error("database: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What deleting a role did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleDeletion {
+    Deleted,
+    NotFound,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip, for readiness.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// A counter bumped by every write that can change what an existing credential may do (user
+    /// updates and deletions, role changes). Caches in every process poll it to drop stale entries.
+    async fn revision(&self) -> StoreResult<i64>;
+
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>>;
+    /// Looks up by the normalized (lowercase) username.
+    async fn user_by_username(&self, username_norm: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self, page: PageRequest) -> StoreResult<Page<User>>;
+    async fn count_users(&self) -> StoreResult<i64>;
+    /// Writes every mutable field, roles and direct permissions of `user`. Returns false if it does
+    /// not exist. Fails with `LastAdmin` if no enabled admin would remain.
+    async fn update_user(&self, user: &User) -> StoreResult<bool>;
+    /// Replaces only the password hash (re-hash on login); does not bump the revision.
+    async fn set_password_hash(&self, id: Uuid, hash: &str) -> StoreResult<()>;
+    /// Returns false if it did not exist. Fails with `LastAdmin` if no enabled admin would remain.
+    async fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
+
+    async fn list_roles(&self) -> StoreResult<Vec<Role>>;
+    async fn role(&self, name: &str) -> StoreResult<Option<Role>>;
+    /// Creates or replaces; returns true if created.
+    async fn put_role(&self, role: &Role) -> StoreResult<bool>;
+    /// Without `force`, fails with `RoleInUse` while users hold it; with it, removes it from them
+    /// (and fails with `LastAdmin` if that would leave no enabled admin).
+    async fn delete_role(&self, name: &str, force: bool) -> StoreResult<RoleDeletion>;
+
+    async fn insert_item(&self, item: &Item) -> StoreResult<()>;
+    async fn item(&self, id: Uuid) -> StoreResult<Option<Item>>;
+    async fn list_items(&self, page: PageRequest) -> StoreResult<Page<Item>>;
+    async fn update_item(&self, item: &Item) -> StoreResult<bool>;
+    async fn delete_item(&self, id: Uuid) -> StoreResult<bool>;
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Inserts a key; a concurrent insert of the same algorithm by another instance is not an error
+    /// (callers re-read `signing_keys` afterwards and use the oldest).
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+}

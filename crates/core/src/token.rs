@@ -1,0 +1,267 @@
+//! Access tokens: JWTs signed with a server key. EdDSA by default; RS256, ES256 and HS256 by config.
+//! The algorithm is pinned by configuration and never taken from the token. Verification keys are
+//! built from the published JWK, so what third parties verify with is exactly what we verify with.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::clock::Millis;
+use crate::error::{AuthFailure, Error, Result};
+use crate::model::SigningKeyRecord;
+use crate::settings::{SigningAlg, TokenSettings};
+
+/// Tokens longer than this are refused before any parsing.
+pub const MAX_TOKEN_LEN: usize = 4096;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    #[serde(default)]
+    pub scope: String,
+}
+
+fn jwt_alg(a: SigningAlg) -> Algorithm {
+    match a {
+        SigningAlg::EdDsa => Algorithm::EdDSA,
+        SigningAlg::Rs256 => Algorithm::RS256,
+        SigningAlg::Es256 => Algorithm::ES256,
+        SigningAlg::Hs256 => Algorithm::HS256,
+    }
+}
+
+/// Generates a new key of `alg`, ready to store.
+pub fn generate_key(alg: SigningAlg, now: Millis) -> Result<SigningKeyRecord> {
+    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+    let mut rng = rand::rngs::OsRng;
+    let kid = Uuid::new_v4().simple().to_string();
+    let (private_pem, jwk) = match alg {
+        SigningAlg::EdDsa => {
+            let key = ed25519_dalek::SigningKey::generate(&mut rng);
+            let pem = key
+                .to_pkcs8_pem(Default::default())
+                .map_err(Error::internal)?
+                .to_string();
+            let x = B64.encode(key.verifying_key().as_bytes());
+            (
+                pem,
+                serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x}),
+            )
+        }
+        SigningAlg::Rs256 => {
+            use rsa::pkcs8::EncodePrivateKey as _;
+            use rsa::traits::PublicKeyParts as _;
+            let key = rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(Error::internal)?;
+            let pem = key
+                .to_pkcs8_pem(Default::default())
+                .map_err(Error::internal)?
+                .to_string();
+            let n = B64.encode(key.n().to_bytes_be());
+            let e = B64.encode(key.e().to_bytes_be());
+            (pem, serde_json::json!({"kty": "RSA", "n": n, "e": e}))
+        }
+        SigningAlg::Es256 => {
+            use p256::pkcs8::EncodePrivateKey as _;
+            let key = p256::SecretKey::random(&mut rng);
+            let pem = key
+                .to_pkcs8_pem(Default::default())
+                .map_err(Error::internal)?
+                .to_string();
+            let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
+                &key.public_key(),
+                false,
+            );
+            let (Some(x), Some(y)) = (point.x(), point.y()) else {
+                return Err(Error::internal("P-256 point without coordinates"));
+            };
+            (
+                pem,
+                serde_json::json!({"kty": "EC", "crv": "P-256", "x": B64.encode(x), "y": B64.encode(y)}),
+            )
+        }
+        SigningAlg::Hs256 => {
+            let mut secret = [0u8; 32];
+            rand::Rng::fill(&mut rng, &mut secret[..]);
+            (B64.encode(secret), serde_json::json!({}))
+        }
+    };
+    let mut jwk = jwk;
+    if alg != SigningAlg::Hs256 {
+        jwk["kid"] = kid.clone().into();
+        jwk["alg"] = alg.name().into();
+        jwk["use"] = "sig".into();
+    }
+    Ok(SigningKeyRecord {
+        kid,
+        alg: alg.name().into(),
+        private_pem,
+        public_jwk: jwk.to_string(),
+        created_at: now,
+    })
+}
+
+struct Verifier {
+    key: DecodingKey,
+}
+
+/// Signs and verifies access tokens with the keys of the configured algorithm.
+pub struct TokenService {
+    settings: TokenSettings,
+    alg: Algorithm,
+    signing_kid: String,
+    signing_key: EncodingKey,
+    verifiers: HashMap<String, Verifier>,
+    validation: Validation,
+    jwks: serde_json::Value,
+}
+
+impl TokenService {
+    /// Builds from stored keys; the newest key of the configured algorithm signs, every key of that
+    /// algorithm verifies and is published.
+    pub fn new(settings: TokenSettings, keys: &[SigningKeyRecord]) -> Result<Self> {
+        let alg = jwt_alg(settings.algorithm);
+        let mut mine: Vec<&SigningKeyRecord> = keys
+            .iter()
+            .filter(|k| k.alg == settings.algorithm.name())
+            .collect();
+        mine.sort_by_key(|k| (k.created_at, k.kid.clone()));
+        let signer = *mine
+            .last()
+            .ok_or_else(|| Error::internal("no signing key"))?;
+        let signing_key = match settings.algorithm {
+            SigningAlg::EdDsa => EncodingKey::from_ed_pem(signer.private_pem.as_bytes()),
+            SigningAlg::Rs256 => EncodingKey::from_rsa_pem(signer.private_pem.as_bytes()),
+            SigningAlg::Es256 => EncodingKey::from_ec_pem(signer.private_pem.as_bytes()),
+            SigningAlg::Hs256 => B64
+                .decode(&signer.private_pem)
+                .map(|s| EncodingKey::from_secret(&s))
+                .map_err(|e| {
+                    jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::Base64(e))
+                }),
+        }
+        .map_err(Error::internal)?;
+        let mut verifiers = HashMap::new();
+        let mut published = Vec::new();
+        for k in &mine {
+            let jwk: serde_json::Value =
+                serde_json::from_str(&k.public_jwk).map_err(Error::internal)?;
+            let s = |f: &str| jwk[f].as_str().unwrap_or_default().to_owned();
+            let key = match settings.algorithm {
+                SigningAlg::EdDsa => DecodingKey::from_ed_components(&s("x")),
+                SigningAlg::Rs256 => DecodingKey::from_rsa_components(&s("n"), &s("e")),
+                SigningAlg::Es256 => DecodingKey::from_ec_components(&s("x"), &s("y")),
+                SigningAlg::Hs256 => B64
+                    .decode(&k.private_pem)
+                    .map(|secret| DecodingKey::from_secret(&secret))
+                    .map_err(|e| jsonwebtoken::errors::ErrorKind::Base64(e).into()),
+            }
+            .map_err(Error::internal)?;
+            verifiers.insert(k.kid.clone(), Verifier { key });
+            if settings.algorithm != SigningAlg::Hs256 {
+                published.push(jwk);
+            }
+        }
+        let mut validation = Validation::new(alg);
+        validation.algorithms = vec![alg];
+        validation.set_issuer(&[settings.issuer.as_str()]);
+        validation.set_audience(&[settings.audience.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
+        // Time claims are checked below against our Clock, so tests can move time.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        Ok(Self {
+            signing_kid: signer.kid.clone(),
+            signing_key,
+            alg,
+            verifiers,
+            validation,
+            jwks: serde_json::json!({ "keys": published }),
+            settings,
+        })
+    }
+
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
+    }
+
+    /// The RFC 7517 key set (empty for HS256, whose key is secret).
+    pub fn jwks(&self) -> &serde_json::Value {
+        &self.jwks
+    }
+
+    pub fn algorithm(&self) -> SigningAlg {
+        self.settings.algorithm
+    }
+
+    /// Issues an access token for `sub` with `scope`, valid from `now` for the configured lifetime.
+    pub fn issue(&self, sub: Uuid, scope: &str, now: Millis) -> Result<(String, Claims)> {
+        let iat = now.div_euclid(1000);
+        let ttl = i64::try_from(self.settings.access_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let claims = Claims {
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+            sub: sub.to_string(),
+            exp: iat + ttl,
+            iat,
+            nbf: iat,
+            jti: Uuid::new_v4().to_string(),
+            scope: scope.to_owned(),
+        };
+        Ok((self.sign(&claims)?, claims))
+    }
+
+    /// Signs arbitrary claims with the current key (tests build hostile tokens with it).
+    pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String> {
+        let mut header = Header::new(self.alg);
+        header.kid = Some(self.signing_kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.signing_key).map_err(Error::internal)
+    }
+
+    /// Verifies signature, algorithm, `kid`, `iss`, `aud`, and the time claims against `now_s`
+    /// with the configured leeway.
+    pub fn verify(&self, token: &str, now_s: i64) -> std::result::Result<Claims, AuthFailure> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(AuthFailure::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthFailure::Malformed)?;
+        if header.alg != self.alg {
+            return Err(AuthFailure::BadSignature);
+        }
+        let verifier = header
+            .kid
+            .as_deref()
+            .and_then(|k| self.verifiers.get(k))
+            .ok_or(AuthFailure::UnknownKey)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &verifier.key, &self.validation).map_err(
+            |e| {
+                use jsonwebtoken::errors::ErrorKind as K;
+                match e.kind() {
+                    K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName => {
+                        AuthFailure::BadSignature
+                    }
+                    K::InvalidIssuer | K::InvalidAudience => AuthFailure::WrongIssuerOrAudience,
+                    _ => AuthFailure::Malformed,
+                }
+            },
+        )?;
+        let c = data.claims;
+        let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(0);
+        if c.exp <= now_s - leeway {
+            return Err(AuthFailure::Expired);
+        }
+        if c.nbf > now_s + leeway || c.iat > now_s + leeway {
+            return Err(AuthFailure::NotYetValid);
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,256 @@
+//! The sqlx implementation of [`bouncer_core::store::Store`]. One set of SQL texts with `$N`
+//! placeholders runs on SQLite and PostgreSQL through `sqlx::Any`; there is no per-backend branch in
+//! any query method. The only backend-specific code is connection set-up (SQLite pragmas).
+//!
+//! Durability: SQLite runs in WAL mode with `synchronous=FULL`, so a committed write is on disk
+//! before the caller hears of it. Uniqueness is left to constraints and mapped to
+//! [`StoreError::Conflict`].
+
+mod items;
+mod keys;
+mod roles;
+mod users;
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bouncer_core::model::{Item, Page, PageRequest, Role, SigningKeyRecord, User};
+use bouncer_core::store::{RoleDeletion, Store, StoreError, StoreResult};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor, SqlSafeStr};
+use uuid::Uuid;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+
+fn migrator() -> Migrator {
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|(v, d, sql)| {
+            Migration::new(
+                *v,
+                Cow::Borrowed(*d),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    let mut m = Migrator::with_migrations(migrations);
+    // PostgreSQL: sqlx takes an advisory lock around the run, so instances starting at once do not race.
+    m.set_locking(true);
+    m
+}
+
+pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() || db.is_foreign_key_violation() {
+            // PostgreSQL names the constraint; SQLite names the column in its message.
+            let what = db
+                .constraint()
+                .map(str::to_owned)
+                .unwrap_or_else(|| db.message().to_owned());
+            let field = if what.contains("email") {
+                "email"
+            } else if what.contains("username") {
+                "username"
+            } else if what.contains("role") {
+                "roles"
+            } else if what.contains("generation") {
+                "generation"
+            } else {
+                "id"
+            };
+            return StoreError::Conflict { field };
+        }
+    }
+    StoreError::Backend(e.to_string())
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlStore {
+    /// Connects to `url` (`sqlite://path` or `postgres://...`); a SQLite file is created if missing.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url).ok_or_else(|| {
+            StoreError::Backend("database.url must start with sqlite:// or postgres://".into())
+        })?;
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(backend_err)?;
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(5));
+        if backend == Backend::Sqlite {
+            pool = pool.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                    )
+                    .await
+                    .map(drop)
+                })
+            });
+        }
+        let pool = pool.connect_with(options).await.map_err(backend_err)?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations (idempotent; safe to run from several instances at once).
+    pub async fn migrate(&self) -> StoreResult<()> {
+        migrator()
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Bumps the revision; first statement of every write transaction that changes users or roles. On
+/// PostgreSQL it also takes the row lock that serializes those transactions, which is what makes
+/// the last-admin check below race-free.
+pub(crate) const BUMP_REVISION: &str = "UPDATE revision SET value = value + 1 WHERE id = 1";
+
+pub(crate) const COUNT_ENABLED_ADMINS: &str = "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id \
+     WHERE r.role = 'admin' AND u.disabled = 0";
+
+pub(crate) fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend_err)
+    }
+
+    async fn revision(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT value FROM revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_err)
+    }
+
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        users::insert(self, user).await
+    }
+    async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>> {
+        users::by_key(self, "id", &id.to_string()).await
+    }
+    async fn user_by_username(&self, username_norm: &str) -> StoreResult<Option<User>> {
+        users::by_key(self, "username_norm", username_norm).await
+    }
+    async fn list_users(&self, page: PageRequest) -> StoreResult<Page<User>> {
+        users::list(self, page).await
+    }
+    async fn count_users(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_err)
+    }
+    async fn update_user(&self, user: &User) -> StoreResult<bool> {
+        users::update(self, user).await
+    }
+    async fn set_password_hash(&self, id: Uuid, hash: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend_err)
+    }
+    async fn delete_user(&self, id: Uuid) -> StoreResult<bool> {
+        users::delete(self, id).await
+    }
+
+    async fn list_roles(&self) -> StoreResult<Vec<Role>> {
+        roles::list(self).await
+    }
+    async fn role(&self, name: &str) -> StoreResult<Option<Role>> {
+        roles::get(self, name).await
+    }
+    async fn put_role(&self, role: &Role) -> StoreResult<bool> {
+        roles::put(self, role).await
+    }
+    async fn delete_role(&self, name: &str, force: bool) -> StoreResult<RoleDeletion> {
+        roles::delete(self, name, force).await
+    }
+
+    async fn insert_item(&self, item: &Item) -> StoreResult<()> {
+        items::insert(self, item).await
+    }
+    async fn item(&self, id: Uuid) -> StoreResult<Option<Item>> {
+        items::get(self, id).await
+    }
+    async fn list_items(&self, page: PageRequest) -> StoreResult<Page<Item>> {
+        items::list(self, page).await
+    }
+    async fn update_item(&self, item: &Item) -> StoreResult<bool> {
+        items::update(self, item).await
+    }
+    async fn delete_item(&self, id: Uuid) -> StoreResult<bool> {
+        items::delete(self, id).await
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        keys::list(self).await
+    }
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        keys::insert(self, key).await
+    }
+}

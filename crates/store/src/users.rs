@@ -1,0 +1,235 @@
+//! Users, with their roles and direct permissions, written in one transaction.
+
+use std::collections::HashMap;
+
+use bouncer_core::model::{Page, PageRequest, User};
+use bouncer_core::store::{StoreError, StoreResult};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use uuid::Uuid;
+
+use crate::{BUMP_REVISION, COUNT_ENABLED_ADMINS, SqlStore, backend_err, placeholders};
+
+const COLUMNS: &str = "id, username, email, full_name, disabled, password_hash, password_changed_at, created_at, updated_at";
+
+fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    Ok(User {
+        id: Uuid::parse_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        username: row.try_get("username")?,
+        email: row.try_get("email")?,
+        full_name: row.try_get("full_name")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        roles: Vec::new(),
+        permissions: Vec::new(),
+        password_hash: row.try_get("password_hash")?,
+        password_changed_at: row.try_get("password_changed_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Fills `roles` and `permissions` for `users` with two queries.
+async fn attach_grants(store: &SqlStore, users: &mut [User]) -> StoreResult<()> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = users.iter().map(|u| u.id.to_string()).collect();
+    let mut roles: HashMap<String, Vec<String>> = HashMap::new();
+    let mut perms: HashMap<String, Vec<String>> = HashMap::new();
+    for (table, column, out) in [
+        ("user_roles", "role", &mut roles),
+        ("user_permissions", "permission", &mut perms),
+    ] {
+        let sql = format!(
+            "SELECT user_id, {column} FROM {table} WHERE user_id IN ({}) ORDER BY {column}",
+            placeholders(1, ids.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in &ids {
+            q = q.bind(id.clone());
+        }
+        for row in q.fetch_all(store.pool()).await.map_err(backend_err)? {
+            let uid: String = row.try_get(0).map_err(backend_err)?;
+            out.entry(uid)
+                .or_default()
+                .push(row.try_get(1).map_err(backend_err)?);
+        }
+    }
+    for (u, id) in users.iter_mut().zip(&ids) {
+        u.roles = roles.remove(id).unwrap_or_default();
+        u.permissions = perms.remove(id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+async fn write_grants(tx: &mut Transaction<'static, Any>, user: &User) -> Result<(), sqlx::Error> {
+    let id = user.id.to_string();
+    sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+        .bind(id.clone())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM user_permissions WHERE user_id = $1")
+        .bind(id.clone())
+        .execute(&mut **tx)
+        .await?;
+    for r in &user.roles {
+        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
+            .bind(id.clone())
+            .bind(r.clone())
+            .execute(&mut **tx)
+            .await?;
+    }
+    for p in &user.permissions {
+        sqlx::query("INSERT INTO user_permissions (user_id, permission) VALUES ($1, $2)")
+            .bind(id.clone())
+            .bind(p.clone())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn enabled_admins(tx: &mut Transaction<'static, Any>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(COUNT_ENABLED_ADMINS)
+        .fetch_one(&mut **tx)
+        .await
+}
+
+pub(crate) async fn insert(store: &SqlStore, user: &User) -> StoreResult<()> {
+    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    sqlx::query(
+        "INSERT INTO users (id, username, username_norm, email, email_norm, full_name, disabled, password_hash, \
+         password_changed_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(user.id.to_string())
+    .bind(user.username.clone())
+    .bind(user.username.to_ascii_lowercase())
+    .bind(user.email.clone())
+    .bind(user.email.to_lowercase())
+    .bind(user.full_name.clone())
+    .bind(i64::from(user.disabled))
+    .bind(user.password_hash.clone())
+    .bind(user.password_changed_at)
+    .bind(user.created_at)
+    .bind(user.updated_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend_err)?;
+    write_grants(&mut tx, user).await.map_err(backend_err)?;
+    tx.commit().await.map_err(backend_err)
+}
+
+pub(crate) async fn by_key(
+    store: &SqlStore,
+    column: &'static str,
+    value: &str,
+) -> StoreResult<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE {column} = $1");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(value.to_owned())
+        .fetch_optional(store.pool())
+        .await
+        .map_err(backend_err)?;
+    let Some(row) = row else { return Ok(None) };
+    let mut users = [from_row(&row).map_err(backend_err)?];
+    attach_grants(store, &mut users).await?;
+    let [user] = users;
+    Ok(Some(user))
+}
+
+pub(crate) async fn list(store: &SqlStore, page: PageRequest) -> StoreResult<Page<User>> {
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(store.pool())
+        .await
+        .map_err(backend_err)?;
+    let sql = format!("SELECT {COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2");
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(store.pool())
+        .await
+        .map_err(backend_err)?;
+    let mut users = rows
+        .iter()
+        .map(from_row)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend_err)?;
+    attach_grants(store, &mut users).await?;
+    Ok(Page {
+        items: users,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    })
+}
+
+/// A write transaction that may change who is an enabled admin. It starts by bumping the revision
+/// (the row lock that serializes these writes on PostgreSQL; SQLite has one writer anyway), counts
+/// enabled admins, and [`AdminGuard::commit`] refuses to leave none.
+pub(crate) struct AdminGuard {
+    pub(crate) tx: Transaction<'static, Any>,
+    before: i64,
+}
+
+impl AdminGuard {
+    pub(crate) async fn begin(store: &SqlStore) -> StoreResult<Self> {
+        let mut tx = store.pool().begin().await.map_err(backend_err)?;
+        sqlx::query(BUMP_REVISION)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        let before = enabled_admins(&mut tx).await.map_err(backend_err)?;
+        Ok(Self { tx, before })
+    }
+
+    pub(crate) async fn commit(mut self) -> StoreResult<()> {
+        let after = enabled_admins(&mut self.tx).await.map_err(backend_err)?;
+        if self.before > 0 && after == 0 {
+            self.tx.rollback().await.map_err(backend_err)?;
+            return Err(StoreError::LastAdmin);
+        }
+        self.tx.commit().await.map_err(backend_err)
+    }
+}
+
+pub(crate) async fn update(store: &SqlStore, user: &User) -> StoreResult<bool> {
+    let mut guard = AdminGuard::begin(store).await?;
+    let done = sqlx::query(
+        "UPDATE users SET email = $1, email_norm = $2, full_name = $3, disabled = $4, password_hash = $5, \
+         password_changed_at = $6, updated_at = $7 WHERE id = $8",
+    )
+    .bind(user.email.clone())
+    .bind(user.email.to_lowercase())
+    .bind(user.full_name.clone())
+    .bind(i64::from(user.disabled))
+    .bind(user.password_hash.clone())
+    .bind(user.password_changed_at)
+    .bind(user.updated_at)
+    .bind(user.id.to_string())
+    .execute(&mut *guard.tx)
+    .await
+    .map_err(backend_err)?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    write_grants(&mut guard.tx, user)
+        .await
+        .map_err(backend_err)?;
+    guard.commit().await?;
+    Ok(true)
+}
+
+pub(crate) async fn delete(store: &SqlStore, id: Uuid) -> StoreResult<bool> {
+    let mut guard = AdminGuard::begin(store).await?;
+    let done = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut *guard.tx)
+        .await
+        .map_err(backend_err)?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    guard.commit().await?;
+    Ok(true)
+}
