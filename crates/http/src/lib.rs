@@ -1,1 +1,152 @@
+//! Bouncer's HTTP layer: routes, extractors and the one mapping from domain errors to RFC 9457 /
+//! RFC 6749 responses. Routes are registered through `utoipa-axum`, so `/openapi.json` is generated
+//! from the same list the router serves and cannot drift from it.
 
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{Request, StatusCode};
+use axum::response::IntoResponse;
+use bouncer_core::service::Bouncer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{
+    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+
+/// What the router shares with handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub bouncer: Arc<Bouncer>,
+}
+
+impl FromRef<AppState> for Arc<Bouncer> {
+    fn from_ref(s: &AppState) -> Arc<Bouncer> {
+        s.bouncer.clone()
+    }
+}
+
+/// Limits the HTTP layer enforces per request.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpOptions {
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Bouncer", description = "Identity and access for HTTP APIs."),
+    modifiers(&SecuritySchemes),
+    components(schemas(views::ProblemDoc))
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scopes = Scopes::from_iter([
+            ("items:read", "read items"),
+            ("items:write", "create and change own items"),
+            ("items:delete", "delete any item"),
+            ("users:read", "list and read users"),
+            ("users:write", "manage users"),
+            ("roles:read", "read roles"),
+            ("roles:write", "manage roles"),
+        ]);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new(
+                "/oauth2/token",
+                scopes,
+            ))])),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    use routes::*;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(wellknown::jwks))
+        .routes(routes!(wellknown::metadata))
+        .routes(routes!(oauth::token))
+        .routes(routes!(users::register))
+        .routes(routes!(users::me, users::patch_me))
+        .routes(routes!(users::list))
+        .routes(routes!(users::get, users::patch, users::delete))
+        .routes(routes!(roles::list))
+        .routes(routes!(roles::get, roles::put, roles::delete))
+        .routes(routes!(items::list, items::create))
+        .routes(routes!(items::get, items::put, items::delete))
+        .routes(routes!(demo::protected))
+        .routes(routes!(demo::admin_only))
+        .routes(routes!(demo::user_only))
+}
+
+/// The OpenAPI document for every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// The whole application as one router, with its layers.
+pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
+    let (router, spec) = api().split_for_parts();
+    let spec = Arc::new(spec);
+    let router = router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let spec = spec.clone();
+                async move { axum::Json(spec.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(AppState { bouncer });
+    router
+        .layer(DefaultBodyLimit::max(opts.body_limit))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                // Path only: a query string may carry secrets.
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// For handlers that want to answer 405 explicitly.
+pub fn method_not_allowed() -> impl IntoResponse {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,242 @@
+//! Wiring: open the store, migrate, build the domain, create the first admin, serve HTTP.
+//!
+//! Serving uses hyper directly (not `axum::serve`) for what an exposed server needs: a header-read
+//! timeout (slowloris), a cap on concurrent connections, a bounded header buffer, and a graceful
+//! drain on SIGTERM.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use bouncer_core::clock::{Clock, SystemClock};
+use bouncer_core::service::Bouncer;
+use bouncer_http::HttpOptions;
+use bouncer_store::{Backend, SqlStore};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt as _;
+
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("database: {0}")]
+    Store(#[from] bouncer_core::store::StoreError),
+    #[error("{0}")]
+    Core(#[from] bouncer_core::Error),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Creates the directory of a SQLite file (mode 0700: it holds password hashes and signing keys).
+fn prepare_sqlite_dir(url: &str) -> Result<(), AppError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    else {
+        return Ok(());
+    };
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| AppError::Io(format!("cannot create {}: {e}", dir.display())))
+}
+
+/// Opens and migrates the configured database.
+pub async fn open_store(config: &Config) -> Result<SqlStore, AppError> {
+    if Backend::of_url(&config.database.url) == Some(Backend::Sqlite) {
+        prepare_sqlite_dir(&config.database.url)?;
+    }
+    let store = SqlStore::connect(&config.database.url).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The domain on the configured database, with the given clock.
+pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Bouncer>, AppError> {
+    let store = open_store(config).await?;
+    let settings = config.settings();
+    let (m, t, p) = bouncer_core::password::RECOMMENDED;
+    let s = &settings.passwords;
+    if s.argon2_m_kib < m || s.argon2_t < t || s.argon2_p < p {
+        tracing::warn!(
+            memory_kib = s.argon2_m_kib,
+            iterations = s.argon2_t,
+            parallelism = s.argon2_p,
+            "Argon2 parameters are below the OWASP minimum (19456 KiB, 2, 1)"
+        );
+    }
+    Ok(Arc::new(
+        Bouncer::new(Arc::new(store), clock, settings).await?,
+    ))
+}
+
+/// Creates the first admin on an empty database; a generated password is printed once to stderr.
+pub async fn bootstrap(b: &Bouncer, config: &Config) -> Result<(), AppError> {
+    let given = Some(config.admin.password.as_str()).filter(|p| !p.is_empty());
+    if let Some((user, generated)) = b.bootstrap_admin(&config.admin.username, given).await? {
+        tracing::info!(user = %user.username, "created the first admin");
+        if let Some(pw) = generated {
+            eprintln!(
+                "\nbouncer: created admin user {:?} with password:\n\n    {pw}\n\nIt is shown only this once. Change it with `bouncer user set-password {}`.\n",
+                user.username, user.username
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A server that is listening.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub bouncer: Arc<Bouncer>,
+    listener: TcpListener,
+    config: Config,
+}
+
+impl Server {
+    /// Opens everything and binds the listener; `serve` then runs it.
+    pub async fn bind(config: Config, clock: Arc<dyn Clock>) -> Result<Self, AppError> {
+        let addr = config.listen_addr()?;
+        let bouncer = build(&config, clock).await?;
+        bootstrap(&bouncer, &config).await?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| AppError::Io(format!("cannot listen on {addr}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| AppError::Io(e.to_string()))?;
+        Ok(Self {
+            addr,
+            bouncer,
+            listener,
+            config,
+        })
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests (up to the grace period).
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+        let Server {
+            bouncer,
+            listener,
+            config,
+            addr,
+        } = self;
+        let opts = HttpOptions {
+            body_limit: config.server.body_limit_bytes,
+            request_timeout: Duration::from_secs(config.server.request_timeout_s),
+        };
+        let app = bouncer_http::router(bouncer.clone(), opts);
+        let poller = tokio::spawn(poll_revision(bouncer.clone()));
+        let limit = Arc::new(Semaphore::new(config.server.max_connections));
+        let graceful = GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(config.server.header_read_timeout_s))
+            .max_buf_size(64 * 1024);
+        tracing::info!(%addr, "listening");
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off instead of spinning.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let Ok(permit) = limit.clone().try_acquire_owned() else {
+                        tracing::warn!(%peer, "connection limit reached; refusing");
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let svc = app.clone().map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(ConnectInfo(peer));
+                        req
+                    });
+                    let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                        drop(permit);
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        tracing::info!("shutting down: draining in-flight requests");
+        let grace = Duration::from_secs(config.server.shutdown_grace_s);
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over; closing remaining connections");
+        }
+        poller.abort();
+        Ok(())
+    }
+}
+
+/// Drops cached user states when another process (the CLI, another instance) changed users or roles.
+async fn poll_revision(b: Arc<Bouncer>) {
+    let mut tick = tokio::time::interval(b.settings.auth.revision_poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = b.auth.refresh_if_changed().await {
+            tracing::warn!(error = %e, "could not poll for changes");
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+/// `bouncer serve`.
+pub async fn serve(config: Config) -> Result<(), AppError> {
+    let server = Server::bind(config, Arc::new(SystemClock)).await?;
+    server.serve(shutdown_signal()).await
+}

@@ -1,0 +1,245 @@
+//! The operator's command line. Every command works on the database directly, with or without a
+//! running server, through the same domain code the HTTP API uses.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bouncer_core::clock::SystemClock;
+use bouncer_core::model::PageRequest;
+use bouncer_core::service::{AdminUserPatch, Bouncer, NewUser};
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{self, AppError};
+use crate::config::{Config, DEFAULT_TOML};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bouncer",
+    version,
+    about = "Identity and access for HTTP APIs: one binary, secure by default."
+)]
+pub struct Cli {
+    /// TOML configuration file (see `bouncer config default`).
+    #[arg(long, short, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print or check configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage roles and who holds them.
+    #[command(subcommand)]
+    Role(RoleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a complete, commented configuration file with every default.
+    Default,
+    /// Validate the configuration (file from --config or FILE, plus environment) and exit.
+    Check {
+        /// The file to check (same as --config).
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordSource {
+    /// Read the password from standard input (one line) instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is prompted for, or read from stdin with --password-stdin.
+    Add {
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        full_name: Option<String>,
+        /// A role to grant (repeatable; default: user).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// List users.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+    },
+    /// Disable a user: every credential stops working at once.
+    Disable { username: String },
+    /// Enable a disabled user.
+    Enable { username: String },
+    /// Set a user's password (prompted, or from stdin with --password-stdin).
+    SetPassword {
+        username: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// List roles and their permissions.
+    List,
+    /// Give USERNAME the role ROLE.
+    Grant { role: String, username: String },
+    /// Take the role ROLE from USERNAME.
+    Revoke { role: String, username: String },
+}
+
+fn read_password(src: &PasswordSource) -> Result<String, AppError> {
+    let io = |e: std::io::Error| AppError::Io(format!("cannot read the password: {e}"));
+    if src.password_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(io)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = rpassword::prompt_password("Password: ").map_err(io)?;
+    let again = rpassword::prompt_password("Repeat password: ").map_err(io)?;
+    if first != again {
+        return Err(AppError::Io("the passwords do not match".into()));
+    }
+    Ok(first)
+}
+
+async fn domain(config: &Config) -> Result<Arc<Bouncer>, AppError> {
+    app::build(config, Arc::new(SystemClock)).await
+}
+
+fn print_user(u: &bouncer_core::model::User) {
+    println!(
+        "{}\t{}\t{}\t{}\t{}",
+        u.id,
+        u.username,
+        u.email,
+        if u.disabled { "disabled" } else { "enabled" },
+        u.roles.join(",")
+    );
+}
+
+/// Runs one command. Returns the process exit status.
+pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
+    match cli.command {
+        Command::Serve => app::serve(config).await,
+        Command::Migrate => {
+            app::open_store(&config).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Default) => {
+            print!("{DEFAULT_TOML}");
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check { .. }) => {
+            println!("configuration is valid");
+            Ok(())
+        }
+        Command::User(cmd) => {
+            let b = domain(&config).await?;
+            match cmd {
+                UserCommand::Add {
+                    username,
+                    email,
+                    full_name,
+                    roles,
+                    password,
+                } => {
+                    let password = read_password(&password)?;
+                    let roles = if roles.is_empty() {
+                        vec!["user".to_owned()]
+                    } else {
+                        roles
+                    };
+                    let u = b
+                        .create_user(NewUser {
+                            username,
+                            email,
+                            password,
+                            full_name,
+                            roles,
+                        })
+                        .await?;
+                    print_user(&u);
+                }
+                UserCommand::List { limit, offset } => {
+                    let page = b
+                        .list_users(PageRequest::new(Some(limit), Some(offset))?)
+                        .await?;
+                    for u in &page.items {
+                        print_user(u);
+                    }
+                    eprintln!("{} of {} users", page.items.len(), page.total);
+                }
+                UserCommand::Disable { username } => set_disabled(&b, &username, true).await?,
+                UserCommand::Enable { username } => set_disabled(&b, &username, false).await?,
+                UserCommand::SetPassword { username, password } => {
+                    let u = b.user_by_username(&username).await?;
+                    let password = read_password(&password)?;
+                    b.update_user(
+                        u.id,
+                        AdminUserPatch {
+                            password: Some(password),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                    println!("password changed for {}", u.username);
+                }
+            }
+            Ok(())
+        }
+        Command::Role(cmd) => {
+            let b = domain(&config).await?;
+            match cmd {
+                RoleCommand::List => {
+                    for r in b.list_roles().await? {
+                        println!("{}\t{}", r.name, r.permissions.join(" "));
+                    }
+                }
+                RoleCommand::Grant { role, username } => {
+                    let u = b.set_user_role(&username, &role, true).await?;
+                    print_user(&u);
+                }
+                RoleCommand::Revoke { role, username } => {
+                    let u = b.set_user_role(&username, &role, false).await?;
+                    print_user(&u);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn set_disabled(b: &Bouncer, username: &str, disabled: bool) -> Result<(), AppError> {
+    let u = b.user_by_username(username).await?;
+    let u = b
+        .update_user(
+            u.id,
+            AdminUserPatch {
+                disabled: Some(disabled),
+                ..Default::default()
+            },
+        )
+        .await?;
+    print_user(&u);
+    Ok(())
+}

@@ -1,0 +1,448 @@
+//! Configuration: defaults, then a TOML file (`--config`), then environment variables
+//! (`BOUNCER_<SECTION>__<KEY>`, plus the short `BOUNCER_LISTEN`, `BOUNCER_DATABASE_URL`,
+//! `BOUNCER_ADMIN_USERNAME`, `BOUNCER_ADMIN_PASSWORD`). Unknown keys and bad values stop start-up with
+//! one line naming the key, the value and what was expected. Validated once, here; never re-read.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use bouncer_core::settings::{AuthSettings, PasswordSettings, Settings, SigningAlg, TokenSettings};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./bouncer-data/bouncer.db";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub auth: AuthConfig,
+    pub passwords: PasswordConfig,
+    pub tokens: TokenConfig,
+    pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub body_limit_bytes: usize,
+    pub request_timeout_s: u64,
+    pub header_read_timeout_s: u64,
+    pub max_connections: usize,
+    pub shutdown_grace_s: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: String,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub basic: bool,
+    pub bearer: bool,
+    pub registration: bool,
+    pub basic_cache_ttl_s: u64,
+    pub revision_poll_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordConfig {
+    pub min_length: usize,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub hash_workers: usize,
+    pub hash_queue: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub algorithm: String,
+    pub access_ttl_s: u64,
+    pub leeway_s: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub username: String,
+    pub password: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let core = Settings::default();
+        Config {
+            server: ServerConfig {
+                listen: "127.0.0.1:8080".into(),
+                body_limit_bytes: 64 * 1024,
+                request_timeout_s: 30,
+                header_read_timeout_s: 10,
+                max_connections: 1024,
+                shutdown_grace_s: 30,
+            },
+            database: DatabaseConfig {
+                url: DEFAULT_DATABASE_URL.into(),
+            },
+            log: LogConfig {
+                format: "pretty".into(),
+                level: "info".into(),
+            },
+            auth: AuthConfig {
+                basic: true,
+                bearer: true,
+                registration: true,
+                basic_cache_ttl_s: core.auth.basic_cache_ttl.as_secs(),
+                revision_poll_ms: 1000,
+            },
+            passwords: PasswordConfig {
+                min_length: core.passwords.min_length,
+                argon2_memory_kib: core.passwords.argon2_m_kib,
+                argon2_iterations: core.passwords.argon2_t,
+                argon2_parallelism: core.passwords.argon2_p,
+                hash_workers: 0,
+                hash_queue: core.passwords.queue,
+            },
+            tokens: TokenConfig {
+                issuer: String::new(),
+                audience: core.tokens.audience,
+                algorithm: "EdDSA".into(),
+                access_ttl_s: core.tokens.access_ttl.as_secs(),
+                leeway_s: core.tokens.leeway.as_secs(),
+            },
+            admin: AdminConfig {
+                username: "admin".into(),
+                password: String::new(),
+            },
+        }
+    }
+}
+
+/// A configuration problem, already phrased as the one line the operator sees.
+#[derive(Debug, thiserror::Error)]
+#[error("config: {0}")]
+pub struct ConfigError(pub String);
+
+fn bad(key: &str, value: impl std::fmt::Display, expected: &str) -> ConfigError {
+    ConfigError(format!(
+        "{key} = {value:?}: expected {expected}",
+        value = value.to_string()
+    ))
+}
+
+const SHORT_ENV: &[(&str, &str)] = &[
+    ("BOUNCER_LISTEN", "server.listen"),
+    ("BOUNCER_DATABASE_URL", "database.url"),
+    ("BOUNCER_ADMIN_USERNAME", "admin.username"),
+    ("BOUNCER_ADMIN_PASSWORD", "admin.password"),
+];
+
+impl Config {
+    /// Loads defaults, then `file` (which must exist if given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(format!("{}: no such file", path.display())));
+            }
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        // Only BOUNCER_<SECTION>__<KEY> names are configuration; other BOUNCER_* variables (set by
+        // tools around us) are none of our business.
+        fig = fig.merge(
+            Env::prefixed("BOUNCER_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
+        for (var, key) in SHORT_ENV {
+            let key = (*key).to_owned();
+            fig = fig.merge(Env::raw().only(&[var]).map(move |_| key.clone().into()));
+        }
+        let config: Config = fig.extract().map_err(|e| {
+            let e = e
+                .into_iter()
+                .next()
+                .expect("a figment error has at least one cause");
+            let key = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| m.name.to_string())
+                .unwrap_or_default();
+            let key = if key.is_empty() {
+                "(top level)".to_owned()
+            } else {
+                key
+            };
+            let what = match &e.kind {
+                figment::error::Kind::UnknownField(f, _) => {
+                    let full = if key == "(top level)" {
+                        f.clone()
+                    } else {
+                        format!("{key}.{f}")
+                    };
+                    return ConfigError(format!("{full}: unknown key (from {source})"));
+                }
+                other => other.to_string(),
+            };
+            ConfigError(format!("{key}: {what} (from {source})"))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.listen.parse().map_err(|_| {
+            bad(
+                "server.listen",
+                &self.server.listen,
+                "an address like 127.0.0.1:8080",
+            )
+        })
+    }
+
+    pub fn algorithm(&self) -> Result<SigningAlg, ConfigError> {
+        match self.tokens.algorithm.as_str() {
+            "EdDSA" => Ok(SigningAlg::EdDsa),
+            "RS256" => Ok(SigningAlg::Rs256),
+            "ES256" => Ok(SigningAlg::Es256),
+            "HS256" => Ok(SigningAlg::Hs256),
+            other => Err(bad(
+                "tokens.algorithm",
+                other,
+                "one of EdDSA, RS256, ES256, HS256",
+            )),
+        }
+    }
+
+    /// Every rule a value must meet beyond its type.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        self.algorithm()?;
+        if bouncer_store::Backend::of_url(&self.database.url).is_none() {
+            return Err(bad(
+                "database.url",
+                &self.database.url,
+                "sqlite://PATH or postgres://USER@HOST:PORT/DB",
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            return Err(bad("log.format", &self.log.format, "pretty or json"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(bad(
+                "log.level",
+                &self.log.level,
+                "a level such as info, debug or warn",
+            ));
+        }
+        let p = &self.passwords;
+        if !(8..=1024).contains(&p.min_length) {
+            return Err(bad("passwords.min_length", p.min_length, "8 to 1024"));
+        }
+        if p.argon2_memory_kib < 8 * p.argon2_parallelism.max(1) {
+            return Err(bad(
+                "passwords.argon2_memory_kib",
+                p.argon2_memory_kib,
+                "at least 8 × argon2_parallelism",
+            ));
+        }
+        if p.argon2_iterations < 1 {
+            return Err(bad(
+                "passwords.argon2_iterations",
+                p.argon2_iterations,
+                "at least 1",
+            ));
+        }
+        if !(1..=16).contains(&p.argon2_parallelism) {
+            return Err(bad(
+                "passwords.argon2_parallelism",
+                p.argon2_parallelism,
+                "1 to 16",
+            ));
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return Err(bad(
+                "server.body_limit_bytes",
+                self.server.body_limit_bytes,
+                "at least 1024",
+            ));
+        }
+        if self.server.max_connections == 0 {
+            return Err(bad("server.max_connections", 0, "at least 1"));
+        }
+        if self.server.header_read_timeout_s == 0 || self.server.request_timeout_s == 0 {
+            return Err(bad(
+                "server.header_read_timeout_s / request_timeout_s",
+                0,
+                "at least 1",
+            ));
+        }
+        if !(60..=86_400).contains(&self.tokens.access_ttl_s) {
+            return Err(bad(
+                "tokens.access_ttl_s",
+                self.tokens.access_ttl_s,
+                "60 to 86400",
+            ));
+        }
+        if self.tokens.leeway_s > 300 {
+            return Err(bad("tokens.leeway_s", self.tokens.leeway_s, "0 to 300"));
+        }
+        if self.tokens.audience.is_empty() {
+            return Err(bad("tokens.audience", "", "a non-empty string"));
+        }
+        if bouncer_core::validate::username(&self.admin.username).is_err() {
+            return Err(bad(
+                "admin.username",
+                &self.admin.username,
+                "3-64 letters, digits, '.', '_' or '-'",
+            ));
+        }
+        if !self.admin.password.is_empty() && self.admin.password.len() < p.min_length {
+            return Err(ConfigError(format!(
+                "admin.password: expected at least {} bytes (value not shown)",
+                p.min_length
+            )));
+        }
+        Ok(())
+    }
+
+    /// The domain's view of this configuration.
+    pub fn settings(&self) -> Settings {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let issuer = if self.tokens.issuer.is_empty() {
+            format!("http://{}", self.server.listen)
+        } else {
+            self.tokens.issuer.clone()
+        };
+        Settings {
+            passwords: PasswordSettings {
+                min_length: self.passwords.min_length,
+                argon2_m_kib: self.passwords.argon2_memory_kib,
+                argon2_t: self.passwords.argon2_iterations,
+                argon2_p: self.passwords.argon2_parallelism,
+                workers: if self.passwords.hash_workers == 0 {
+                    cores
+                } else {
+                    self.passwords.hash_workers
+                },
+                queue: self.passwords.hash_queue,
+            },
+            tokens: TokenSettings {
+                issuer,
+                audience: self.tokens.audience.clone(),
+                algorithm: self.algorithm().unwrap_or(SigningAlg::EdDsa),
+                access_ttl: Duration::from_secs(self.tokens.access_ttl_s),
+                leeway: Duration::from_secs(self.tokens.leeway_s),
+            },
+            auth: AuthSettings {
+                basic_enabled: self.auth.basic,
+                bearer_enabled: self.auth.bearer,
+                registration_enabled: self.auth.registration,
+                basic_cache_ttl: Duration::from_secs(self.auth.basic_cache_ttl_s),
+                revision_poll: Duration::from_millis(self.auth.revision_poll_ms.max(100)),
+            },
+        }
+    }
+}
+
+/// `bouncer config default`: a complete, commented file with every key at its default.
+pub const DEFAULT_TOML: &str = r#"# Bouncer configuration. Every key is optional; these are the defaults.
+# Any key can be overridden by an environment variable BOUNCER_<SECTION>__<KEY>,
+# e.g. BOUNCER_SERVER__LISTEN=0.0.0.0:8080. Short forms: BOUNCER_LISTEN, BOUNCER_DATABASE_URL,
+# BOUNCER_ADMIN_USERNAME, BOUNCER_ADMIN_PASSWORD.
+
+[server]
+# Address and port to listen on.
+listen = "127.0.0.1:8080"
+# Largest request body accepted (413 above it).
+body_limit_bytes = 65536
+# A request that takes longer gets 408.
+request_timeout_s = 30
+# Time allowed to send the request headers (slow clients are cut off).
+header_read_timeout_s = 10
+# Connections served at once; more are refused until one closes.
+max_connections = 1024
+# On SIGTERM, how long in-flight requests may take to finish.
+shutdown_grace_s = 30
+
+[database]
+# sqlite://PATH (created if missing) or postgres://USER:PASSWORD@HOST:PORT/DB
+url = "sqlite://./bouncer-data/bouncer.db"
+
+[log]
+# "pretty" or "json". RUST_LOG overrides level.
+format = "pretty"
+level = "info"
+
+[auth]
+# Credential schemes accepted on protected routes.
+basic = true
+bearer = true
+# POST /auth/register open to anyone.
+registration = true
+# How long a verified Basic credential skips Argon2 (a password change ends it at once).
+basic_cache_ttl_s = 60
+# How often to look for user and role changes made by other processes (CLI, other instances).
+revision_poll_ms = 1000
+
+[passwords]
+min_length = 8
+# Argon2id parameters (OWASP minimum: 19456 KiB, 2 iterations, parallelism 1; weaker values warn).
+argon2_memory_kib = 19456
+argon2_iterations = 2
+argon2_parallelism = 1
+# Hashes computed at once (0 = number of cores) and how many may wait before new ones get 503.
+hash_workers = 0
+hash_queue = 64
+
+[tokens]
+# "iss" of issued tokens; empty means http://<server.listen>.
+issuer = ""
+audience = "bouncer"
+# EdDSA, RS256, ES256 or HS256. The key is generated on first start and stored in the database.
+algorithm = "EdDSA"
+access_ttl_s = 900
+# Clock skew tolerated on exp/nbf/iat.
+leeway_s = 60
+
+[admin]
+# The first admin, created when the database has no users. With an empty password one is
+# generated and printed once to stderr.
+username = "admin"
+password = ""
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_toml_is_the_defaults() {
+        let from_file: Config = Figment::from(Toml::string(DEFAULT_TOML)).extract().unwrap();
+        let a = serde_json::to_value(&from_file).unwrap();
+        let b = serde_json::to_value(Config::default()).unwrap();
+        assert_eq!(a, b);
+    }
+}

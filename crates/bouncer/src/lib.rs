@@ -1,0 +1,7 @@
+//! The `bouncer` binary's library half: configuration, CLI and wiring, so integration tests can
+//! start the real server in-process.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod logging;

@@ -1,0 +1,349 @@
+//! Extractors: a handler's signature says what it needs. `Auth` is any authenticated caller,
+//! `Require<P>` one holding permission `P`, `RequireRole<R>` one holding a role of `R`. Bodies and
+//! queries are parsed here so every bad input becomes a clear 4xx naming the field.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine as _;
+use bouncer_core::authz::{Context, Requirement, Resource, authorize};
+use bouncer_core::principal::Principal;
+use bouncer_core::{Error, service::Bouncer};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::error::{ApiError, Challenge};
+
+/// An authenticated caller, whatever the scheme.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+fn challenge(b: &Bouncer, invalid_token: bool) -> Challenge {
+    let s = b.auth.settings();
+    Challenge {
+        bearer: s.bearer_enabled,
+        basic: s.basic_enabled,
+        invalid_token: invalid_token && s.bearer_enabled,
+    }
+}
+
+fn unauthorized(b: &Bouncer, invalid_token: bool, detail: &'static str) -> ApiError {
+    ApiError::Unauthorized {
+        challenge: challenge(b, invalid_token),
+        detail,
+    }
+}
+
+/// Splits `user:pass` from a Basic credential (RFC 7617: base64 of UTF-8, first colon splits).
+pub fn parse_basic(encoded: &str) -> Option<(String, String)> {
+    if encoded.len() > 4096 {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    if user.is_empty() || user.chars().any(char::is_control) {
+        return None;
+    }
+    Some((user.to_owned(), pass.to_owned()))
+}
+
+/// Turns the request's credentials into a principal: `Ok(None)` when none were presented.
+pub async fn authenticate(b: &Bouncer, parts: &Parts) -> Result<Option<Principal>, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let settings = b.auth.settings();
+    let Ok(value) = value.to_str() else {
+        return Err(unauthorized(b, false, "malformed Authorization header"));
+    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let rest = rest.trim();
+    let result = if scheme.eq_ignore_ascii_case("bearer") && settings.bearer_enabled {
+        if rest.is_empty() {
+            return Err(unauthorized(b, true, "empty bearer token"));
+        }
+        b.auth.bearer(rest).await.map_err(|e| (e, true))
+    } else if scheme.eq_ignore_ascii_case("basic") && settings.basic_enabled {
+        let Some((user, pass)) = parse_basic(rest) else {
+            return Err(unauthorized(b, false, "malformed Basic credentials"));
+        };
+        b.auth.basic(&user, &pass).await.map_err(|e| (e, false))
+    } else {
+        return Err(unauthorized(b, false, "unsupported authorization scheme"));
+    };
+    match result {
+        Ok(p) => Ok(Some(p)),
+        Err((Error::InvalidCredentials(why), bearer)) => {
+            tracing::debug!(reason = %why, "credentials refused");
+            Err(unauthorized(b, bearer, "invalid or expired credentials"))
+        }
+        Err((e, _)) => Err(e.into()),
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Auth
+where
+    Arc<Bouncer>: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(Auth(p.clone()));
+        }
+        let b: Arc<Bouncer> = axum::extract::FromRef::from_ref(state);
+        let principal = authenticate(&b, parts)
+            .await?
+            .ok_or_else(|| unauthorized(&b, false, "authentication required"))?;
+        parts.extensions.insert(principal.clone());
+        Ok(Auth(principal))
+    }
+}
+
+/// A permission a route requires, as a type.
+pub trait Permission: Send + Sync + 'static {
+    const NAME: &'static str;
+}
+
+/// A set of roles, any of which admits the caller.
+pub trait RoleSet: Send + Sync + 'static {
+    const ROLES: &'static [&'static str];
+}
+
+macro_rules! permission {
+    ($ty:ident, $name:literal) => {
+        #[doc = concat!("The `", $name, "` permission.")]
+        pub struct $ty;
+        impl Permission for $ty {
+            const NAME: &'static str = $name;
+        }
+    };
+}
+
+permission!(UsersRead, "users:read");
+permission!(UsersWrite, "users:write");
+permission!(RolesRead, "roles:read");
+permission!(RolesWrite, "roles:write");
+
+/// Role `admin`.
+pub struct Admin;
+impl RoleSet for Admin {
+    const ROLES: &'static [&'static str] = &["admin"];
+}
+
+/// Role `user` or `admin`.
+pub struct UserOrAdmin;
+impl RoleSet for UserOrAdmin {
+    const ROLES: &'static [&'static str] = &["user", "admin"];
+}
+
+/// A caller holding permission `P` (and, for a scoped token, the scope).
+pub struct Require<P: Permission>(pub Principal, PhantomData<P>);
+
+impl<S: Send + Sync, P: Permission> FromRequestParts<S> for Require<P>
+where
+    Arc<Bouncer>: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Auth(p) = Auth::from_request_parts(parts, state).await?;
+        let b: Arc<Bouncer> = axum::extract::FromRef::from_ref(state);
+        let ctx = Context {
+            now_ms: b.clock.now_ms(),
+            client_ip: None,
+        };
+        authorize(
+            &p,
+            Requirement::Permission(P::NAME),
+            Resource::default(),
+            &ctx,
+        )
+        .into_result()?;
+        Ok(Require(p, PhantomData))
+    }
+}
+
+/// A caller holding one of the roles of `R`.
+pub struct RequireRole<R: RoleSet>(pub Principal, PhantomData<R>);
+
+impl<S: Send + Sync, R: RoleSet> FromRequestParts<S> for RequireRole<R>
+where
+    Arc<Bouncer>: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Auth(p) = Auth::from_request_parts(parts, state).await?;
+        let b: Arc<Bouncer> = axum::extract::FromRef::from_ref(state);
+        let ctx = Context {
+            now_ms: b.clock.now_ms(),
+            client_ip: None,
+        };
+        authorize(
+            &p,
+            Requirement::AnyRole(R::ROLES),
+            Resource::default(),
+            &ctx,
+        )
+        .into_result()?;
+        Ok(RequireRole(p, PhantomData))
+    }
+}
+
+/// Reads the raw body, mapping an oversize body to 413.
+pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_)
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            ApiError::PayloadTooLarge
+        }
+        other => ApiError::BadRequest {
+            code: "bad_body",
+            detail: other.body_text(),
+        },
+    })
+}
+
+/// A JSON body: 415 unless `Content-Type` is JSON, 413 over the limit, 400 if not JSON at all,
+/// 422 naming the field for unknown fields, wrong types and missing fields.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = body_bytes(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses JSON, naming the offending field on a data error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de);
+    if value.is_ok() {
+        // Trailing data after the document is malformed JSON, not a second value.
+        de.end().map_err(|e| ApiError::BadRequest {
+            code: "malformed_json",
+            detail: format!("the body is not valid JSON: {e}"),
+        })?;
+    }
+    value.map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::BadRequest {
+                code: "malformed_json",
+                detail: format!("the body is not valid JSON: {inner}"),
+            };
+        }
+        let msg = inner.to_string();
+        // serde reports an unknown field on the parent path, naming the field in backticks.
+        let field = match msg
+            .strip_prefix("unknown field `")
+            .and_then(|r| r.split_once('`'))
+        {
+            Some((name, _)) if path == "." => name.to_owned(),
+            Some((name, _)) => format!("{path}.{name}"),
+            None => match msg
+                .strip_prefix("missing field `")
+                .and_then(|r| r.split_once('`'))
+            {
+                Some((name, _)) if path == "." => name.to_owned(),
+                _ => path.clone(),
+            },
+        };
+        let field = if field == "." {
+            "body".to_owned()
+        } else {
+            field
+        };
+        Error::validation(
+            field,
+            msg.split(" at line ").next().unwrap_or(&msg).to_owned(),
+        )
+        .into()
+    })
+}
+
+/// Query parameters as a map; handlers parse the ones they know and name them when bad.
+pub struct QueryMap(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        Ok(QueryMap(
+            form_urlencoded::parse(q.as_bytes()).into_owned().collect(),
+        ))
+    }
+}
+
+impl QueryMap {
+    pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.0
+            .get(name)
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| Error::validation(name, "must be an integer").into())
+            })
+            .transpose()
+    }
+
+    pub fn bool(&self, name: &str) -> Result<bool, ApiError> {
+        match self.0.get(name).map(String::as_str) {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") => Ok(true),
+            Some(_) => Err(Error::validation(name, "must be true or false").into()),
+        }
+    }
+
+    pub fn page(&self) -> Result<bouncer_core::model::PageRequest, ApiError> {
+        Ok(bouncer_core::model::PageRequest::new(
+            self.int("limit")?,
+            self.int("offset")?,
+        )?)
+    }
+}
+
+/// A UUID path segment; anything else cannot name a row, so it is 404.
+pub struct IdPath(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::RouteNotFound)?;
+        Uuid::parse_str(&raw)
+            .map(IdPath)
+            .map_err(|_| Error::NotFound("resource").into())
+    }
+}

@@ -1,0 +1,101 @@
+//! `POST /oauth2/token` (RFC 6749). Form-encoded in, RFC 6749 §5.1/§5.2 JSON out, never cached.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bouncer_core::service::{Bouncer, OAuthError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, OAuthErrorResponse};
+use crate::extract::body_bytes;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub scope: String,
+}
+
+/// Parses the form; a repeated parameter is an error (RFC 6749 §3.2).
+fn parse_form(bytes: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let mut out = HashMap::new();
+    for (k, v) in form_urlencoded::parse(bytes) {
+        if out.insert(k.clone().into_owned(), v.into_owned()).is_some() {
+            return Err(OAuthError::InvalidRequest(format!("{k} is repeated")));
+        }
+    }
+    Ok(out)
+}
+
+/// Issues tokens. Grant `password` (RFC 6749 §4.3): `username`, `password`, optional `scope`
+/// (space-separated permissions) and `client_id` (`swagger`).
+#[utoipa::path(post, path = "/oauth2/token", tag = "oauth2",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type=password&username=...&password=...&scope=..."),
+    responses((status = 200, body = TokenResponse), (status = 400, description = "RFC 6749 error"), (status = 401, description = "invalid_client")))]
+pub async fn token(State(b): State<Arc<Bouncer>>, req: Request) -> Response {
+    match issue(&b, req).await {
+        Ok(t) => {
+            let mut res = Json(t).into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res.headers_mut()
+                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            res
+        }
+        Err(Ok(e)) => OAuthErrorResponse(e).into_response(),
+        Err(Err(e)) => e.into_response(),
+    }
+}
+
+async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthError, ApiError>> {
+    let form_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    if !form_type {
+        return Err(Ok(OAuthError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded".into(),
+        )));
+    }
+    let bytes = body_bytes(req, &()).await.map_err(Err)?;
+    let form = parse_form(&bytes).map_err(Ok)?;
+    let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    let grant = field("grant_type")
+        .ok_or_else(|| Ok(OAuthError::InvalidRequest("grant_type is required".into())))?;
+    match grant {
+        "password" => {
+            let username = field("username")
+                .ok_or_else(|| Ok(OAuthError::InvalidRequest("username is required".into())))?;
+            let password = field("password")
+                .ok_or_else(|| Ok(OAuthError::InvalidRequest("password is required".into())))?;
+            let grant = b
+                .password_grant(
+                    field("client_id"),
+                    username,
+                    password,
+                    form.get("scope").map(String::as_str),
+                )
+                .await
+                .map_err(Ok)?;
+            Ok(TokenResponse {
+                access_token: grant.access_token,
+                token_type: "Bearer",
+                expires_in: grant.expires_in,
+                scope: grant.scope,
+            })
+        }
+        _ => Err(Ok(OAuthError::UnsupportedGrantType)),
+    }
+}

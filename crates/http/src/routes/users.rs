@@ -1,0 +1,163 @@
+//! Registration, own profile, user administration.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use bouncer_core::service::{AdminUserPatch, Bouncer, OwnUserPatch, Registration};
+use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
+
+use crate::error::ApiResult;
+use crate::extract::{Auth, IdPath, JsonBody, QueryMap, Require, UsersRead, UsersWrite};
+use crate::views::{PageView, ProblemDoc, UserView};
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Anything else in the body (roles, permissions, disabled, is_superuser...) is refused with 422.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    pub full_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnPatchBody {
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub full_name: Option<Option<String>>,
+    /// A new password; needs `current_password`.
+    pub password: Option<String>,
+    pub current_password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminPatchBody {
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub full_name: Option<Option<String>>,
+    pub disabled: Option<bool>,
+    /// The full new list of roles.
+    pub roles: Option<Vec<String>>,
+    /// The full new list of direct permissions.
+    pub permissions: Option<Vec<String>>,
+    pub password: Option<String>,
+}
+
+/// Self-service sign-up; the new user gets the role `user`.
+#[utoipa::path(post, path = "/auth/register", tag = "users", request_body = RegisterBody,
+    responses((status = 201, body = UserView), (status = 409, body = ProblemDoc), (status = 422, body = ProblemDoc)))]
+pub async fn register(
+    State(b): State<Arc<Bouncer>>,
+    JsonBody(body): JsonBody<RegisterBody>,
+) -> ApiResult<impl IntoResponse> {
+    let user = b
+        .register(Registration {
+            username: body.username,
+            email: body.email,
+            password: body.password,
+            full_name: body.full_name,
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/users/{}", user.id))],
+        Json(UserView::from(&user)),
+    ))
+}
+
+/// The caller's own profile.
+#[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = ProblemDoc)))]
+pub async fn me(Auth(p): Auth) -> Json<UserView> {
+    Json(UserView::from(&p.user.user))
+}
+
+/// Changes the caller's own email, full name or password (which needs `current_password`).
+#[utoipa::path(patch, path = "/users/me", tag = "users", request_body = OwnPatchBody, security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = ProblemDoc), (status = 409, body = ProblemDoc), (status = 422, body = ProblemDoc)))]
+pub async fn patch_me(
+    State(b): State<Arc<Bouncer>>,
+    Auth(p): Auth,
+    JsonBody(body): JsonBody<OwnPatchBody>,
+) -> ApiResult<Json<UserView>> {
+    let patch = OwnUserPatch {
+        email: body.email,
+        full_name: body.full_name,
+        password: body.password,
+        current_password: body.current_password,
+    };
+    let user = b.update_own(&p, patch).await?;
+    Ok(Json(UserView::from(&user)))
+}
+
+/// All users, paginated (`limit` 1-100, default 50; `offset`).
+#[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = ["users:read"]), ("basic" = [])),
+    params(("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = PageView<UserView>), (status = 403, body = ProblemDoc), (status = 422, body = ProblemDoc)))]
+pub async fn list(
+    State(b): State<Arc<Bouncer>>,
+    _: Require<UsersRead>,
+    q: QueryMap,
+) -> ApiResult<Json<PageView<UserView>>> {
+    let page = b.list_users(q.page()?).await?;
+    Ok(Json(PageView::from_page(&page, |u| UserView::from(u))))
+}
+
+#[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = ["users:read"]), ("basic" = [])),
+    params(("id" = uuid::Uuid, Path)), responses((status = 200, body = UserView), (status = 404, body = ProblemDoc)))]
+pub async fn get(
+    State(b): State<Arc<Bouncer>>,
+    _: Require<UsersRead>,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<UserView>> {
+    Ok(Json(UserView::from(&b.user(id).await?)))
+}
+
+/// Changes any of `email`, `full_name`, `disabled`, `roles`, `permissions`, `password`. The last
+/// enabled admin cannot be disabled or demoted (409).
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", request_body = AdminPatchBody, security(("bearer" = ["users:write"]), ("basic" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = ProblemDoc), (status = 409, body = ProblemDoc), (status = 422, body = ProblemDoc)))]
+pub async fn patch(
+    State(b): State<Arc<Bouncer>>,
+    _: Require<UsersWrite>,
+    IdPath(id): IdPath,
+    JsonBody(body): JsonBody<AdminPatchBody>,
+) -> ApiResult<Json<UserView>> {
+    let patch = AdminUserPatch {
+        email: body.email,
+        full_name: body.full_name,
+        disabled: body.disabled,
+        roles: body.roles,
+        permissions: body.permissions,
+        password: body.password,
+    };
+    Ok(Json(UserView::from(&b.update_user(id, patch).await?)))
+}
+
+/// Deletes a user; the last enabled admin cannot be deleted (409).
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", security(("bearer" = ["users:write"]), ("basic" = [])),
+    params(("id" = uuid::Uuid, Path)), responses((status = 204), (status = 404, body = ProblemDoc), (status = 409, body = ProblemDoc)))]
+pub async fn delete(
+    State(b): State<Arc<Bouncer>>,
+    _: Require<UsersWrite>,
+    IdPath(id): IdPath,
+) -> ApiResult<StatusCode> {
+    b.delete_user(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,34 @@
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use bouncer_core::service::Bouncer;
+use serde_json::json;
+
+/// RFC 7517 key set: the public keys that verify our access tokens.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth2", responses((status = 200, description = "JWK set")))]
+pub async fn jwks(State(b): State<Arc<Bouncer>>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(b.tokens.jwks().clone()),
+    )
+}
+
+/// RFC 8414 authorization server metadata.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth2",
+    responses((status = 200, description = "metadata")))]
+pub async fn metadata(State(b): State<Arc<Bouncer>>) -> impl IntoResponse {
+    let iss = b.tokens.settings().issuer.trim_end_matches('/').to_owned();
+    Json(json!({
+        "issuer": iss,
+        "token_endpoint": format!("{iss}/oauth2/token"),
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "grant_types_supported": ["password"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "token_endpoint_auth_signing_alg_values_supported": [b.tokens.algorithm().name()],
+        "scopes_supported": ["*", "items:read", "items:write", "items:delete", "items:*", "users:read", "users:write", "roles:read", "roles:write"],
+    }))
+}
