@@ -8,7 +8,6 @@
 //! * A static is never dropped, so nothing in this process can stop the server. Instead a detached
 //!   watchdog shell polls the test process and, ~1 s after it exits, sends the postmaster SIGINT
 //!   (fast shutdown) and deletes the cluster directory: orphaned servers do not pile up.
-#![allow(dead_code)]
 
 use std::error::Error;
 use std::hash::{BuildHasher, Hasher};

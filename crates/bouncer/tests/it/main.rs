@@ -1,0 +1,13 @@
+//! Bouncer's integration tests: one binary, one module per concern. Each test starts the real
+//! server (in-process, random port, fresh database) through `support::TestApp`.
+
+mod support;
+
+mod authz_matrix;
+mod bad_input;
+mod cli;
+mod durability;
+mod hostile_tokens;
+mod store_contract;
+mod tokens;
+mod users;
