@@ -1,14 +1,14 @@
-//! Argon2id hashing on a bounded pool. At most `workers` hashes run at once (each takes ~19 MiB and
-//! a core for tens of milliseconds); at most `queue` more wait. Past that the caller gets
-//! [`Error::Busy`] (503 + Retry-After) instead of the server growing without bound under a login
-//! flood.
+//! Argon2id hashing on a dedicated pool: `workers` threads (default: one per core), running at a
+//! lower CPU priority than the API so a login flood cannot starve token checks, fed by a queue of
+//! at most `queue` waiting jobs. Past that the caller gets [`Error::Busy`] (503 + Retry-After)
+//! instead of the server growing without bound: each hash holds ~19 MiB while it runs.
 
-use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
 };
-use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 use crate::settings::PasswordSettings;
@@ -23,10 +23,32 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Nice value of hashing threads: the API's threads win the CPU when both want it.
+const HASH_THREAD_NICE: i32 = 10;
+
+fn worker(jobs: Arc<Mutex<Receiver<Job>>>) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority with who = 0 changes only the calling thread on Linux; no memory involved.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, HASH_THREAD_NICE);
+    }
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        match job {
+            Ok(job) => job(),
+            Err(_) => return, // the hasher was dropped
+        }
+    }
+}
+
 pub struct PasswordHasher {
     params: Params,
-    workers: Arc<Semaphore>,
-    queue: Arc<Semaphore>,
+    jobs: SyncSender<Job>,
     /// A real hash of a random password, verified against when the user does not exist so the
     /// answer takes as long as a wrong password.
     dummy: String,
@@ -36,17 +58,24 @@ impl PasswordHasher {
     pub fn new(s: &PasswordSettings) -> Result<Self> {
         let params = Params::new(s.argon2_m_kib, s.argon2_t, s.argon2_p, None)
             .map_err(|e| Error::validation("passwords.argon2", e.to_string()))?;
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let mut random = [0u8; 32];
         rand::Rng::fill(&mut rand::rngs::OsRng, &mut random[..]);
-        let dummy = argon
+        let dummy = Self::argon(params.clone())
             .hash_password(&random)
             .map_err(Error::internal)?
             .to_string();
+        let (jobs, rx) = sync_channel::<Job>(s.queue);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..s.workers.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || worker(rx))
+                .map_err(Error::internal)?;
+        }
         Ok(Self {
             params,
-            workers: Arc::new(Semaphore::new(s.workers.max(1))),
-            queue: Arc::new(Semaphore::new(s.workers.max(1) + s.queue)),
+            jobs,
             dummy,
         })
     }
@@ -55,22 +84,18 @@ impl PasswordHasher {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
     }
 
-    /// Runs `f` on the blocking pool once a worker is free, or fails fast with `Busy`.
+    /// Runs `f` on the pool, or fails fast with `Busy` when the queue is full.
     async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let _queued = self
-            .queue
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Error::Busy)?;
-        let _worker = self
-            .workers
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(Error::internal)?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(Error::internal)
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        self.jobs.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => Error::Busy,
+            TrySendError::Disconnected(_) => Error::internal("password pool stopped"),
+        })?;
+        rx.await
+            .map_err(|_| Error::internal("password job dropped"))
     }
 
     /// A PHC string for `password` with the current parameters and a fresh salt.
@@ -162,23 +187,27 @@ mod tests {
 
     #[tokio::test]
     async fn full_queue_is_busy_not_unbounded() {
+        // One worker, one queue slot.
         let h = Arc::new(PasswordHasher::new(&settings(1024)).unwrap());
-        // Occupy the only worker, so hash requests queue up deterministically.
-        let worker = h.workers.clone().acquire_owned().await.unwrap();
-        let waiting: Vec<_> = (0..2)
-            .map(|_| {
-                let h = h.clone();
-                tokio::spawn(async move { h.hash("password1").await })
+        // Occupy the worker with a job that waits for us, and fill the queue slot.
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+        let blocker = {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.run(move || {
+                    let _ = started_tx.send(());
+                    let _ = wait.recv();
+                })
+                .await
             })
-            .collect();
-        while h.queue.available_permits() > 0 {
-            tokio::task::yield_now().await;
-        }
+        };
+        started.await.unwrap();
+        // The worker is busy; fill the one queue slot.
+        assert!(h.jobs.try_send(Box::new(|| {})).is_ok());
         assert!(matches!(h.hash("password1").await, Err(Error::Busy)));
-        drop(worker);
-        for t in waiting {
-            assert!(t.await.unwrap().is_ok());
-        }
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
         assert!(h.hash("password1").await.is_ok());
     }
 }

@@ -265,3 +265,84 @@ impl TokenService {
         Ok(c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn settings(algorithm: SigningAlg) -> TokenSettings {
+        TokenSettings {
+            issuer: "https://issuer.test".into(),
+            audience: "bouncer".into(),
+            algorithm,
+            access_ttl: Duration::from_secs(900),
+            leeway: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn every_algorithm_round_trips_and_is_pinned() {
+        let now = 1_800_000_000_000;
+        let mut services = Vec::new();
+        for alg in [
+            SigningAlg::EdDsa,
+            SigningAlg::Rs256,
+            SigningAlg::Es256,
+            SigningAlg::Hs256,
+        ] {
+            let key = generate_key(alg, now).unwrap();
+            assert!(
+                !key.public_jwk.contains("\"d\""),
+                "no private part in the JWK"
+            );
+            let svc = TokenService::new(settings(alg), &[key]).unwrap();
+            let (token, claims) = svc.issue(Uuid::new_v4(), "items:read", now).unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.alg, jwt_alg(alg));
+            let back = svc.verify(&token, now / 1000).unwrap();
+            assert_eq!(back.jti, claims.jti);
+            assert_eq!(back.scope, "items:read");
+            assert_eq!(
+                svc.jwks()["keys"].as_array().unwrap().len(),
+                usize::from(alg != SigningAlg::Hs256)
+            );
+            services.push((svc, token));
+        }
+        // A token of one algorithm is refused by a service pinned to another.
+        for (i, (svc, _)) in services.iter().enumerate() {
+            for (j, (_, token)) in services.iter().enumerate() {
+                if i != j {
+                    assert!(svc.verify(token, now / 1000).is_err());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn time_claims_respect_leeway() {
+        let now = 1_800_000_000_000;
+        let svc = TokenService::new(
+            settings(SigningAlg::EdDsa),
+            &[generate_key(SigningAlg::EdDsa, now).unwrap()],
+        )
+        .unwrap();
+        let (token, c) = svc.issue(Uuid::new_v4(), "", now).unwrap();
+        assert!(svc.verify(&token, c.exp + 59).is_ok());
+        assert_eq!(
+            svc.verify(&token, c.exp + 60).unwrap_err(),
+            AuthFailure::Expired
+        );
+        assert!(svc.verify(&token, c.iat - 60).is_ok());
+        assert_eq!(
+            svc.verify(&token, c.iat - 61).unwrap_err(),
+            AuthFailure::NotYetValid
+        );
+        assert_eq!(
+            svc.verify(&"x".repeat(MAX_TOKEN_LEN + 1), now / 1000)
+                .unwrap_err(),
+            AuthFailure::Malformed
+        );
+    }
+}
