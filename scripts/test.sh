@@ -22,7 +22,7 @@ cargo build --bin bouncer
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check pytest requests
+.venv/bin/python -m pip install -q --disable-pip-version-check pytest requests "pyjwt[crypto]"
 
 # Contract cases for routes that later issues add (refresh tokens, revocation, API keys, sessions,
 # forward-auth); listed in one place so they are switched on by deleting their line.
@@ -35,4 +35,38 @@ if [ ${#pending[@]} -gt 0 ]; then
   echo "contract cases pending later issues: $(grep -cv '^\(#\|$\)' scripts/contract-pending.txt)"
 fi
 
-BOUNCER_BIN="$PWD/target/debug/bouncer" .venv/bin/python -m pytest "$contract" -q -p no:cacheprovider "${pending[@]}"
+export BOUNCER_BIN="$PWD/target/debug/bouncer"
+run_suites() {
+  .venv/bin/python -m pytest "$contract" tests/interop -q -p no:cacheprovider "${pending[@]}"
+}
+
+echo "== contract and interop suites on SQLite"
+run_suites
+
+# The same suites on PostgreSQL: a throwaway cluster on 127.0.0.1, as the postgres user when root.
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -z "$pgbin" ]; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "error: PostgreSQL is not installed (apt-get install postgresql)" >&2
+    exit 1
+  fi
+  echo "skipping the suites on PostgreSQL: no /usr/lib/postgresql/*/bin"
+  exit 0
+fi
+pgdir=$(mktemp -d /tmp/bouncer-contract-pg.XXXXXX)
+as_pg=()
+if [ "$(id -u)" = 0 ]; then
+  chown postgres "$pgdir"
+  as_pg=(runuser -u postgres --)
+fi
+pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+stop_pg() {
+  "${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$pgdir"
+}
+trap stop_pg EXIT
+"${as_pg[@]}" "$pgbin/initdb" -D "$pgdir/data" -A trust -U postgres --no-sync -E UTF8 >/dev/null
+"${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
+  -o "-h 127.0.0.1 -p $pgport -k $pgdir -c fsync=off" start >/dev/null
+echo "== contract and interop suites on PostgreSQL"
+ACC_PG="postgres://postgres@127.0.0.1:$pgport/postgres" run_suites
