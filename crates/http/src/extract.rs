@@ -262,20 +262,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             };
         }
         let msg = inner.to_string();
-        // serde reports an unknown field on the parent path, naming the field in backticks.
-        let field = match msg
-            .strip_prefix("unknown field `")
-            .and_then(|r| r.split_once('`'))
-        {
-            Some((name, _)) if path == "." => name.to_owned(),
-            Some((name, _)) => format!("{path}.{name}"),
-            None => match msg
-                .strip_prefix("missing field `")
-                .and_then(|r| r.split_once('`'))
-            {
-                Some((name, _)) if path == "." => name.to_owned(),
-                _ => path.clone(),
-            },
+        // For an unknown field the path already ends with its name; for a missing or duplicated
+        // one serde names it in backticks and the path is its parent.
+        let named = ["missing field `", "duplicate field `"]
+            .iter()
+            .find_map(|p| {
+                msg.strip_prefix(p)
+                    .and_then(|r| r.split_once('`'))
+                    .map(|(name, _)| name.to_owned())
+            });
+        let field = match named {
+            Some(name) if path == "." => name,
+            Some(name) => format!("{path}.{name}"),
+            None => path.clone(),
         };
         let field = if field == "." {
             "body".to_owned()
@@ -344,6 +343,20 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
                 .map_err(|_| ApiError::RouteNotFound)?;
         Uuid::parse_str(&raw)
             .map(IdPath)
+            .map_err(|_| Error::NotFound("resource").into())
+    }
+}
+
+/// A textual path segment (a role name); one that is not valid UTF-8 names nothing, so it is 404.
+pub struct NamePath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for NamePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(name)| NamePath(name))
             .map_err(|_| Error::NotFound("resource").into())
     }
 }

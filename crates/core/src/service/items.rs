@@ -83,7 +83,7 @@ impl Bouncer {
         check_description(input.description.as_deref())?;
         let now = self.clock.now_ms();
         let item = Item {
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             owner_id: who.user_id(),
             name: input.name,
             description: input.description,

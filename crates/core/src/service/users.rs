@@ -89,7 +89,7 @@ impl Bouncer {
         let hash = self.hasher.hash(&new.password).await?;
         let now = self.clock.now_ms();
         let user = User {
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             username: new.username,
             email: new.email,
             full_name: new.full_name.filter(|s| !s.is_empty()),

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use bouncer_core::service::Bouncer;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiResult;
-use crate::extract::{JsonBody, QueryMap, Require, RolesRead, RolesWrite};
+use crate::extract::{JsonBody, NamePath, QueryMap, Require, RolesRead, RolesWrite};
 use crate::views::{ProblemDoc, RoleView};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -40,7 +40,7 @@ pub async fn list(
 pub async fn get(
     State(b): State<Arc<Bouncer>>,
     _: Require<RolesRead>,
-    Path(name): Path<String>,
+    NamePath(name): NamePath,
 ) -> ApiResult<Json<RoleView>> {
     Ok(Json(b.role(&name).await?.into()))
 }
@@ -52,7 +52,7 @@ pub async fn get(
 pub async fn put(
     State(b): State<Arc<Bouncer>>,
     _: Require<RolesWrite>,
-    Path(name): Path<String>,
+    NamePath(name): NamePath,
     JsonBody(body): JsonBody<RoleBody>,
 ) -> ApiResult<(StatusCode, Json<RoleView>)> {
     let (role, created) = b.put_role(&name, &body.permissions).await?;
@@ -73,7 +73,7 @@ pub async fn put(
 pub async fn delete(
     State(b): State<Arc<Bouncer>>,
     _: Require<RolesWrite>,
-    Path(name): Path<String>,
+    NamePath(name): NamePath,
     q: QueryMap,
 ) -> ApiResult<StatusCode> {
     b.delete_role(&name, q.bool("force")?).await?;
