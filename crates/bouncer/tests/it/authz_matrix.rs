@@ -1,1 +1,516 @@
-//! (being written)
+//! Who may do what. One table, principals × routes → the expected answer, run with Bearer tokens
+//! (SQLite, and a subset on PostgreSQL) and with HTTP Basic; then the rules a table cannot show:
+//! changes reaching live tokens at once, item ownership, and 404 versus 403 for a missing item.
+
+use std::fmt;
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
+use reqwest::{Method, RequestBuilder};
+use serde_json::{Value, json};
+
+use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp};
+
+/// The expected answer of one cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// Any 2xx.
+    Ok,
+    /// 401: no credentials (`unauthorized`) or refused ones (`invalid_token` for a bearer token).
+    No,
+    /// 403 `missing_role`.
+    Role,
+    /// 403 `missing_permission`, naming the permission.
+    Perm(&'static str),
+    /// 403 `insufficient_scope`, naming the scope, with the RFC 6750 challenge.
+    Scope(&'static str),
+}
+
+use Want::{No as NO, Ok as OK, Perm as P, Role as ROLE, Scope as S};
+
+impl fmt::Display for Want {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Want::Ok => write!(f, "2xx"),
+            Want::No => write!(f, "401"),
+            Want::Role => write!(f, "403 missing_role"),
+            Want::Perm(p) => write!(f, "403 missing_permission {p}"),
+            Want::Scope(s) => write!(f, "403 insufficient_scope {s}"),
+        }
+    }
+}
+
+/// The columns of [`MATRIX`]. `{id}` is an item of "user", created afresh for every cell.
+const ROUTES: [&str; 11] = [
+    "GET /protected",
+    "GET /admin-only",
+    "GET /user-only",
+    "GET /users/me",
+    "GET /users",
+    "GET /items",
+    "POST /items",
+    "PUT /items/{id}",
+    "DELETE /items/{id}",
+    "GET /roles",
+    "PUT /roles/x",
+];
+
+/// The contract. "user" owns the items of the PUT and DELETE columns; "other user" is a second
+/// holder of role `user`; "scoped token" is a token of "user" with `scope=items:read`; "expired
+/// token" is one of "user" aged past expiry and leeway; "disabled user" got its token first.
+#[rustfmt::skip]
+const MATRIX: [(&str, [Want; 11]); 9] = [
+    //                /protected /admin-only /user-only /users/me  GET /users        GET /items  POST /items       PUT /items/{id}   DELETE /items/{id}  GET /roles       PUT /roles/x
+    ("anonymous",     [NO,       NO,         NO,        NO,        NO,               NO,         NO,               NO,               NO,                 NO,              NO              ]),
+    ("guest",         [OK,       ROLE,       ROLE,      OK,        P("users:read"),  OK,         P("items:write"), P("items:*"),     P("items:delete"),  P("roles:read"), P("roles:write")]),
+    ("user",          [OK,       ROLE,       OK,        OK,        P("users:read"),  OK,         OK,               OK,               OK,                 P("roles:read"), P("roles:write")]),
+    ("other user",    [OK,       ROLE,       OK,        OK,        P("users:read"),  OK,         OK,               P("items:*"),     P("items:delete"),  P("roles:read"), P("roles:write")]),
+    ("moderator",     [OK,       ROLE,       ROLE,      OK,        OK,               OK,         OK,               OK,               OK,                 P("roles:read"), P("roles:write")]),
+    ("admin",         [OK,       OK,         OK,        OK,        OK,               OK,         OK,               OK,               OK,                 OK,              OK              ]),
+    ("disabled user", [NO,       NO,         NO,        NO,        NO,               NO,         NO,               NO,               NO,                 NO,              NO              ]),
+    ("scoped token",  [OK,       ROLE,       OK,        OK,        P("users:read"),  OK,         S("items:write"), S("items:write"), S("items:write"),   P("roles:read"), P("roles:write")]),
+    ("expired token", [NO,       NO,         NO,        NO,        NO,               NO,         NO,               NO,               NO,                 NO,              NO              ]),
+];
+
+/// How a principal proves who it is.
+#[derive(Debug, Clone)]
+enum Cred {
+    Anonymous,
+    Bearer(String),
+    Basic(String, String),
+}
+
+impl Cred {
+    fn apply(&self, rb: RequestBuilder) -> RequestBuilder {
+        match self {
+            Cred::Anonymous => rb,
+            Cred::Bearer(t) => rb.bearer_auth(t),
+            Cred::Basic(u, p) => rb.basic_auth(u, Some(p)),
+        }
+    }
+}
+
+struct Resp {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+    text: String,
+}
+
+impl Resp {
+    fn challenges(&self) -> Vec<&str> {
+        self.headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    }
+}
+
+async fn send(rb: RequestBuilder) -> Resp {
+    let r = rb.send().await.expect("request");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+/// Creates an item as `owner`; its id.
+async fn new_item(app: &TestApp, owner: &Cred) -> String {
+    let r = send(
+        owner
+            .apply(app.client.post(app.at("/items")))
+            .json(&json!({"name": "thing"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "create item: {}", r.text);
+    r.body["id"].as_str().expect("item id").to_owned()
+}
+
+/// One cell: the request of `route` with `cred`.
+async fn call(app: &TestApp, route: &str, cred: &Cred, owner: &Cred) -> Resp {
+    let (method, path) = route.split_once(' ').expect("METHOD /path");
+    let path = if path.contains("{id}") {
+        path.replace("{id}", &new_item(app, owner).await)
+    } else {
+        path.to_owned()
+    };
+    let method = Method::from_bytes(method.as_bytes()).expect("method");
+    let mut rb = cred.apply(app.client.request(method.clone(), app.at(&path)));
+    if method == Method::POST || method == Method::PUT {
+        rb = rb.json(&if path.starts_with("/roles/") {
+            json!({"permissions": ["items:read"]})
+        } else {
+            json!({"name": "renamed"})
+        });
+    }
+    send(rb).await
+}
+
+/// Why `r` is not `want`, if it is not.
+fn mismatch(want: Want, cred: &Cred, r: &Resp) -> Option<String> {
+    let code = r.body["code"].as_str().unwrap_or("");
+    let missing = r.body["missing"].as_str().unwrap_or("");
+    let problem = r
+        .headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v == "application/problem+json");
+    let problem_ok = |status: u16, c: &str, m: Option<&str>| {
+        r.status == status && problem && code == c && m.is_none_or(|m| m == missing)
+    };
+    let ok = match want {
+        Want::Ok => (200..300).contains(&r.status),
+        Want::No => {
+            let bearer = matches!(cred, Cred::Bearer(_));
+            let expected_code = if bearer {
+                "invalid_token"
+            } else {
+                "unauthorized"
+            };
+            let ch = r.challenges();
+            let bearer_challenge = ch.iter().any(|c| {
+                c.starts_with(r#"Bearer realm="bouncer""#)
+                    && c.contains(r#"error="invalid_token""#) == bearer
+            });
+            let basic_challenge = ch.contains(&r#"Basic realm="bouncer", charset="UTF-8""#);
+            problem_ok(401, expected_code, None) && bearer_challenge && basic_challenge
+        }
+        Want::Role => problem_ok(403, "missing_role", None),
+        Want::Perm(p) => problem_ok(403, "missing_permission", Some(p)),
+        Want::Scope(s) => {
+            let challenge =
+                format!(r#"Bearer realm="bouncer", error="insufficient_scope", scope="{s}""#);
+            problem_ok(403, "insufficient_scope", Some(s)) && r.challenges() == [challenge.as_str()]
+        }
+    };
+    (!ok).then(|| {
+        format!(
+            "{} {}; WWW-Authenticate {:?}",
+            r.status,
+            r.text,
+            r.challenges()
+        )
+    })
+}
+
+/// Runs the rows of [`MATRIX`] named in `who` (name, credential); panics once, listing every
+/// cell that did not match.
+async fn run_matrix(app: &TestApp, label: &str, owner: &Cred, who: &[(&str, Cred)]) {
+    let mut failures = Vec::new();
+    let mut cells = 0;
+    for (name, cred) in who {
+        let (_, row) = MATRIX
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no row {name}"));
+        for (route, want) in ROUTES.iter().zip(row) {
+            cells += 1;
+            let r = call(app, route, cred, owner).await;
+            assert!(r.status < 500, "{name} {route}: server error {}", r.text);
+            if let Some(actual) = mismatch(*want, cred, &r) {
+                failures.push(format!(
+                    "  ({name}, {route}): expected {want}, got {actual}"
+                ));
+            }
+        }
+    }
+    assert!(cells > 0);
+    assert!(
+        failures.is_empty(),
+        "{label}: {} of {cells} cells differ from the contract:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The cast of the matrix on `app`, with Bearer and Basic credentials for each.
+struct Cast {
+    /// Creates the items of the PUT and DELETE columns ("user").
+    owner: Cred,
+    bearer: Vec<(&'static str, Cred)>,
+    basic: Vec<(&'static str, Cred)>,
+}
+
+async fn cast(app: &TestApp) -> Cast {
+    let guest = app.user_with_roles("gina", &["guest"]).await;
+    let user = app.user_with_roles("uma", &["user"]).await;
+    let other = app.user_with_roles("otto", &["user"]).await;
+    let moderator = app.user_with_roles("mona", &["moderator"]).await;
+    let disabled = app.user_with_roles("dora", &["user"]).await;
+
+    // The expired token first: moving the clock ages every token issued so far.
+    let expired = app.token(&user.0, &user.1).await;
+    app.clock.advance_s(900 + 61);
+
+    let token = |(name, password, _): &(String, String, String)| {
+        let (name, password) = (name.clone(), password.clone());
+        async move { Cred::Bearer(app.token(&name, &password).await) }
+    };
+    let basic = |(name, password, _): &(String, String, String)| {
+        Cred::Basic(name.clone(), password.clone())
+    };
+    let disabled_token = token(&disabled).await;
+    let r = send(
+        app.client
+            .patch(app.at(&format!("/users/{}", disabled.2)))
+            .bearer_auth(app.admin_token().await)
+            .json(&json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "disable dora: {}", r.text);
+
+    let admin = (ADMIN.to_owned(), ADMIN_PASSWORD.to_owned(), String::new());
+    let scoped = app.scoped_token(&user.0, &user.1, Some("items:read")).await;
+    Cast {
+        owner: token(&user).await,
+        bearer: vec![
+            ("anonymous", Cred::Anonymous),
+            ("guest", token(&guest).await),
+            ("user", token(&user).await),
+            ("other user", token(&other).await),
+            ("moderator", token(&moderator).await),
+            ("admin", token(&admin).await),
+            ("disabled user", disabled_token),
+            ("scoped token", Cred::Bearer(scoped)),
+            ("expired token", Cred::Bearer(expired)),
+        ],
+        basic: vec![
+            ("anonymous", Cred::Anonymous),
+            ("guest", basic(&guest)),
+            ("user", basic(&user)),
+            ("moderator", basic(&moderator)),
+            ("admin", basic(&admin)),
+            ("disabled user", basic(&disabled)),
+        ],
+    }
+}
+
+#[tokio::test]
+async fn bearer_tokens_get_exactly_what_the_matrix_says() {
+    let app = TestApp::spawn().await;
+    let cast = cast(&app).await;
+    assert_eq!(cast.bearer.len(), MATRIX.len(), "every row is exercised");
+    run_matrix(&app, "Bearer on SQLite", &cast.owner, &cast.bearer).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn basic_credentials_get_the_same_answers_as_tokens() {
+    let app = TestApp::spawn().await;
+    let cast = cast(&app).await;
+    run_matrix(&app, "Basic on SQLite", &cast.owner, &cast.basic).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_matrix_holds_on_postgres_too() {
+    let Some(app) = TestApp::spawn_on(Db::Postgres).await else {
+        return;
+    };
+    let cast = cast(&app).await;
+    let subset: Vec<_> = cast
+        .bearer
+        .into_iter()
+        .filter(|(n, _)| {
+            [
+                "anonymous",
+                "guest",
+                "other user",
+                "moderator",
+                "disabled user",
+                "scoped token",
+            ]
+            .contains(n)
+        })
+        .collect();
+    run_matrix(&app, "Bearer on PostgreSQL", &cast.owner, &subset).await;
+    app.stop().await;
+}
+
+/// `PATCH /users/{id}` as admin.
+async fn admin_patch_user(app: &TestApp, id: &str, body: Value) {
+    let r = send(
+        app.client
+            .patch(app.at(&format!("/users/{id}")))
+            .bearer_auth(app.admin_token().await)
+            .json(&body),
+    )
+    .await;
+    assert_eq!(r.status, 200, "patch user {id} with {body}: {}", r.text);
+}
+
+fn assert_problem(what: &str, r: &Resp, status: u16, code: &str, missing: Option<&str>) {
+    assert_eq!(r.status, status, "{what}: {}", r.text);
+    assert_eq!(r.body["code"], code, "{what}: {}", r.text);
+    if let Some(m) = missing {
+        assert_eq!(r.body["missing"], m, "{what}: {}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn a_role_change_applies_to_existing_tokens_at_once() {
+    let app = TestApp::spawn().await;
+    let (name, pw, id) = app.user_with_roles("uma", &["user"]).await;
+    let token = Cred::Bearer(app.token(&name, &pw).await);
+    let post = || {
+        token
+            .apply(app.client.post(app.at("/items")))
+            .json(&json!({"name": "x"}))
+    };
+
+    assert_eq!(send(post()).await.status, 201, "as user");
+    admin_patch_user(&app, &id, json!({"roles": ["guest"]})).await;
+    let r = send(post()).await;
+    assert_problem(
+        "same token, now a guest",
+        &r,
+        403,
+        "missing_permission",
+        Some("items:write"),
+    );
+    let r = send(token.apply(app.client.get(app.at("/items")))).await;
+    assert_eq!(r.status, 200, "a guest still reads: {}", r.text);
+
+    admin_patch_user(&app, &id, json!({"roles": ["user"]})).await;
+    assert_eq!(
+        send(post()).await.status,
+        201,
+        "promoted back: the token writes again"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_a_user_makes_their_token_401() {
+    let app = TestApp::spawn().await;
+    let (name, pw, id) = app.user_with_roles("uma", &["user"]).await;
+    let token = app.token(&name, &pw).await;
+    assert_eq!(app.get_bearer("/users/me", &token).await.status(), 200);
+
+    let r = send(
+        app.client
+            .delete(app.at(&format!("/users/{id}")))
+            .bearer_auth(app.admin_token().await),
+    )
+    .await;
+    assert_eq!(r.status, 204, "delete: {}", r.text);
+
+    let r = send(app.client.get(app.at("/users/me")).bearer_auth(&token)).await;
+    assert_problem("token of a deleted user", &r, 401, "invalid_token", None);
+    assert!(
+        r.challenges()
+            .iter()
+            .any(|c| c.contains(r#"error="invalid_token""#)),
+        "{:?}",
+        r.challenges()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn moderators_may_change_anyones_items_other_users_only_their_own() {
+    let app = TestApp::spawn().await;
+    let bearer = async |name: &str, roles: &[&str]| {
+        let (n, pw, _) = app.user_with_roles(name, roles).await;
+        Cred::Bearer(app.token(&n, &pw).await)
+    };
+    let owner = bearer("uma", &["user"]).await;
+    let other = bearer("otto", &["user"]).await;
+    let moderator = bearer("mona", &["moderator"]).await;
+    let put = |who: &Cred, id: &str| {
+        who.apply(app.client.put(app.at(&format!("/items/{id}"))))
+            .json(&json!({"name": "renamed", "description": "by someone"}))
+    };
+    let delete =
+        |who: &Cred, id: &str| who.apply(app.client.delete(app.at(&format!("/items/{id}"))));
+
+    let item = new_item(&app, &owner).await;
+    let r = send(put(&other, &item)).await;
+    assert_problem(
+        "other user updates",
+        &r,
+        403,
+        "missing_permission",
+        Some("items:*"),
+    );
+    let r = send(delete(&other, &item)).await;
+    assert_problem(
+        "other user deletes",
+        &r,
+        403,
+        "missing_permission",
+        Some("items:delete"),
+    );
+    let r = send(owner.apply(app.client.get(app.at(&format!("/items/{item}"))))).await;
+    assert_eq!(r.status, 200, "the refused changes left the item alone");
+    assert_eq!(r.body["name"], "thing");
+
+    let r = send(put(&moderator, &item)).await;
+    assert_eq!(r.status, 200, "moderator updates: {}", r.text);
+    assert_eq!(r.body["name"], "renamed");
+    let r = send(delete(&moderator, &item)).await;
+    assert_eq!(r.status, 204, "moderator deletes: {}", r.text);
+    let r = send(delete(&moderator, &item)).await;
+    assert_problem("deleted twice", &r, 404, "not_found", None);
+
+    let item = new_item(&app, &owner).await;
+    assert_eq!(send(put(&owner, &item)).await.status, 200, "owner updates");
+    assert_eq!(
+        send(delete(&owner, &item)).await.status,
+        204,
+        "owner deletes"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_item_is_404_only_for_callers_who_may_read_items() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let r = send(
+        app.client
+            .put(app.at("/roles/noperm"))
+            .bearer_auth(&admin)
+            .json(&json!({"permissions": []})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "create role noperm: {}", r.text);
+    let (g, gpw, _) = app.user_with_roles("gina", &["guest"]).await;
+    let (n, npw, _) = app.user_with_roles("nora", &["noperm"]).await;
+    let guest = Cred::Bearer(app.token(&g, &gpw).await);
+    let noperm = Cred::Bearer(app.token(&n, &npw).await);
+    let missing = format!("/items/{}", uuid::Uuid::new_v4());
+    let get = |who: &Cred| who.apply(app.client.get(app.at(&missing)));
+
+    assert_problem("guest", &send(get(&guest)).await, 404, "not_found", None);
+    assert_problem(
+        "anonymous",
+        &send(get(&Cred::Anonymous)).await,
+        401,
+        "unauthorized",
+        None,
+    );
+    let r = send(get(&noperm)).await;
+    assert_problem(
+        "no items:read (bearer)",
+        &r,
+        403,
+        "missing_permission",
+        Some("items:read"),
+    );
+    let basic = Cred::Basic(n, npw);
+    let r = send(get(&basic)).await;
+    assert_problem(
+        "no items:read (basic)",
+        &r,
+        403,
+        "missing_permission",
+        Some("items:read"),
+    );
+    app.stop().await;
+}

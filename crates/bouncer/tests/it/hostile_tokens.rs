@@ -1,1 +1,492 @@
-//! (being written)
+//! Tokens built to get in: forged algorithms and keys, bent claims, broken encodings, oversize and
+//! empty headers. Each is one request to `GET /users/me`, which must answer 401 `invalid_token`
+//! with `WWW-Authenticate: Bearer ..., error="invalid_token"` (never a 500). Next to them, the
+//! near misses that must still work: leeway, a lowercase scheme, a restart, the published JWKS.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use bouncer_core::clock::Clock;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use serde_json::{Value, json};
+
+use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp};
+
+const ISSUER: &str = "http://bouncer.test";
+
+struct Resp {
+    status: u16,
+    content_type: String,
+    challenges: Vec<String>,
+    body: Value,
+    text: String,
+}
+
+/// `GET /users/me` with this exact `Authorization` header.
+async fn me_with(app: &TestApp, authorization: &str) -> Resp {
+    let r = app
+        .client
+        .get(app.at("/users/me"))
+        .header(AUTHORIZATION, authorization)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    let content_type = r
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let challenges = r
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let text = r.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp {
+        status,
+        content_type,
+        challenges,
+        body,
+        text,
+    }
+}
+
+async fn me(app: &TestApp, token: &str) -> Resp {
+    me_with(app, &format!("Bearer {token}")).await
+}
+
+/// 401 `invalid_token`, as a problem document with the RFC 6750 challenge.
+fn assert_refused(what: &str, r: &Resp) {
+    assert_eq!(r.status, 401, "{what}: {}", r.text);
+    assert_eq!(r.content_type, "application/problem+json", "{what}");
+    assert_eq!(r.body["code"], "invalid_token", "{what}: {}", r.text);
+    assert!(
+        r.challenges
+            .iter()
+            .any(|c| c.starts_with("Bearer ") && c.contains(r#"error="invalid_token""#)),
+        "{what}: challenges {:?}",
+        r.challenges
+    );
+}
+
+fn assert_accepted(what: &str, r: &Resp) {
+    assert_eq!(r.status, 200, "{what}: {}", r.text);
+    assert!(r.body["id"].is_string(), "{what}: {}", r.text);
+}
+
+fn b64_json(v: &Value) -> String {
+    B64.encode(v.to_string())
+}
+
+/// The claims of a token, read without checking anything.
+fn payload(token: &str) -> Value {
+    let p = token.split('.').nth(1).expect("payload segment");
+    serde_json::from_slice(&B64.decode(p).expect("base64url")).expect("JSON")
+}
+
+/// The server's signing key id.
+fn real_kid(app: &TestApp) -> String {
+    app.bouncer.tokens.jwks()["keys"][0]["kid"]
+        .as_str()
+        .expect("kid")
+        .to_owned()
+}
+
+/// The admin's user id.
+async fn admin_id(app: &TestApp) -> String {
+    payload(&app.admin_token().await)["sub"]
+        .as_str()
+        .expect("sub")
+        .to_owned()
+}
+
+/// Claims the server would issue for `sub` right now.
+fn claims(app: &TestApp, sub: &str) -> Value {
+    let now = app.clock.now_s();
+    json!({
+        "iss": ISSUER, "aud": "bouncer", "sub": sub,
+        "exp": now + 900, "iat": now, "nbf": now,
+        "jti": uuid::Uuid::new_v4().to_string(), "scope": "*",
+    })
+}
+
+/// Signed with the server's real key and kid.
+fn sign(app: &TestApp, claims: &Value) -> String {
+    app.bouncer.tokens.sign(claims).expect("sign")
+}
+
+/// Admin claims changed by `edit`, signed with the real key.
+async fn forged(
+    app: &TestApp,
+    edit: impl FnOnce(&mut serde_json::Map<String, Value>, i64),
+) -> String {
+    let mut c = claims(app, &admin_id(app).await);
+    edit(c.as_object_mut().expect("object"), app.clock.now_s());
+    sign(app, &c)
+}
+
+#[tokio::test]
+async fn the_forging_helper_itself_makes_accepted_tokens() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |_, _| {}).await;
+    assert_accepted("unchanged claims", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn alg_none_is_refused() {
+    let app = TestApp::spawn().await;
+    let header = json!({"alg": "none", "typ": "JWT", "kid": real_kid(&app)});
+    let body = claims(&app, &admin_id(&app).await);
+    let token = format!("{}.{}.", b64_json(&header), b64_json(&body));
+    assert_refused("alg none", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn hs256_keyed_with_the_public_key_is_refused() {
+    let app = TestApp::spawn().await;
+    let jwk = app.bouncer.tokens.jwks()["keys"][0].clone();
+    let x = jwk["x"].as_str().expect("x");
+    let body = claims(&app, &admin_id(&app).await);
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(real_kid(&app));
+    let secrets = [
+        ("decoded x", B64.decode(x).expect("x is base64url")),
+        ("x as text", x.as_bytes().to_vec()),
+        ("JWK JSON", jwk.to_string().into_bytes()),
+    ];
+    for (what, secret) in secrets {
+        let token = jsonwebtoken::encode(&header, &body, &EncodingKey::from_secret(&secret))
+            .expect("sign HS256");
+        assert_refused(&format!("HS256 with {what}"), &me(&app, &token).await);
+    }
+}
+
+/// A fresh Ed25519 key, not the server's.
+fn foreign_key() -> EncodingKey {
+    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    EncodingKey::from_ed_der(key.to_pkcs8_der().expect("pkcs8").as_bytes())
+}
+
+#[tokio::test]
+async fn unknown_kid_is_refused() {
+    let app = TestApp::spawn().await;
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some("nope".into());
+    let body = claims(&app, &admin_id(&app).await);
+    let token = jsonwebtoken::encode(&header, &body, &foreign_key()).expect("sign");
+    assert_refused("unknown kid", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn a_foreign_key_claiming_the_real_kid_is_refused() {
+    let app = TestApp::spawn().await;
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(real_kid(&app));
+    let body = claims(&app, &admin_id(&app).await);
+    let token = jsonwebtoken::encode(&header, &body, &foreign_key()).expect("sign");
+    assert_refused("foreign key, real kid", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn no_kid_is_refused_even_when_signed_with_the_real_key() {
+    let app = TestApp::spawn().await;
+    let keys = app.bouncer.store.signing_keys().await.expect("keys");
+    let key = keys.iter().find(|k| k.alg == "EdDSA").expect("EdDSA key");
+    let real = EncodingKey::from_ed_pem(key.private_pem.as_bytes()).expect("pem");
+    let body = claims(&app, &admin_id(&app).await);
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &body, &real).expect("sign");
+    assert!(jsonwebtoken::decode_header(&token).unwrap().kid.is_none());
+    assert_refused("no kid", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn wrong_issuer_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |c, _| {
+        c.insert("iss".into(), "http://evil.test".into());
+    })
+    .await;
+    assert_refused("wrong iss", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn wrong_audience_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |c, _| {
+        c.insert("aud".into(), "someone-else".into());
+    })
+    .await;
+    assert_refused("wrong aud", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn missing_audience_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |c, _| {
+        c.remove("aud");
+    })
+    .await;
+    assert_refused("no aud", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn missing_exp_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |c, _| {
+        c.remove("exp");
+    })
+    .await;
+    assert_refused("no exp", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn missing_sub_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |c, _| {
+        c.remove("sub");
+    })
+    .await;
+    assert_refused("no sub", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn a_sub_that_is_not_a_uuid_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |c, _| {
+        c.insert("sub".into(), ADMIN.into());
+    })
+    .await;
+    assert_refused("sub is a username", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn a_sub_naming_no_user_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |c, _| {
+        c.insert("sub".into(), uuid::Uuid::new_v4().to_string().into());
+    })
+    .await;
+    assert_refused("sub of nobody", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn expired_beyond_the_leeway_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |c, now| {
+        c.insert("exp".into(), (now - 61 - 1).into());
+        c.insert("iat".into(), (now - 1000).into());
+        c.insert("nbf".into(), (now - 1000).into());
+    })
+    .await;
+    assert_refused("expired 62 s ago", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn expired_within_the_leeway_is_still_accepted() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |c, now| {
+        c.insert("exp".into(), (now - 30).into());
+        c.insert("iat".into(), (now - 930).into());
+        c.insert("nbf".into(), (now - 930).into());
+    })
+    .await;
+    assert_accepted("expired 30 s ago", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn not_before_beyond_the_leeway_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |c, now| {
+        c.insert("nbf".into(), (now + 120).into());
+    })
+    .await;
+    assert_refused("nbf in 120 s", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn not_before_within_the_leeway_is_accepted() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |c, now| {
+        c.insert("nbf".into(), (now + 30).into());
+    })
+    .await;
+    assert_accepted("nbf in 30 s", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn issued_in_the_future_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |c, now| {
+        c.insert("iat".into(), (now + 3600).into());
+    })
+    .await;
+    assert_refused("iat in an hour", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn exp_as_a_string_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |c, _| {
+        c.insert("exp".into(), "9999999999".into());
+    })
+    .await;
+    assert_refused("exp as a string", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn a_tampered_payload_is_refused() {
+    let app = TestApp::spawn().await;
+    let (name, pw, _) = app.user_with_roles("gina", &["guest"]).await;
+    let token = app.token(&name, &pw).await;
+    assert_accepted("the guest's own token", &me(&app, &token).await);
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims = payload(&token);
+    assert_eq!(claims["scope"], "items:read");
+    claims["scope"] = "*".into();
+    let tampered = format!("{}.{}.{}", parts[0], b64_json(&claims), parts[2]);
+    assert_refused("guest scope raised to *", &me(&app, &tampered).await);
+}
+
+#[tokio::test]
+async fn a_truncated_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    assert_refused(
+        "last 10 chars dropped",
+        &me(&app, &token[..token.len() - 10]).await,
+    );
+}
+
+#[tokio::test]
+async fn a_token_of_two_segments_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let two = token.rsplit_once('.').expect("three segments").0;
+    assert_refused("header.payload", &me(&app, two).await);
+}
+
+#[tokio::test]
+async fn a_100_kb_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let header = b64_json(&json!({"alg": "EdDSA", "typ": "JWT", "kid": real_kid(&app)}));
+    let token = format!("{header}.{}.{}", "A".repeat(100 * 1024), "B".repeat(86));
+    let r = me(&app, &token).await;
+    assert!(
+        r.status == 401 || r.status == 431,
+        "100 KB token: {} {}",
+        r.status,
+        r.text
+    );
+    if r.status == 401 {
+        assert_refused("100 KB token", &r);
+    }
+}
+
+#[tokio::test]
+async fn non_base64_garbage_is_refused() {
+    let app = TestApp::spawn().await;
+    assert_refused("garbage", &me(&app, "!!!.@@@.###").await);
+}
+
+#[tokio::test]
+async fn an_empty_bearer_is_refused() {
+    let app = TestApp::spawn().await;
+    assert_refused("Bearer and a space", &me_with(&app, "Bearer ").await);
+    assert_refused("Bearer alone", &me_with(&app, "Bearer").await);
+}
+
+#[tokio::test]
+async fn the_scheme_name_is_case_insensitive() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    assert_accepted("bearer", &me_with(&app, &format!("bearer {token}")).await);
+    assert_accepted("BEARER", &me_with(&app, &format!("BEARER {token}")).await);
+}
+
+#[tokio::test]
+async fn a_valid_token_of_a_disabled_user_is_refused() {
+    let app = TestApp::spawn().await;
+    let (name, pw, id) = app.user_with_roles("dora", &["user"]).await;
+    let token = app.token(&name, &pw).await;
+    assert_accepted("before disabling", &me(&app, &token).await);
+    let r = app
+        .client
+        .patch(app.at(&format!("/users/{id}")))
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200, "disable");
+    assert_refused("after disabling", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn tokens_survive_a_restart_on_the_same_database() {
+    let mut first = TestApp::spawn().await;
+    let token = first.admin_token().await;
+    let kid = real_kid(&first);
+    assert_accepted("before the restart", &me(&first, &token).await);
+    let url = first.config.database.url.clone();
+    // Keep the database directory past the first server's end.
+    let dir = std::mem::replace(&mut first.dir, tempfile::tempdir().expect("temp dir"));
+    first.stop().await;
+
+    let second = TestApp::spawn_with(Db::Sqlite, |c| c.database.url = url)
+        .await
+        .expect("SQLite");
+    assert_eq!(real_kid(&second), kid, "the stored key is reused");
+    assert_accepted("after the restart", &me(&second, &token).await);
+    second.stop().await;
+    drop(dir);
+}
+
+#[tokio::test]
+async fn the_published_jwks_alone_verifies_our_tokens() {
+    let app = TestApp::spawn().await;
+    let token = app.token(ADMIN, ADMIN_PASSWORD).await;
+    let r = app
+        .client
+        .get(app.at("/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.expect("body");
+    assert!(!text.contains("\"d\""), "no private key part: {text}");
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&text).expect("a JWK set");
+
+    let kid = jsonwebtoken::decode_header(&token)
+        .expect("header")
+        .kid
+        .expect("kid");
+    let jwk = set.find(&kid).expect("the token's kid is published");
+    let key = DecodingKey::from_jwk(jwk).expect("usable JWK");
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&["bouncer"]);
+    let data = jsonwebtoken::decode::<Value>(&token, &key, &validation).expect("verifies");
+    assert_eq!(data.claims["sub"], admin_id(&app).await);
+    assert_eq!(data.claims["scope"], "*");
+}
+
+#[tokio::test]
+async fn the_metadata_names_issuer_token_endpoint_and_jwks() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .get(app.at("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let m: Value = r.json().await.expect("JSON");
+    assert_eq!(m["issuer"], ISSUER);
+    assert_eq!(m["token_endpoint"], format!("{ISSUER}/oauth2/token"));
+    assert_eq!(m["jwks_uri"], format!("{ISSUER}/.well-known/jwks.json"));
+}
