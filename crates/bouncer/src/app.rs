@@ -28,7 +28,7 @@ use crate::config::Config;
 pub enum AppError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("database: {0}")]
+    #[error("{0}")]
     Store(#[from] bouncer_core::store::StoreError),
     #[error("{0}")]
     Core(#[from] bouncer_core::Error),
@@ -156,39 +156,47 @@ impl Server {
             .header_read_timeout(Duration::from_secs(config.server.header_read_timeout_s))
             .max_buf_size(64 * 1024);
         tracing::info!(%addr, "listening");
+        let serve_conn = |stream: tokio::net::TcpStream, peer: SocketAddr| {
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, "connection limit reached; refusing");
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            let svc = app.clone().map_request(
+                move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    req
+                },
+            );
+            let conn = graceful
+                .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc)));
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                drop(permit);
+            });
+        };
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            // Out of file descriptors and the like: back off instead of spinning.
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let Ok(permit) = limit.clone().try_acquire_owned() else {
-                        tracing::warn!(%peer, "connection limit reached; refusing");
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let svc = app.clone().map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(ConnectInfo(peer));
-                        req
-                    });
-                    let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        }
-                        drop(permit);
-                    });
-                }
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => serve_conn(stream, peer),
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
                 () = &mut shutdown => break,
             }
+        }
+        // Connections the kernel already queued were sent by clients before we stopped: serve them
+        // (they are drained like the rest) rather than resetting them by dropping the listener.
+        while let Ok(Ok((stream, peer))) =
+            tokio::time::timeout(Duration::ZERO, listener.accept()).await
+        {
+            serve_conn(stream, peer);
         }
         drop(listener);
         tracing::info!("shutting down: draining in-flight requests");

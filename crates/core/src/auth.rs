@@ -278,10 +278,19 @@ impl Authenticator {
                 Err(e) => tracing::debug!(error = %e, "re-hash skipped"),
             }
         }
-        let state = self
-            .user_state(user.id)
-            .await?
-            .ok_or(Error::InvalidCredentials(AuthFailure::UnknownUser))?;
+        // The row was just read: if the cached state is older (a change made by another process
+        // that the revision poll has not yet seen), rebuild it, so a new token never carries stale
+        // rights and a just-disabled user gets none.
+        let cached = self.user_state(user.id).await?;
+        let state = match cached {
+            Some(s) if s.user.updated_at == user.updated_at && s.user.disabled == user.disabled => {
+                s
+            }
+            _ => {
+                self.invalidate_user(user.id);
+                Arc::new(self.resolve(user))
+            }
+        };
         Self::usable(&state).map_err(Error::InvalidCredentials)?;
         Ok(state)
     }

@@ -93,6 +93,29 @@ pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// The database file, for SQLite.
+    sqlite_path: Option<std::path::PathBuf>,
+}
+
+/// Takes an exclusive lock on `path`, waiting for other processes to release theirs.
+async fn lock_file(path: std::path::PathBuf) -> StoreResult<std::fs::File> {
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(|e| StoreError::Backend(e.to_string()))?
+    .map_err(|e| StoreError::Backend(format!("cannot lock the database file for migrations: {e}")))
+}
+
+/// The file a `sqlite://` URL names, if it names one.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
 impl SqlStore {
@@ -128,15 +151,31 @@ impl SqlStore {
             });
         }
         let pool = pool.connect_with(options).await.map_err(backend_err)?;
-        Ok(Self { pool, backend })
+        let sqlite_path = if backend == Backend::Sqlite {
+            sqlite_file(&url)
+        } else {
+            None
+        };
+        Ok(Self {
+            pool,
+            backend,
+            sqlite_path,
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    /// Applies pending migrations (idempotent; safe to run from several instances at once).
+    /// Applies pending migrations (idempotent; safe to run from several processes at once). On
+    /// PostgreSQL sqlx holds an advisory lock around the run; on SQLite, where that lock does
+    /// nothing, an exclusive OS lock on the database file serializes runs (SQLite itself uses
+    /// fcntl locks, which are independent of this one).
     pub async fn migrate(&self) -> StoreResult<()> {
+        let _guard = match &self.sqlite_path {
+            Some(path) => Some(lock_file(path.clone()).await?),
+            None => None,
+        };
         migrator()
             .run(&self.pool)
             .await
