@@ -1,5 +1,5 @@
 //! Extractors: a handler's signature says what it needs. `Auth` is any authenticated caller,
-//! `Require<P>` one holding permission `P`, `RequireRole<R>` one holding a role of `R`. Bodies and
+//! `Require<N>` one meeting `N`: a permission (`Require<UsersRead>`) or roles (`Require<Admin>`). Bodies and
 //! queries are parsed here so every bad input becomes a clear 4xx naming the field.
 
 use std::collections::HashMap;
@@ -109,22 +109,17 @@ where
     }
 }
 
-/// A permission a route requires, as a type.
-pub trait Permission: Send + Sync + 'static {
-    const NAME: &'static str;
-}
-
-/// A set of roles, any of which admits the caller.
-pub trait RoleSet: Send + Sync + 'static {
-    const ROLES: &'static [&'static str];
+/// What a route requires, as a type: a permission or a set of roles.
+pub trait Need: Send + Sync + 'static {
+    const REQUIREMENT: Requirement<'static>;
 }
 
 macro_rules! permission {
     ($ty:ident, $name:literal) => {
         #[doc = concat!("The `", $name, "` permission.")]
         pub struct $ty;
-        impl Permission for $ty {
-            const NAME: &'static str = $name;
+        impl Need for $ty {
+            const REQUIREMENT: Requirement<'static> = Requirement::Permission($name);
         }
     };
 }
@@ -136,20 +131,21 @@ permission!(RolesWrite, "roles:write");
 
 /// Role `admin`.
 pub struct Admin;
-impl RoleSet for Admin {
-    const ROLES: &'static [&'static str] = &["admin"];
+impl Need for Admin {
+    const REQUIREMENT: Requirement<'static> = Requirement::AnyRole(&["admin"]);
 }
 
 /// Role `user` or `admin`.
 pub struct UserOrAdmin;
-impl RoleSet for UserOrAdmin {
-    const ROLES: &'static [&'static str] = &["user", "admin"];
+impl Need for UserOrAdmin {
+    const REQUIREMENT: Requirement<'static> = Requirement::AnyRole(&["user", "admin"]);
 }
 
-/// A caller holding permission `P` (and, for a scoped token, the scope).
-pub struct Require<P: Permission>(pub Principal, PhantomData<P>);
+/// A caller meeting `N` (for a permission and a scoped token, the scope too), decided by
+/// [`authorize`]; 401 without credentials, 403 with the reason otherwise.
+pub struct Require<N: Need>(pub Principal, PhantomData<N>);
 
-impl<S: Send + Sync, P: Permission> FromRequestParts<S> for Require<P>
+impl<S: Send + Sync, N: Need> FromRequestParts<S> for Require<N>
 where
     Arc<Bouncer>: axum::extract::FromRef<S>,
 {
@@ -162,41 +158,8 @@ where
             now_ms: b.clock.now_ms(),
             client_ip: None,
         };
-        authorize(
-            &p,
-            Requirement::Permission(P::NAME),
-            Resource::default(),
-            &ctx,
-        )
-        .into_result()?;
+        authorize(&p, N::REQUIREMENT, Resource::default(), &ctx).into_result()?;
         Ok(Require(p, PhantomData))
-    }
-}
-
-/// A caller holding one of the roles of `R`.
-pub struct RequireRole<R: RoleSet>(pub Principal, PhantomData<R>);
-
-impl<S: Send + Sync, R: RoleSet> FromRequestParts<S> for RequireRole<R>
-where
-    Arc<Bouncer>: axum::extract::FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Auth(p) = Auth::from_request_parts(parts, state).await?;
-        let b: Arc<Bouncer> = axum::extract::FromRef::from_ref(state);
-        let ctx = Context {
-            now_ms: b.clock.now_ms(),
-            client_ip: None,
-        };
-        authorize(
-            &p,
-            Requirement::AnyRole(R::ROLES),
-            Resource::default(),
-            &ctx,
-        )
-        .into_result()?;
-        Ok(RequireRole(p, PhantomData))
     }
 }
 

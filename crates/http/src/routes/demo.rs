@@ -2,7 +2,7 @@
 
 use axum::Json;
 
-use crate::extract::{Admin, Auth, RequireRole, UserOrAdmin};
+use crate::extract::{Admin, Auth, Require, UserOrAdmin};
 use crate::views::Message;
 
 /// Any authenticated caller.
@@ -17,7 +17,7 @@ pub async fn protected(Auth(p): Auth) -> Json<Message> {
 /// Role `admin`.
 #[utoipa::path(get, path = "/admin-only", tag = "examples", security(("bearer" = []), ("basic" = [])),
     responses((status = 200, body = Message), (status = 401, body = crate::views::ProblemDoc), (status = 403, body = crate::views::ProblemDoc)))]
-pub async fn admin_only(_: RequireRole<Admin>) -> Json<Message> {
+pub async fn admin_only(_: Require<Admin>) -> Json<Message> {
     Json(Message {
         message: "Hello, Admin!".into(),
     })
@@ -26,7 +26,7 @@ pub async fn admin_only(_: RequireRole<Admin>) -> Json<Message> {
 /// Role `user` or `admin`.
 #[utoipa::path(get, path = "/user-only", tag = "examples", security(("bearer" = []), ("basic" = [])),
     responses((status = 200, body = Message), (status = 401, body = crate::views::ProblemDoc), (status = 403, body = crate::views::ProblemDoc)))]
-pub async fn user_only(_: RequireRole<UserOrAdmin>) -> Json<Message> {
+pub async fn user_only(_: Require<UserOrAdmin>) -> Json<Message> {
     Json(Message {
         message: "Hello, User!".into(),
     })
