@@ -36,15 +36,50 @@ pub enum AppError {
     Io(String),
 }
 
-/// Creates the directory of a SQLite file (mode 0700: it holds password hashes and signing keys).
-fn prepare_sqlite_dir(url: &str) -> Result<(), AppError> {
+/// The file a `sqlite:` URL names, if any.
+fn sqlite_path(url: &str) -> Option<&str> {
     let path = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or(path);
-    if path.is_empty() || path == ":memory:" {
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// Creates the SQLite file (mode 0600) and its directory (mode 0700) when missing: the file holds
+/// password hashes and the private signing key, and SQLite gives its `-wal` and `-shm` files the
+/// database file's mode. An existing file that others can read gets a warning.
+fn prepare_sqlite_file(url: &str) -> Result<(), AppError> {
+    prepare_sqlite_dir(url)?;
+    let Some(path) = sqlite_path(url) else {
         return Ok(());
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            if let Ok(meta) = std::fs::metadata(path) {
+                use std::os::unix::fs::PermissionsExt as _;
+                if meta.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(
+                        path,
+                        "the database file is readable by other users; chmod 600 it"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(AppError::Io(format!("cannot create {path}: {e}"))),
     }
+}
+
+fn prepare_sqlite_dir(url: &str) -> Result<(), AppError> {
+    let Some(path) = sqlite_path(url) else {
+        return Ok(());
+    };
     let Some(dir) = Path::new(path)
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -66,7 +101,7 @@ fn prepare_sqlite_dir(url: &str) -> Result<(), AppError> {
 /// Opens and migrates the configured database.
 pub async fn open_store(config: &Config) -> Result<SqlStore, AppError> {
     if Backend::of_url(&config.database.url) == Some(Backend::Sqlite) {
-        prepare_sqlite_dir(&config.database.url)?;
+        prepare_sqlite_file(&config.database.url)?;
     }
     let store = SqlStore::connect(&config.database.url).await?;
     store.migrate().await?;
@@ -156,20 +191,33 @@ impl Server {
             .header_read_timeout(Duration::from_secs(config.server.header_read_timeout_s))
             .max_buf_size(64 * 1024);
         tracing::info!(%addr, "listening");
+        // A client that stops reading (or sending) mid-exchange is cut off after this long, so it
+        // cannot hold a connection slot forever.
+        let stall = Duration::from_secs(config.server.request_timeout_s);
+        let refused = std::sync::atomic::AtomicU64::new(0);
         let serve_conn = |stream: tokio::net::TcpStream, peer: SocketAddr| {
             let Ok(permit) = limit.clone().try_acquire_owned() else {
-                tracing::warn!(%peer, "connection limit reached; refusing");
+                // One line per thousand refusals: a flood must not flood the logs too.
+                if refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    .is_multiple_of(1000)
+                {
+                    tracing::warn!(%peer, "connection limit reached; refusing connections");
+                }
                 return;
             };
             let _ = stream.set_nodelay(true);
+            let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+            stream.set_read_timeout(Some(stall));
+            stream.set_write_timeout(Some(stall));
             let svc = app.clone().map_request(
                 move |mut req: axum::http::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(ConnectInfo(peer));
                     req
                 },
             );
-            let conn = graceful
-                .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc)));
+            let io = TokioIo::new(Box::pin(stream));
+            let conn = graceful.watch(http.serve_connection(io, TowerToHyperService::new(svc)));
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
                     tracing::debug!(error = %e, "connection ended with an error");

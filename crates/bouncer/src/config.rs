@@ -142,7 +142,28 @@ impl Default for Config {
 #[error("config: {0}")]
 pub struct ConfigError(pub String);
 
+/// Keys whose value is a string: read from the environment verbatim.
+const STRING_KEYS: &[&str] = &[
+    "server.listen",
+    "database.url",
+    "log.format",
+    "log.level",
+    "tokens.issuer",
+    "tokens.audience",
+    "tokens.algorithm",
+    "admin.username",
+    "admin.password",
+];
+
+/// Keys whose values never appear in an error message (a database URL may hold a password).
+fn is_secret(key: &str) -> bool {
+    key.contains("password") || key == "database.url"
+}
+
 fn bad(key: &str, value: impl std::fmt::Display, expected: &str) -> ConfigError {
+    if is_secret(key) {
+        return ConfigError(format!("{key}: expected {expected} (value not shown)"));
+    }
     ConfigError(format!(
         "{key} = {value:?}: expected {expected}",
         value = value.to_string()
@@ -167,15 +188,35 @@ impl Config {
             fig = fig.merge(Toml::file_exact(path));
         }
         // Only BOUNCER_<SECTION>__<KEY> names are configuration; other BOUNCER_* variables (set by
-        // tools around us) are none of our business.
+        // tools around us) are none of our business. Values of string keys are taken verbatim (a
+        // password of digits stays a string); the rest are parsed as TOML values.
+        let string_var = |var: &str| {
+            let key = var
+                .strip_prefix("BOUNCER_")
+                .unwrap_or(var)
+                .to_ascii_lowercase()
+                .replace("__", ".");
+            STRING_KEYS.contains(&key.as_str()).then_some(key)
+        };
         fig = fig.merge(
             Env::prefixed("BOUNCER_")
-                .filter(|k| k.as_str().contains("__"))
+                .filter(move |k| {
+                    k.as_str().contains("__") && string_var(&format!("BOUNCER_{k}")).is_none()
+                })
                 .split("__"),
         );
+        for (var, value) in std::env::vars() {
+            if !var.contains("__") {
+                continue;
+            }
+            if let Some(key) = string_var(&var) {
+                fig = fig.merge(Serialized::default(&key, value));
+            }
+        }
         for (var, key) in SHORT_ENV {
-            let key = (*key).to_owned();
-            fig = fig.merge(Env::raw().only(&[var]).map(move |_| key.clone().into()));
+            if let Ok(value) = std::env::var(var) {
+                fig = fig.merge(Serialized::default(key, value));
+            }
         }
         let config: Config = fig.extract().map_err(|e| {
             let e = e
@@ -193,6 +234,10 @@ impl Config {
             } else {
                 key
             };
+            if is_secret(&key) {
+                // The message would quote the value.
+                return ConfigError(format!("{key}: invalid value, not shown (from {source})"));
+            }
             let what = match &e.kind {
                 figment::error::Kind::UnknownField(f, _) => {
                     let full = if key == "(top level)" {

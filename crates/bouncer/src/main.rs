@@ -6,7 +6,20 @@ use bouncer::cli::{Cli, Command, ConfigCommand, run};
 use bouncer::config::Config;
 use clap::Parser;
 
+/// glibc keeps freed large blocks for reuse and raises its mmap threshold after each one, so a few
+/// Argon2 buffers (~19 MiB each) would stay resident for good. A fixed threshold keeps large
+/// blocks in mmap, returned to the system when freed; two arenas bound per-thread caching.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called first thing, before other threads.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let file = match &cli.command {
         Command::Config(ConfigCommand::Check { file: Some(f) }) => Some(f.clone()),

@@ -8,6 +8,8 @@
 //!   start, valid only while the user's password is unchanged.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -15,6 +17,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::clock::{Clock, Millis};
@@ -32,6 +35,7 @@ use crate::validate;
 #[derive(Debug)]
 struct VerifiedToken {
     sub: Uuid,
+    iat: i64,
     exp: i64,
     jti: String,
     scopes: Arc<PermissionSet>,
@@ -51,7 +55,15 @@ pub struct Authenticator {
     verified_tokens: Cache<[u8; 32], Arc<VerifiedToken>>,
     basic: Cache<[u8; 32], (Uuid, Millis)>,
     basic_key: [u8; 32],
+    /// Password checks in flight per client address (striped by a keyed hash of the address), so
+    /// one client flooding logins waits on its own stripe instead of filling the shared Argon2
+    /// queue and locking everyone else out.
+    client_stripes: Vec<Arc<Semaphore>>,
+    stripe_hasher: RandomState,
 }
+
+/// Stripes of the per-client limit; addresses that share one share its slots.
+const CLIENT_STRIPES: usize = 256;
 
 impl Authenticator {
     pub async fn new(
@@ -81,6 +93,10 @@ impl Authenticator {
                 .time_to_live(settings.basic_cache_ttl)
                 .build(),
             basic_key,
+            client_stripes: (0..CLIENT_STRIPES)
+                .map(|_| Arc::new(Semaphore::new(hasher.workers().max(4))))
+                .collect(),
+            stripe_hasher: RandomState::new(),
             store,
             clock,
             hasher,
@@ -142,7 +158,11 @@ impl Authenticator {
                 permissions.extend(p);
             }
         }
-        UserState { user, permissions }
+        UserState {
+            user,
+            permissions,
+            rendered: Default::default(),
+        }
     }
 
     /// The user's current state, from the cache or the store.
@@ -193,6 +213,7 @@ impl Authenticator {
                     .map_err(|_| Error::InvalidCredentials(AuthFailure::Malformed))?;
                 let v = Arc::new(VerifiedToken {
                     sub,
+                    iat: claims.iat,
                     exp: claims.exp,
                     jti: claims.jti,
                     scopes: Arc::new(scopes),
@@ -206,6 +227,10 @@ impl Authenticator {
             .await?
             .ok_or(Error::InvalidCredentials(AuthFailure::UnknownUser))?;
         Self::usable(&state).map_err(Error::InvalidCredentials)?;
+        // A password change ends the sessions begun before it (whole seconds: `iat` has no more).
+        if verified.iat < state.user.password_changed_at.div_euclid(1000) {
+            return Err(Error::InvalidCredentials(AuthFailure::Superseded));
+        }
         Ok(Principal {
             user: state,
             credential: CredentialKind::Jwt,
@@ -226,7 +251,12 @@ impl Authenticator {
 
     /// `Authorization: Basic` (RFC 7617). Repeated requests with the same, still valid,
     /// credentials skip Argon2.
-    pub async fn basic(&self, username: &str, password: &str) -> Result<Principal> {
+    pub async fn basic(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Principal> {
         let key = self.basic_key(username, password);
         if let Some((id, pw_at)) = self.basic.get(&key) {
             match self.user_state(id).await? {
@@ -237,10 +267,21 @@ impl Authenticator {
                 _ => self.basic.invalidate(&key),
             }
         }
-        let state = self.check_password(username, password).await?;
+        let state = self.check_password(username, password, client).await?;
         self.basic
             .insert(key, (state.user.id, state.user.password_changed_at));
         Ok(self.basic_principal(state))
+    }
+
+    /// Waits for one of the client's password-check slots (none needed without an address: CLI).
+    pub async fn client_slot(&self, client: Option<IpAddr>) -> Option<OwnedSemaphorePermit> {
+        let ip = client?;
+        let stripe = (self.stripe_hasher.hash_one(ip) as usize) % self.client_stripes.len();
+        self.client_stripes[stripe]
+            .clone()
+            .acquire_owned()
+            .await
+            .ok()
     }
 
     fn basic_principal(&self, user: Arc<UserState>) -> Principal {
@@ -256,7 +297,13 @@ impl Authenticator {
     /// Verifies a username and password (Argon2, on the bounded pool). Unknown users are verified
     /// against a dummy hash, and unknown, wrong and disabled all fail alike to the caller.
     /// Re-hashes the password when the stored hash used older parameters.
-    pub async fn check_password(&self, username: &str, password: &str) -> Result<Arc<UserState>> {
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Arc<UserState>> {
+        let _slot = self.client_slot(client).await;
         let user = match validate::username(username) {
             Ok(norm) => self.store.user_by_username(&norm).await?,
             Err(_) => None,
@@ -271,7 +318,11 @@ impl Authenticator {
         if verdict.needs_rehash {
             match self.hasher.hash(password).await {
                 Ok(h) => {
-                    if let Err(e) = self.store.set_password_hash(user.id, &h).await {
+                    if let Err(e) = self
+                        .store
+                        .set_password_hash(user.id, &h, &user.password_hash)
+                        .await
+                    {
                         tracing::warn!(user = %user.id, error = %e, "could not store re-hashed password");
                     }
                 }

@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::permission::Permission;
+use crate::permission::PermissionRef;
 use crate::principal::Principal;
 
 /// What an operation needs.
@@ -61,22 +61,22 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn allow(steps: Vec<String>) -> Self {
+    fn allow(trace: Trace) -> Self {
         Decision {
             allowed: true,
             code: "",
             deny: None,
             missing: None,
-            steps,
+            steps: trace.into_steps(),
         }
     }
-    fn deny(code: DenyCode, missing: String, steps: Vec<String>) -> Self {
+    fn deny(code: DenyCode, missing: String, trace: Trace) -> Self {
         Decision {
             allowed: false,
             code: code.as_str(),
             deny: Some(code),
             missing: Some(missing),
-            steps,
+            steps: trace.into_steps(),
         }
     }
 
@@ -90,6 +90,21 @@ impl Decision {
     }
 }
 
+/// The steps of a decision, written only when someone asked for them (explain), so the check on
+/// every request allocates nothing.
+struct Trace(Option<Vec<String>>);
+
+impl Trace {
+    fn step(&mut self, text: impl FnOnce() -> String) {
+        if let Some(steps) = &mut self.0 {
+            steps.push(text());
+        }
+    }
+    fn into_steps(self) -> Vec<String> {
+        self.0.unwrap_or_default()
+    }
+}
+
 /// Decides whether `principal` meets `need` on `resource`.
 ///
 /// A permission is granted when the user's current permissions (roles and direct grants) cover it
@@ -98,50 +113,72 @@ impl Decision {
 pub fn authorize(
     principal: &Principal,
     need: Requirement<'_>,
+    resource: Resource,
+    ctx: &Context,
+) -> Decision {
+    decide(principal, need, resource, ctx, Trace(None))
+}
+
+/// [`authorize`], with every step that led to the decision in `steps`.
+pub fn explain(
+    principal: &Principal,
+    need: Requirement<'_>,
+    resource: Resource,
+    ctx: &Context,
+) -> Decision {
+    decide(principal, need, resource, ctx, Trace(Some(Vec::new())))
+}
+
+fn decide(
+    principal: &Principal,
+    need: Requirement<'_>,
     _resource: Resource,
     _ctx: &Context,
+    mut t: Trace,
 ) -> Decision {
-    let mut steps = vec![format!(
-        "subject {} via {}",
-        principal.username(),
-        principal.credential.as_str()
-    )];
+    t.step(|| {
+        format!(
+            "subject {} via {}",
+            principal.username(),
+            principal.credential.as_str()
+        )
+    });
     match need {
         Requirement::Authenticated => {
-            steps.push("authenticated".into());
-            Decision::allow(steps)
+            t.step(|| "authenticated".into());
+            Decision::allow(t)
         }
         Requirement::AnyRole(roles) => {
             if let Some(r) = roles.iter().find(|r| principal.has_role(r)) {
-                steps.push(format!("holds role {r}"));
-                Decision::allow(steps)
+                t.step(|| format!("holds role {r}"));
+                Decision::allow(t)
             } else {
-                steps.push(format!("holds none of the roles {}", roles.join(", ")));
-                Decision::deny(DenyCode::MissingRole, roles.join(","), steps)
+                t.step(|| format!("holds none of the roles {}", roles.join(", ")));
+                Decision::deny(DenyCode::MissingRole, roles.join(","), t)
             }
         }
         Requirement::Permission(p) => {
-            let Some(required) = Permission::parse(p) else {
+            let Some(required) = PermissionRef::parse(p) else {
                 // A programming error: routes only name valid permissions. Refuse, loudly.
                 tracing::error!(
                     permission = p,
                     "authorize called with an invalid permission"
                 );
-                return Decision::deny(DenyCode::MissingPermission, p.to_owned(), steps);
+                return Decision::deny(DenyCode::MissingPermission, p.to_owned(), t);
             };
-            if !principal.user.permissions.covers(&required) {
-                steps.push(format!("user lacks permission {p}"));
-                return Decision::deny(DenyCode::MissingPermission, p.to_owned(), steps);
+            if !principal.user.permissions.covers_ref(required) {
+                t.step(|| format!("user lacks permission {p}"));
+                return Decision::deny(DenyCode::MissingPermission, p.to_owned(), t);
             }
-            steps.push(format!("user holds permission {p}"));
+            t.step(|| format!("user holds permission {p}"));
             if let Some(scopes) = &principal.scopes {
-                if !scopes.covers(&required) {
-                    steps.push(format!("token scope does not include {p}"));
-                    return Decision::deny(DenyCode::InsufficientScope, p.to_owned(), steps);
+                if !scopes.covers_ref(required) {
+                    t.step(|| format!("token scope does not include {p}"));
+                    return Decision::deny(DenyCode::InsufficientScope, p.to_owned(), t);
                 }
-                steps.push(format!("token scope includes {p}"));
+                t.step(|| format!("token scope includes {p}"));
             }
-            Decision::allow(steps)
+            Decision::allow(t)
         }
     }
 }

@@ -45,6 +45,8 @@ pub enum AuthFailure {
     WrongPassword,
     UnknownUser,
     Disabled,
+    /// Issued before the user's password last changed.
+    Superseded,
 }
 
 impl std::fmt::Display for AuthFailure {
@@ -75,6 +77,12 @@ impl From<StoreError> for Error {
             StoreError::LastAdmin => Error::Conflict {
                 code: "last_admin",
                 message: "the last enabled admin cannot be disabled, deleted or demoted".into(),
+            },
+            StoreError::Stale => Error::Conflict {
+                code: "conflict",
+                message:
+                    "the record was changed by another request meanwhile; read it again and retry"
+                        .into(),
             },
             StoreError::RoleInUse(n) => Error::Conflict {
                 code: "role_in_use",

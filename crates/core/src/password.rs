@@ -1,14 +1,16 @@
 //! Argon2id hashing on a dedicated pool: `workers` threads (default: one per core), running at a
 //! lower CPU priority than the API so a login flood cannot starve token checks, fed by a queue of
 //! at most `queue` waiting jobs. Past that the caller gets [`Error::Busy`] (503 + Retry-After)
-//! instead of the server growing without bound: each hash holds ~19 MiB while it runs.
+//! instead of the server growing without bound. Each worker keeps one Argon2 buffer (~19 MiB)
+//! while busy and frees it after a quiet spell.
 
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::cell::RefCell;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
-};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 
 use crate::error::{Error, Result};
 use crate::settings::PasswordSettings;
@@ -28,20 +30,94 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Nice value of hashing threads: the API's threads win the CPU when both want it.
 const HASH_THREAD_NICE: i32 = 10;
 
+/// A worker that had no job for this long gives its Argon2 memory back.
+const IDLE_RELEASE: Duration = Duration::from_secs(10);
+
+thread_local! {
+    /// This thread's Argon2 working memory (m_cost KiB), reused from hash to hash: no allocation
+    /// and no page faults per login, and one buffer per worker instead of whatever the allocator
+    /// keeps after many.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    MEMORY.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() != blocks {
+            *m = Vec::new(); // free the old one before allocating the new
+            *m = vec![Block::default(); blocks];
+        }
+        f(&mut m[..])
+    })
+}
+
+fn release_memory() {
+    MEMORY.with(|m| *m.borrow_mut() = Vec::new());
+}
+
+/// Argon2id of `password` with `salt` under `params`, as a PHC string.
+fn compute_hash(params: &Params, password: &[u8], salt: &[u8]) -> Result<String> {
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut out = [0u8; 32];
+    with_memory(params.block_count(), |mem| {
+        argon.hash_password_into_with_memory(password, salt, &mut out, mem)
+    })
+    .map_err(Error::internal)?;
+    let phc = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(Error::internal)?,
+        salt: Some(Salt::new(salt).map_err(Error::internal)?),
+        hash: Some(Output::new(&out).map_err(Error::internal)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the PHC string `stored` (any Argon2 variant and parameters),
+/// comparing in constant time; `None` when `stored` is not an Argon2 PHC string.
+fn check_hash(stored: &PasswordHash, password: &[u8]) -> Option<bool> {
+    let algorithm = Algorithm::try_from(stored.algorithm.as_str()).ok()?;
+    let version = stored
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .ok()?
+        .unwrap_or_default();
+    let params = Params::try_from(stored).ok()?;
+    let (salt, expected) = (stored.salt.as_ref()?, stored.hash.as_ref()?);
+    let argon = Argon2::new(algorithm, version, params.clone());
+    let mut out = vec![0u8; expected.len()];
+    with_memory(params.block_count(), |mem| {
+        argon.hash_password_into_with_memory(password, salt, &mut out, mem)
+    })
+    .ok()?;
+    Some(Output::new(&out).ok()? == *expected)
+}
+
 fn worker(jobs: Arc<Mutex<Receiver<Job>>>) {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority with who = 0 changes only the calling thread on Linux; no memory involved.
     unsafe {
         libc::setpriority(libc::PRIO_PROCESS, 0, HASH_THREAD_NICE);
     }
+    let mut last_job = Instant::now();
     loop {
+        // Short waits, so workers queued on the lock take turns and each sees its own idleness.
         let job = match jobs.lock() {
-            Ok(rx) => rx.recv(),
-            Err(poisoned) => poisoned.into_inner().recv(),
+            Ok(rx) => rx.recv_timeout(Duration::from_secs(1)),
+            Err(poisoned) => poisoned.into_inner().recv_timeout(Duration::from_secs(1)),
         };
         match job {
-            Ok(job) => job(),
-            Err(_) => return, // the hasher was dropped
+            Ok(job) => {
+                job();
+                last_job = Instant::now();
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if last_job.elapsed() >= IDLE_RELEASE {
+                    release_memory();
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return, // the hasher was dropped
         }
     }
 }
@@ -49,6 +125,7 @@ fn worker(jobs: Arc<Mutex<Receiver<Job>>>) {
 pub struct PasswordHasher {
     params: Params,
     jobs: SyncSender<Job>,
+    workers: usize,
     /// A real hash of a random password, verified against when the user does not exist so the
     /// answer takes as long as a wrong password.
     dummy: String,
@@ -60,10 +137,8 @@ impl PasswordHasher {
             .map_err(|e| Error::validation("passwords.argon2", e.to_string()))?;
         let mut random = [0u8; 32];
         rand::Rng::fill(&mut rand::rngs::OsRng, &mut random[..]);
-        let dummy = Self::argon(params.clone())
-            .hash_password(&random)
-            .map_err(Error::internal)?
-            .to_string();
+        let dummy = compute_hash(&params, &random, &random[..16])?;
+        release_memory();
         let (jobs, rx) = sync_channel::<Job>(s.queue);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..s.workers.max(1) {
@@ -76,12 +151,14 @@ impl PasswordHasher {
         Ok(Self {
             params,
             jobs,
+            workers: s.workers.max(1),
             dummy,
         })
     }
 
-    fn argon(params: Params) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    /// Threads hashing at once.
+    pub fn workers(&self) -> usize {
+        self.workers
     }
 
     /// Runs `f` on the pool, or fails fast with `Busy` when the queue is full.
@@ -102,13 +179,9 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String> {
         let params = self.params.clone();
         let pw = password.as_bytes().to_vec();
-        self.run(move || {
-            Self::argon(params)
-                .hash_password(&pw)
-                .map(|h| h.to_string())
-        })
-        .await?
-        .map_err(Error::internal)
+        let mut salt = [0u8; 16];
+        rand::Rng::fill(&mut rand::rngs::OsRng, &mut salt[..]);
+        self.run(move || compute_hash(&params, &pw, &salt)).await?
     }
 
     /// Verifies `password` against `stored`; with `None` (no such user) verifies against the dummy
@@ -125,14 +198,11 @@ impl PasswordHasher {
                     needs_rehash: false,
                 };
             };
-            let ok = Self::argon(params.clone())
-                .verify_password(&pw, &parsed)
-                .is_ok()
-                && exists;
-            let current = Params::try_from(&parsed).ok();
+            let ok = check_hash(&parsed, &pw) == Some(true) && exists;
+            let stored_params = Params::try_from(&parsed).ok();
             let needs_rehash = ok
-                && (parsed.algorithm.as_str() != "argon2id"
-                    || current.is_none_or(|c| {
+                && (parsed.algorithm != argon2::ARGON2ID_IDENT
+                    || stored_params.is_none_or(|c| {
                         (c.m_cost(), c.t_cost(), c.p_cost())
                             != (params.m_cost(), params.t_cost(), params.p_cost())
                     }));
@@ -172,6 +242,29 @@ mod tests {
         assert!(!h.verify("wrong", Some(&stored)).await.unwrap().ok);
         assert!(!h.verify("correct horse", None).await.unwrap().ok);
         assert!(!h.verify("x", Some("not a phc string")).await.unwrap().ok);
+        // Hashes made by the argon2 crate's own hasher (and other Argon2 variants) verify too.
+        use argon2::PasswordHasher as _;
+        let standard = Argon2::default()
+            .hash_password(b"correct horse")
+            .unwrap()
+            .to_string();
+        assert!(h.verify("correct horse", Some(&standard)).await.unwrap().ok);
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"correct horse")
+        .unwrap()
+        .to_string();
+        assert_eq!(
+            h.verify("correct horse", Some(&argon2i)).await.unwrap(),
+            Verified {
+                ok: true,
+                needs_rehash: true
+            }
+        );
+        assert!(!h.verify("wrong", Some(&argon2i)).await.unwrap().ok);
         let stronger = PasswordHasher::new(&settings(2048)).unwrap();
         assert_eq!(
             stronger
@@ -204,10 +297,16 @@ mod tests {
         };
         started.await.unwrap();
         // The worker is busy; fill the one queue slot.
-        assert!(h.jobs.try_send(Box::new(|| {})).is_ok());
+        let (filler_ran, filler_done) = std::sync::mpsc::channel::<()>();
+        assert!(
+            h.jobs
+                .try_send(Box::new(move || filler_ran.send(()).unwrap()))
+                .is_ok()
+        );
         assert!(matches!(h.hash("password1").await, Err(Error::Busy)));
         release.send(()).unwrap();
         blocker.await.unwrap().unwrap();
+        filler_done.recv().unwrap();
         assert!(h.hash("password1").await.is_ok());
     }
 }

@@ -25,31 +25,63 @@ fn valid_segment(s: &str) -> bool {
 impl Permission {
     /// Parses `*`, `resource:*` or `resource:action` (lowercase ASCII letters, digits, `_-.`).
     pub fn parse(s: &str) -> Option<Self> {
+        Some(match PermissionRef::parse(s)? {
+            PermissionRef::All => Permission::All,
+            PermissionRef::Resource(r) => Permission::Resource(r.to_owned()),
+            PermissionRef::Exact(r, a) => Permission::Exact(r.to_owned(), a.to_owned()),
+        })
+    }
+
+    /// Whether holding `self` grants `required`. A wildcard requirement (`items:*`) is granted only by
+    /// an equal or wider wildcard, never by a set of exact permissions.
+    pub fn covers(&self, required: &Permission) -> bool {
+        self.covers_ref(required.borrowed())
+    }
+
+    /// [`Permission::covers`] for a borrowed requirement (no allocation on the request path).
+    pub fn covers_ref(&self, required: PermissionRef<'_>) -> bool {
+        match (self, required) {
+            (Permission::All, _) => true,
+            (Permission::Resource(g), PermissionRef::Resource(r)) => g == r,
+            (Permission::Resource(g), PermissionRef::Exact(r, _)) => g == r,
+            (Permission::Exact(gr, ga), PermissionRef::Exact(rr, ra)) => gr == rr && ga == ra,
+            _ => false,
+        }
+    }
+
+    pub fn borrowed(&self) -> PermissionRef<'_> {
+        match self {
+            Permission::All => PermissionRef::All,
+            Permission::Resource(r) => PermissionRef::Resource(r),
+            Permission::Exact(r, a) => PermissionRef::Exact(r, a),
+        }
+    }
+}
+
+/// A permission borrowed from a string, for checks on the request path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PermissionRef<'a> {
+    All,
+    Resource(&'a str),
+    Exact(&'a str, &'a str),
+}
+
+impl<'a> PermissionRef<'a> {
+    /// The same grammar as [`Permission::parse`].
+    pub fn parse(s: &'a str) -> Option<Self> {
         if s == "*" {
-            return Some(Permission::All);
+            return Some(PermissionRef::All);
         }
         let (resource, action) = s.split_once(':')?;
         if !valid_segment(resource) {
             return None;
         }
         if action == "*" {
-            Some(Permission::Resource(resource.to_owned()))
+            Some(PermissionRef::Resource(resource))
         } else if valid_segment(action) {
-            Some(Permission::Exact(resource.to_owned(), action.to_owned()))
+            Some(PermissionRef::Exact(resource, action))
         } else {
             None
-        }
-    }
-
-    /// Whether holding `self` grants `required`. A wildcard requirement (`items:*`) is granted only by
-    /// an equal or wider wildcard, never by a set of exact permissions.
-    pub fn covers(&self, required: &Permission) -> bool {
-        match (self, required) {
-            (Permission::All, _) => true,
-            (Permission::Resource(g), Permission::Resource(r)) => g == r,
-            (Permission::Resource(g), Permission::Exact(r, _)) => g == r,
-            (Permission::Exact(gr, ga), Permission::Exact(rr, ra)) => gr == rr && ga == ra,
-            _ => false,
         }
     }
 }
@@ -91,7 +123,11 @@ impl PermissionSet {
     }
 
     pub fn covers(&self, required: &Permission) -> bool {
-        self.0.iter().any(|p| p.covers(required))
+        self.covers_ref(required.borrowed())
+    }
+
+    pub fn covers_ref(&self, required: PermissionRef<'_>) -> bool {
+        self.0.iter().any(|p| p.covers_ref(required))
     }
 
     pub fn extend(&mut self, other: &PermissionSet) {

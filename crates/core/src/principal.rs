@@ -31,6 +31,9 @@ pub struct UserState {
     pub user: User,
     /// Direct permissions and those of every role, resolved.
     pub permissions: PermissionSet,
+    /// The HTTP layer's rendering of this user (the `/users/me` body), made on first use. A state
+    /// never changes (a write makes a new one), so the rendering cannot go stale.
+    pub rendered: std::sync::OnceLock<Vec<u8>>,
 }
 
 /// An authenticated caller.

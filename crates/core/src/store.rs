@@ -16,6 +16,9 @@ pub enum StoreError {
     /// The write would leave no enabled user holding the `admin` role.
     #[error("last enabled admin")]
     LastAdmin,
+    /// The row changed since the caller read it (compare-and-set failed): read again and retry.
+    #[error("changed concurrently")]
+    Stale,
     /// The role is held by this many users and `force` was not given.
     #[error("role in use by {0} users")]
     RoleInUse(i64),
@@ -48,11 +51,14 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_username(&self, username_norm: &str) -> StoreResult<Option<User>>;
     async fn list_users(&self, page: PageRequest) -> StoreResult<Page<User>>;
     async fn count_users(&self) -> StoreResult<i64>;
-    /// Writes every mutable field, roles and direct permissions of `user`. Returns false if it does
-    /// not exist. Fails with `LastAdmin` if no enabled admin would remain.
-    async fn update_user(&self, user: &User) -> StoreResult<bool>;
-    /// Replaces only the password hash (re-hash on login); does not bump the revision.
-    async fn set_password_hash(&self, id: Uuid, hash: &str) -> StoreResult<()>;
+    /// Writes every mutable field, roles and direct permissions of `user`, only if the stored row's
+    /// `updated_at` is still `read_at` (the value the caller read): a read-modify-write never
+    /// overwrites a change made in between (`Stale`). Returns false if it does not exist. Fails with
+    /// `LastAdmin` if no enabled admin would remain.
+    async fn update_user(&self, user: &User, read_at: crate::clock::Millis) -> StoreResult<bool>;
+    /// Replaces the password hash (re-hash on login) if it is still `expected`, so a password
+    /// changed meanwhile is never overwritten. Does not bump the revision.
+    async fn set_password_hash(&self, id: Uuid, hash: &str, expected: &str) -> StoreResult<()>;
     /// Returns false if it did not exist. Fails with `LastAdmin` if no enabled admin would remain.
     async fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
 

@@ -56,6 +56,25 @@ pub fn parse_basic(encoded: &str) -> Option<(String, String)> {
     Some((user.to_owned(), pass.to_owned()))
 }
 
+/// The peer address the server recorded for this connection.
+pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// The caller's address, when the server recorded one.
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts)))
+    }
+}
+
 /// Turns the request's credentials into a principal: `Ok(None)` when none were presented.
 pub async fn authenticate(b: &Bouncer, parts: &Parts) -> Result<Option<Principal>, ApiError> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
@@ -76,7 +95,10 @@ pub async fn authenticate(b: &Bouncer, parts: &Parts) -> Result<Option<Principal
         let Some((user, pass)) = parse_basic(rest) else {
             return Err(unauthorized(b, false, "malformed Basic credentials"));
         };
-        b.auth.basic(&user, &pass).await.map_err(|e| (e, false))
+        b.auth
+            .basic(&user, &pass, client_ip(parts))
+            .await
+            .map_err(|e| (e, false))
     } else {
         return Err(unauthorized(b, false, "unsupported authorization scheme"));
     };
@@ -97,14 +119,10 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(Auth(p.clone()));
-        }
         let b: Arc<Bouncer> = axum::extract::FromRef::from_ref(state);
         let principal = authenticate(&b, parts)
             .await?
             .ok_or_else(|| unauthorized(&b, false, "authentication required"))?;
-        parts.extensions.insert(principal.clone());
         Ok(Auth(principal))
     }
 }

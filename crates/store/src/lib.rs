@@ -65,28 +65,30 @@ fn migrator() -> Migrator {
 }
 
 pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() || db.is_foreign_key_violation() {
-            // PostgreSQL names the constraint; SQLite names the column in its message.
-            let what = db
-                .constraint()
-                .map(str::to_owned)
-                .unwrap_or_else(|| db.message().to_owned());
-            let field = if what.contains("email") {
-                "email"
-            } else if what.contains("username") {
-                "username"
-            } else if what.contains("role") {
-                "roles"
-            } else if what.contains("generation") {
-                "generation"
-            } else {
-                "id"
-            };
-            return StoreError::Conflict { field };
-        }
+    let sqlx::Error::Database(db) = &e else {
+        return StoreError::Backend(e.to_string());
+    };
+    if !(db.is_unique_violation() || db.is_foreign_key_violation()) {
+        return StoreError::Backend(e.to_string());
     }
-    StoreError::Backend(e.to_string())
+    // PostgreSQL names the constraint; SQLite names the column in its message (and names nothing
+    // for a foreign key, which the domain prevents by checking role names first).
+    let what = db
+        .constraint()
+        .map(str::to_owned)
+        .unwrap_or_else(|| db.message().to_owned());
+    let field = if what.contains("email") {
+        "email"
+    } else if what.contains("username") {
+        "username"
+    } else if what.contains("role") {
+        "roles"
+    } else if what.contains("generation") {
+        "generation"
+    } else {
+        "id"
+    };
+    StoreError::Conflict { field }
 }
 
 #[derive(Debug, Clone)]
@@ -241,13 +243,14 @@ impl Store for SqlStore {
             .await
             .map_err(backend_err)
     }
-    async fn update_user(&self, user: &User) -> StoreResult<bool> {
-        users::update(self, user).await
+    async fn update_user(&self, user: &User, read_at: i64) -> StoreResult<bool> {
+        users::update(self, user, read_at).await
     }
-    async fn set_password_hash(&self, id: Uuid, hash: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(hash)
+    async fn set_password_hash(&self, id: Uuid, hash: &str, expected: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+            .bind(hash.to_owned())
             .bind(id.to_string())
+            .bind(expected.to_owned())
             .execute(&self.pool)
             .await
             .map(drop)

@@ -193,11 +193,11 @@ impl AdminGuard {
     }
 }
 
-pub(crate) async fn update(store: &SqlStore, user: &User) -> StoreResult<bool> {
+pub(crate) async fn update(store: &SqlStore, user: &User, read_at: i64) -> StoreResult<bool> {
     let mut guard = AdminGuard::begin(store).await?;
     let done = sqlx::query(
         "UPDATE users SET email = $1, email_norm = $2, full_name = $3, disabled = $4, password_hash = $5, \
-         password_changed_at = $6, updated_at = $7 WHERE id = $8",
+         password_changed_at = $6, updated_at = $7 WHERE id = $8 AND updated_at = $9",
     )
     .bind(user.email.clone())
     .bind(user.email.to_lowercase())
@@ -207,11 +207,21 @@ pub(crate) async fn update(store: &SqlStore, user: &User) -> StoreResult<bool> {
     .bind(user.password_changed_at)
     .bind(user.updated_at)
     .bind(user.id.to_string())
+    .bind(read_at)
     .execute(&mut *guard.tx)
     .await
     .map_err(backend_err)?;
     if done.rows_affected() == 0 {
-        return Ok(false);
+        let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1")
+            .bind(user.id.to_string())
+            .fetch_one(&mut *guard.tx)
+            .await
+            .map_err(backend_err)?;
+        return if exists > 0 {
+            Err(StoreError::Stale)
+        } else {
+            Ok(false)
+        };
     }
     write_grants(&mut guard.tx, user)
         .await

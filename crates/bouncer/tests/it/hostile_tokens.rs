@@ -276,26 +276,38 @@ async fn a_sub_naming_no_user_is_refused() {
 
 #[tokio::test]
 async fn expired_beyond_the_leeway_is_refused() {
+    // Issued now (a token dated before the user's password was set is refused for that reason
+    // alone), then the clock moves past exp + leeway.
     let app = TestApp::spawn().await;
-    let token = forged(&app, |c, now| {
-        c.insert("exp".into(), (now - 61 - 1).into());
-        c.insert("iat".into(), (now - 1000).into());
-        c.insert("nbf".into(), (now - 1000).into());
-    })
-    .await;
-    assert_refused("expired 62 s ago", &me(&app, &token).await);
+    let token = forged(&app, |_, _| {}).await;
+    assert_accepted("fresh", &me(&app, &token).await);
+    app.clock.advance_s(900 + 61);
+    assert_refused(
+        "expired 61 s ago (cached verification too)",
+        &me(&app, &token).await,
+    );
 }
 
 #[tokio::test]
 async fn expired_within_the_leeway_is_still_accepted() {
     let app = TestApp::spawn().await;
+    let token = forged(&app, |_, _| {}).await;
+    app.clock.advance_s(900 + 30);
+    assert_accepted("expired 30 s ago", &me(&app, &token).await);
+}
+
+#[tokio::test]
+async fn a_token_issued_before_the_password_was_set_is_refused() {
+    let app = TestApp::spawn().await;
     let token = forged(&app, |c, now| {
-        c.insert("exp".into(), (now - 30).into());
-        c.insert("iat".into(), (now - 930).into());
-        c.insert("nbf".into(), (now - 930).into());
+        c.insert("iat".into(), (now - 100).into());
+        c.insert("nbf".into(), (now - 100).into());
     })
     .await;
-    assert_accepted("expired 30 s ago", &me(&app, &token).await);
+    assert_refused(
+        "issued before the admin's password existed",
+        &me(&app, &token).await,
+    );
 }
 
 #[tokio::test]

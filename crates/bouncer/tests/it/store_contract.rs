@@ -103,6 +103,15 @@ fn assert_same_user(got: &User, want: &User) {
     assert_eq!(got.updated_at, want.updated_at);
 }
 
+/// The row's current `updated_at` (what a caller that just read it would pass); 0 if absent.
+async fn stored_at(store: &dyn Store, id: Uuid) -> i64 {
+    store
+        .user_by_id(id)
+        .await
+        .unwrap()
+        .map_or(0, |u| u.updated_at)
+}
+
 fn assert_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>, field: &str) {
     match r {
         Err(StoreError::Conflict { field: f }) => assert_eq!(f, field, "conflict field"),
@@ -194,7 +203,12 @@ async fn username_and_email_are_unique_case_insensitively(store: &dyn Store) {
     store.insert_user(&dave).await.unwrap();
     let mut changed = dave.clone();
     changed.email = "Bob@Example.com".into();
-    assert_conflict(store.update_user(&changed).await, "email");
+    assert_conflict(
+        store
+            .update_user(&changed, stored_at(store, changed.id).await)
+            .await,
+        "email",
+    );
     assert_eq!(get(store, dave.id).await.email, "dave@example.com");
 }
 
@@ -211,7 +225,12 @@ async fn update_user_writes_every_mutable_field_roles_and_permissions(store: &dy
     changed.password_hash = "$argon2id$v=19$m=8,t=1,p=1$bmV3c2FsdA$new-hash".into();
     changed.password_changed_at = now();
     changed.updated_at = now();
-    assert!(store.update_user(&changed).await.unwrap());
+    assert!(
+        store
+            .update_user(&changed, stored_at(store, changed.id).await)
+            .await
+            .unwrap()
+    );
     assert_same_user(&get(store, u.id).await, &changed);
 
     // The new email is the one that is taken now; the old one is free again.
@@ -225,13 +244,23 @@ async fn update_user_writes_every_mutable_field_roles_and_permissions(store: &dy
     let mut emptied = changed.clone();
     emptied.roles.clear();
     emptied.permissions.clear();
-    assert!(store.update_user(&emptied).await.unwrap());
+    assert!(
+        store
+            .update_user(&emptied, stored_at(store, emptied.id).await)
+            .await
+            .unwrap()
+    );
     let got = get(store, u.id).await;
     assert!(got.roles.is_empty() && got.permissions.is_empty());
 
     // A user that does not exist: false, nothing created.
     let ghost = user("ghost", &["user"]);
-    assert!(!store.update_user(&ghost).await.unwrap());
+    assert!(
+        !store
+            .update_user(&ghost, stored_at(store, ghost.id).await)
+            .await
+            .unwrap()
+    );
     assert!(store.user_by_id(ghost.id).await.unwrap().is_none());
 }
 
@@ -241,7 +270,9 @@ async fn update_user_with_unknown_role_is_refused_and_changes_nothing(store: &dy
     let mut bad = u.clone();
     bad.email = "gina@changed.example".into();
     bad.roles = strings(&["no-such-role"]);
-    let r = store.update_user(&bad).await;
+    let r = store
+        .update_user(&bad, stored_at(store, bad.id).await)
+        .await;
     assert!(r.is_err(), "a role that does not exist: {r:?}");
     // One transaction: the email change went with the refused roles.
     assert_same_user(&get(store, u.id).await, &u);
@@ -253,10 +284,18 @@ async fn the_last_enabled_admin_cannot_be_disabled_deleted_or_demoted(store: &dy
 
     let mut disabled = a.clone();
     disabled.disabled = true;
-    assert_last_admin(store.update_user(&disabled).await);
+    assert_last_admin(
+        store
+            .update_user(&disabled, stored_at(store, disabled.id).await)
+            .await,
+    );
     let mut demoted = a.clone();
     demoted.roles = strings(&["user"]);
-    assert_last_admin(store.update_user(&demoted).await);
+    assert_last_admin(
+        store
+            .update_user(&demoted, stored_at(store, demoted.id).await)
+            .await,
+    );
     assert_last_admin(store.delete_user(a.id).await);
     assert_last_admin(store.delete_role("admin", true).await);
     // Each refusal rolled back completely.
@@ -266,24 +305,47 @@ async fn the_last_enabled_admin_cannot_be_disabled_deleted_or_demoted(store: &dy
     // With a second enabled admin, one of them can go.
     let b = user("admin-b", &["admin", "user"]);
     store.insert_user(&b).await.unwrap();
-    assert!(store.update_user(&disabled).await.expect("disable a"));
+    assert!(
+        store
+            .update_user(&disabled, stored_at(store, disabled.id).await)
+            .await
+            .expect("disable a")
+    );
     assert!(get(store, a.id).await.disabled);
 
     // A disabled admin does not count: b is the last enabled one now.
     let mut b_disabled = b.clone();
     b_disabled.disabled = true;
-    assert_last_admin(store.update_user(&b_disabled).await);
+    assert_last_admin(
+        store
+            .update_user(&b_disabled, stored_at(store, b_disabled.id).await)
+            .await,
+    );
     let mut b_demoted = b.clone();
     b_demoted.roles = strings(&["user"]);
-    assert_last_admin(store.update_user(&b_demoted).await);
+    assert_last_admin(
+        store
+            .update_user(&b_demoted, stored_at(store, b_demoted.id).await)
+            .await,
+    );
     assert_last_admin(store.delete_user(b.id).await);
     assert_same_user(&get(store, b.id).await, &b);
 
     // Re-enabling a restores two; then demoting and deleting b are fine.
     let mut a_enabled = a.clone();
     a_enabled.disabled = false;
-    assert!(store.update_user(&a_enabled).await.unwrap());
-    assert!(store.update_user(&b_demoted).await.expect("demote b"));
+    assert!(
+        store
+            .update_user(&a_enabled, stored_at(store, a_enabled.id).await)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .update_user(&b_demoted, stored_at(store, b_demoted.id).await)
+            .await
+            .expect("demote b")
+    );
     assert_eq!(get(store, b.id).await.roles, strings(&["user"]));
     assert!(store.delete_user(b.id).await.expect("delete b"));
     assert!(!store.delete_user(b.id).await.expect("delete again"));
@@ -548,7 +610,10 @@ async fn revision_increases_on_user_and_role_writes(store: &dyn Store) {
 
     let mut changed = u.clone();
     changed.roles = strings(&["guest"]);
-    store.update_user(&changed).await.unwrap();
+    store
+        .update_user(&changed, stored_at(store, changed.id).await)
+        .await
+        .unwrap();
     bumped("update_user", store.revision().await.unwrap());
 
     store
@@ -580,11 +645,49 @@ async fn revision_increases_on_user_and_role_writes(store: &dyn Store) {
     store.insert_user(&v).await.unwrap();
     let before = store.revision().await.unwrap();
     store
-        .set_password_hash(v.id, "$argon2id$rehashed")
+        .set_password_hash(v.id, "$argon2id$rehashed", &v.password_hash)
         .await
         .unwrap();
     assert_eq!(store.revision().await.unwrap(), before);
     assert_eq!(get(store, v.id).await.password_hash, "$argon2id$rehashed");
+    // A re-hash computed from a hash that has since changed is dropped, not written.
+    store
+        .set_password_hash(v.id, "$argon2id$stale", &v.password_hash)
+        .await
+        .unwrap();
+    assert_eq!(get(store, v.id).await.password_hash, "$argon2id$rehashed");
+}
+
+/// A read-modify-write that lost a race is refused (`Stale`), never written over the winner.
+async fn update_is_compare_and_set(store: &dyn Store) {
+    let u = user("cas-user", &["user"]);
+    store.insert_user(&u).await.unwrap();
+    let read_at = u.updated_at;
+    // The winner: an admin disables the user and demotes them.
+    let mut admin_change = u.clone();
+    admin_change.disabled = true;
+    admin_change.roles = vec!["guest".into()];
+    admin_change.updated_at = read_at + 1;
+    assert!(store.update_user(&admin_change, read_at).await.unwrap());
+    // The loser read the row before that change and tries to write its stale copy back.
+    let mut stale = u.clone();
+    stale.full_name = Some("Changed".into());
+    stale.updated_at = read_at + 2;
+    assert!(matches!(
+        store.update_user(&stale, read_at).await,
+        Err(StoreError::Stale)
+    ));
+    let now = get(store, u.id).await;
+    assert!(now.disabled);
+    assert_eq!(now.roles, vec!["guest".to_owned()]);
+    assert_eq!(now.full_name, u.full_name);
+}
+
+#[tokio::test]
+async fn users_update_is_compare_and_set() {
+    for s in stores().await {
+        update_is_compare_and_set(&s.store).await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ impl Bouncer {
         username: &str,
         password: &str,
         scope: Option<&str>,
+        client: Option<std::net::IpAddr>,
     ) -> Result<TokenGrant, OAuthError> {
         if client_id.is_some_and(|c| c != SWAGGER_CLIENT) {
             return Err(OAuthError::InvalidClient);
@@ -82,7 +83,7 @@ impl Bouncer {
                 })
             })
             .transpose()?;
-        let state = self.auth.check_password(username, password).await?;
+        let state = self.auth.check_password(username, password, client).await?;
         let granted = match requested {
             Some(req) if !req.is_empty() => {
                 if let Some(p) = req.iter().find(|p| !state.permissions.covers(p)) {

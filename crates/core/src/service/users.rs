@@ -106,10 +106,16 @@ impl Bouncer {
     }
 
     /// Self-service registration: always the default role `user`, nothing else.
-    pub async fn register(&self, r: Registration) -> Result<User> {
+    /// Hashing waits for one of the client's slots, like a login.
+    pub async fn register(
+        &self,
+        r: Registration,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<User> {
         if !self.settings.auth.registration_enabled {
             return Err(Error::NotFound("registration"));
         }
+        let _slot = self.auth.client_slot(client).await;
         self.create_user(NewUser {
             username: r.username,
             email: r.email,
@@ -173,8 +179,10 @@ impl Bouncer {
             user.password_hash = self.hasher.hash(pw).await?;
             user.password_changed_at = self.clock.now_ms().max(user.password_changed_at + 1);
         }
-        user.updated_at = self.clock.now_ms();
-        let found = self.store.update_user(&user).await;
+        let read_at = user.updated_at;
+        // Strictly increasing, so every write is visible to the next compare-and-set.
+        user.updated_at = self.clock.now_ms().max(read_at + 1);
+        let found = self.store.update_user(&user, read_at).await;
         self.auth.invalidate_user(user.id);
         if !found? {
             return Err(Error::NotFound("user"));

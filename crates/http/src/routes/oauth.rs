@@ -69,6 +69,10 @@ async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthE
             "the body must be application/x-www-form-urlencoded".into(),
         )));
     }
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     let bytes = body_bytes(req, &()).await.map_err(Err)?;
     let form = parse_form(&bytes).map_err(Ok)?;
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
@@ -86,6 +90,7 @@ async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthE
                     username,
                     password,
                     form.get("scope").map(String::as_str),
+                    client,
                 )
                 .await
                 .map_err(Ok)?;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use crate::error::ApiResult;
-use crate::extract::{Auth, IdPath, JsonBody, QueryMap, Require, UsersRead, UsersWrite};
+use crate::extract::{Auth, ClientIp, IdPath, JsonBody, QueryMap, Require, UsersRead, UsersWrite};
 use crate::views::{PageView, ProblemDoc, UserView};
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -63,16 +63,16 @@ pub struct AdminPatchBody {
     responses((status = 201, body = UserView), (status = 409, body = ProblemDoc), (status = 422, body = ProblemDoc)))]
 pub async fn register(
     State(b): State<Arc<Bouncer>>,
+    ClientIp(client): ClientIp,
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = b
-        .register(Registration {
-            username: body.username,
-            email: body.email,
-            password: body.password,
-            full_name: body.full_name,
-        })
-        .await?;
+    let registration = Registration {
+        username: body.username,
+        email: body.email,
+        password: body.password,
+        full_name: body.full_name,
+    };
+    let user = b.register(registration, client).await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/users/{}", user.id))],
@@ -83,8 +83,13 @@ pub async fn register(
 /// The caller's own profile.
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = []), ("basic" = [])),
     responses((status = 200, body = UserView), (status = 401, body = ProblemDoc)))]
-pub async fn me(Auth(p): Auth) -> Json<UserView> {
-    Json(UserView::from(&p.user.user))
+pub async fn me(Auth(p): Auth) -> impl IntoResponse {
+    // Rendered once per user state (the hot route of every deployment), then copied.
+    let body = p
+        .user
+        .rendered
+        .get_or_init(|| serde_json::to_vec(&UserView::from(&p.user.user)).unwrap_or_default());
+    ([(header::CONTENT_TYPE, "application/json")], body.clone())
 }
 
 /// Changes the caller's own email, full name or password (which needs `current_password`).
