@@ -3,7 +3,7 @@
 //! database:
 //! - user states (user + resolved permissions), dropped on every write, locally at once and in
 //!   other processes when they see the store's revision move;
-//! - verified tokens, keyed by a SHA-256 of the token, living no longer than the token;
+//! - verified tokens, keyed by the token itself (exact match), living no longer than the token;
 //! - verified Basic credentials, keyed by an HMAC of username and password under a key made at
 //!   start, valid only while the user's password is unchanged.
 
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use moka::sync::Cache;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
@@ -52,7 +52,8 @@ pub struct Authenticator {
     /// Bumped by every invalidation; a load that started before one does not fill the cache.
     generation: AtomicU64,
     last_revision: AtomicI64,
-    verified_tokens: Cache<[u8; 32], Arc<VerifiedToken>>,
+    /// Keyed by the token itself: a hit is an exact match, so no token can collide with another.
+    verified_tokens: Cache<String, Arc<VerifiedToken>>,
     basic: Cache<[u8; 32], (Uuid, Millis)>,
     basic_key: [u8; 32],
     /// Password checks in flight per client address (striped by a keyed hash of the address), so
@@ -84,8 +85,10 @@ impl Authenticator {
             roles: RwLock::new(Arc::default()),
             generation: AtomicU64::new(0),
             last_revision: AtomicI64::new(store.revision().await?),
+            // Weighed in bytes: at most ~8 MiB of tokens, whatever their length.
             verified_tokens: Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(8 * 1024 * 1024)
+                .weigher(|token: &String, _| u32::try_from(token.len() + 64).unwrap_or(u32::MAX))
                 .time_to_live(token_life)
                 .build(),
             basic: Cache::builder()
@@ -193,11 +196,10 @@ impl Authenticator {
     pub async fn bearer(&self, token: &str) -> Result<Principal> {
         let now_s = self.clock.now_s();
         let leeway = i64::try_from(self.tokens.settings().leeway.as_secs()).unwrap_or(0);
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let verified = match self.verified_tokens.get(&key) {
+        let verified = match self.verified_tokens.get(token) {
             Some(v) => {
                 if v.exp <= now_s - leeway {
-                    self.verified_tokens.invalidate(&key);
+                    self.verified_tokens.invalidate(token);
                     return Err(Error::InvalidCredentials(AuthFailure::Expired));
                 }
                 v
@@ -218,7 +220,7 @@ impl Authenticator {
                     jti: claims.jti,
                     scopes: Arc::new(scopes),
                 });
-                self.verified_tokens.insert(key, v.clone());
+                self.verified_tokens.insert(token.to_owned(), v.clone());
                 v
             }
         };

@@ -2,12 +2,11 @@
 //! lower CPU priority than the API so a login flood cannot starve token checks, fed by a queue of
 //! at most `queue` waiting jobs. Past that the caller gets [`Error::Busy`] (503 + Retry-After)
 //! instead of the server growing without bound. Each worker keeps one Argon2 buffer (~19 MiB)
-//! while busy and frees it after a quiet spell.
+//! while jobs are queued and frees it when the queue runs dry.
 
 use std::cell::RefCell;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
@@ -29,9 +28,6 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// Nice value of hashing threads: the API's threads win the CPU when both want it.
 const HASH_THREAD_NICE: i32 = 10;
-
-/// A worker that had no job for this long gives its Argon2 memory back.
-const IDLE_RELEASE: Duration = Duration::from_secs(10);
 
 thread_local! {
     /// This thread's Argon2 working memory (m_cost KiB), reused from hash to hash: no allocation
@@ -100,25 +96,28 @@ fn worker(jobs: Arc<Mutex<Receiver<Job>>>) {
     unsafe {
         libc::setpriority(libc::PRIO_PROCESS, 0, HASH_THREAD_NICE);
     }
-    let mut last_job = Instant::now();
+    let take = |wait: bool| {
+        let rx = jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if wait {
+            rx.recv().map_err(|_| ())
+        } else {
+            rx.try_recv().map_err(|_| ())
+        }
+    };
     loop {
-        // Short waits, so workers queued on the lock take turns and each sees its own idleness.
-        let job = match jobs.lock() {
-            Ok(rx) => rx.recv_timeout(Duration::from_secs(1)),
-            Err(poisoned) => poisoned.into_inner().recv_timeout(Duration::from_secs(1)),
-        };
-        match job {
-            Ok(job) => {
-                job();
-                last_job = Instant::now();
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if last_job.elapsed() >= IDLE_RELEASE {
-                    release_memory();
+        // While jobs keep coming the buffer is reused; when the queue runs dry it goes back to
+        // the system, so an idle server holds no Argon2 memory.
+        let job = match take(false) {
+            Ok(job) => job,
+            Err(()) => {
+                release_memory();
+                match take(true) {
+                    Ok(job) => job,
+                    Err(()) => return, // the hasher was dropped
                 }
             }
-            Err(RecvTimeoutError::Disconnected) => return, // the hasher was dropped
-        }
+        };
+        job();
     }
 }
 
