@@ -29,33 +29,42 @@ fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
-/// Fills `roles` and `permissions` for `users` with two queries.
-async fn attach_grants(store: &SqlStore, users: &mut [User]) -> StoreResult<()> {
-    if users.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<String> = users.iter().map(|u| u.id.to_string()).collect();
-    let mut roles: HashMap<String, Vec<String>> = HashMap::new();
-    let mut perms: HashMap<String, Vec<String>> = HashMap::new();
-    for (table, column, out) in [
-        ("user_roles", "role", &mut roles),
-        ("user_permissions", "permission", &mut perms),
-    ] {
+/// The roles and direct permissions of the users with `ids`, with two queries.
+async fn fetch_grants(
+    store: &SqlStore,
+    ids: &[String],
+) -> StoreResult<[HashMap<String, Vec<String>>; 2]> {
+    let mut out: [HashMap<String, Vec<String>>; 2] = Default::default();
+    for (i, (table, column)) in [("user_roles", "role"), ("user_permissions", "permission")]
+        .into_iter()
+        .enumerate()
+    {
         let sql = format!(
             "SELECT user_id, {column} FROM {table} WHERE user_id IN ({}) ORDER BY {column}",
             placeholders(1, ids.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for id in &ids {
+        for id in ids {
             q = q.bind(id.clone());
         }
         for row in q.fetch_all(store.pool()).await.map_err(backend_err)? {
             let uid: String = row.try_get(0).map_err(backend_err)?;
-            out.entry(uid)
+            out[i]
+                .entry(uid)
                 .or_default()
                 .push(row.try_get(1).map_err(backend_err)?);
         }
     }
+    Ok(out)
+}
+
+/// Fills `roles` and `permissions` for `users`.
+async fn attach_grants(store: &SqlStore, users: &mut [User]) -> StoreResult<()> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = users.iter().map(|u| u.id.to_string()).collect();
+    let [mut roles, mut perms] = fetch_grants(store, &ids).await?;
     for (u, id) in users.iter_mut().zip(&ids) {
         u.roles = roles.remove(id).unwrap_or_default();
         u.permissions = perms.remove(id).unwrap_or_default();
@@ -131,7 +140,12 @@ pub(crate) async fn by_key(
         .fetch_optional(store.pool())
         .await
         .map_err(backend_err)?;
-    let Some(row) = row else { return Ok(None) };
+    let Some(row) = row else {
+        // The same queries as for a user that exists, so a login for an unknown username takes
+        // as long as one for a known username (no enumeration by timing).
+        fetch_grants(store, &[value.to_owned()]).await?;
+        return Ok(None);
+    };
     let mut users = [from_row(&row).map_err(backend_err)?];
     attach_grants(store, &mut users).await?;
     let [user] = users;
