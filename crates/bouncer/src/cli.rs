@@ -88,6 +88,8 @@ pub enum UserCommand {
     Disable { username: String },
     /// Enable a disabled user.
     Enable { username: String },
+    /// Delete a user (and the items they own). The last enabled admin cannot be deleted.
+    Delete { username: String },
     /// Set a user's password (prompted, or from stdin with --password-stdin).
     SetPassword {
         username: String,
@@ -191,6 +193,11 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
                 }
                 UserCommand::Disable { username } => set_disabled(&b, &username, true).await?,
                 UserCommand::Enable { username } => set_disabled(&b, &username, false).await?,
+                UserCommand::Delete { username } => {
+                    let u = b.user_by_username(&username).await?;
+                    b.delete_user(u.id).await?;
+                    println!("deleted {}", u.username);
+                }
                 UserCommand::SetPassword { username, password } => {
                     let u = b.user_by_username(&username).await?;
                     let password = read_password(&password)?;

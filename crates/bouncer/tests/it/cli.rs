@@ -185,6 +185,7 @@ fn help_works_for_every_command() {
         &["user", "list"],
         &["user", "disable"],
         &["user", "enable"],
+        &["user", "delete"],
         &["user", "set-password"],
         &["role"],
         &["role", "list"],
@@ -458,6 +459,18 @@ async fn user_commands_and_a_server_on_the_same_database() {
         "Whatever-password-1\n",
     )
     .failed();
+
+    // Deleted: gone from the list, refused by a server, and a second delete fails cleanly.
+    let out = cli.run(&["user", "delete", "alice"]).ok();
+    assert!(out.stdout.contains("deleted alice"), "{out:#?}");
+    assert!(!cli.run(&["user", "list"]).ok().stdout.contains("alice"));
+    let app = cli.server().await;
+    assert_eq!(
+        app.token_response("alice", new_pw, None).await.status(),
+        400
+    );
+    app.stop().await;
+    cli.run(&["user", "delete", "alice"]).failed();
 }
 
 #[test]
@@ -499,6 +512,7 @@ fn role_commands() {
     for args in [
         &["role", "revoke", "admin", "root"][..],
         &["user", "disable", "root"],
+        &["user", "delete", "root"],
     ] {
         let out = cli.run(args).failed();
         assert!(
