@@ -6,7 +6,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use axum::extract::ConnectInfo;
 use bouncer_core::clock::{Clock, SystemClock};
 use bouncer_core::service::Bouncer;
 use bouncer_http::HttpOptions;
-use bouncer_store::{Backend, SqlStore};
+use bouncer_store::SqlStore;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -36,73 +35,8 @@ pub enum AppError {
     Io(String),
 }
 
-/// The file a `sqlite:` URL names, if any.
-fn sqlite_path(url: &str) -> Option<&str> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or(path);
-    (!path.is_empty() && path != ":memory:").then_some(path)
-}
-
-/// Creates the SQLite file (mode 0600) and its directory (mode 0700) when missing: the file holds
-/// password hashes and the private signing key, and SQLite gives its `-wal` and `-shm` files the
-/// database file's mode. An existing file that others can read gets a warning.
-fn prepare_sqlite_file(url: &str) -> Result<(), AppError> {
-    prepare_sqlite_dir(url)?;
-    let Some(path) = sqlite_path(url) else {
-        return Ok(());
-    };
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            #[cfg(unix)]
-            if let Ok(meta) = std::fs::metadata(path) {
-                use std::os::unix::fs::PermissionsExt as _;
-                if meta.permissions().mode() & 0o077 != 0 {
-                    tracing::warn!(
-                        path,
-                        "the database file is readable by other users; chmod 600 it"
-                    );
-                }
-            }
-            Ok(())
-        }
-        Err(e) => Err(AppError::Io(format!("cannot create {path}: {e}"))),
-    }
-}
-
-fn prepare_sqlite_dir(url: &str) -> Result<(), AppError> {
-    let Some(path) = sqlite_path(url) else {
-        return Ok(());
-    };
-    let Some(dir) = Path::new(path)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    else {
-        return Ok(());
-    };
-    if dir.exists() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .map_err(|e| AppError::Io(format!("cannot create {}: {e}", dir.display())))
-}
-
 /// Opens and migrates the configured database.
 pub async fn open_store(config: &Config) -> Result<SqlStore, AppError> {
-    if Backend::of_url(&config.database.url) == Some(Backend::Sqlite) {
-        prepare_sqlite_file(&config.database.url)?;
-    }
     let store = SqlStore::connect(&config.database.url).await?;
     store.migrate().await?;
     Ok(store)

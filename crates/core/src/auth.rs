@@ -177,11 +177,24 @@ impl Authenticator {
         let Some(user) = self.store.user_by_id(id).await? else {
             return Ok(None);
         };
+        Ok(Some(self.newest_state(user, generation)))
+    }
+
+    /// The state for a row read from the store after `generation` was taken: the cached state if it
+    /// is at least as new (`updated_at` grows with every write), else one built from the row and
+    /// cached, unless an invalidation happened since the read.
+    fn newest_state(&self, user: User, generation: u64) -> Arc<UserState> {
+        if let Some(cached) = self.users.get(&user.id)
+            && cached.user.updated_at >= user.updated_at
+        {
+            return cached;
+        }
+        let id = user.id;
         let state = Arc::new(self.resolve(user));
         if self.generation.load(Ordering::SeqCst) == generation {
             self.users.insert(id, state.clone());
         }
-        Ok(Some(state))
+        state
     }
 
     fn usable(state: &UserState) -> std::result::Result<(), AuthFailure> {
@@ -306,6 +319,7 @@ impl Authenticator {
         client: Option<IpAddr>,
     ) -> Result<Arc<UserState>> {
         let _slot = self.client_slot(client).await;
+        let generation = self.generation.load(Ordering::SeqCst);
         let user = match validate::username(username) {
             Ok(norm) => self.store.user_by_username(&norm).await?,
             Err(_) => None,
@@ -331,19 +345,10 @@ impl Authenticator {
                 Err(e) => tracing::debug!(error = %e, "re-hash skipped"),
             }
         }
-        // The row was just read: if the cached state is older (a change made by another process
-        // that the revision poll has not yet seen), rebuild it, so a new token never carries stale
-        // rights and a just-disabled user gets none.
-        let cached = self.user_state(user.id).await?;
-        let state = match cached {
-            Some(s) if s.user.updated_at == user.updated_at && s.user.disabled == user.disabled => {
-                s
-            }
-            _ => {
-                self.invalidate_user(user.id);
-                Arc::new(self.resolve(user))
-            }
-        };
+        // The row was just read: use it unless the cache holds something newer, so a new token
+        // never carries rights older than the store's (a change by another process that the
+        // revision poll has not seen yet), and a just-disabled user gets none. No second read.
+        let state = self.newest_state(user, generation);
         Self::usable(&state).map_err(Error::InvalidCredentials)?;
         Ok(state)
     }

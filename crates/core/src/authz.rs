@@ -182,14 +182,3 @@ fn decide(
         }
     }
 }
-
-/// Whether `principal` has `permission` (both by its user and its scopes).
-pub fn has_permission(principal: &Principal, permission: &str) -> bool {
-    authorize(
-        principal,
-        Requirement::Permission(permission),
-        Resource::default(),
-        &Context::default(),
-    )
-    .allowed
-}

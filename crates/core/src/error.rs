@@ -11,9 +11,6 @@ pub enum Error {
     /// A value supplied by the caller breaks a rule; `field` names it.
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
-    /// No credentials were presented where they are required.
-    #[error("authentication required")]
-    Unauthenticated,
     /// Credentials were presented and are not good (wrong, expired, revoked, disabled user...).
     #[error("invalid credentials: {0}")]
     InvalidCredentials(AuthFailure),

@@ -173,11 +173,6 @@ fn core_response(e: Error) -> Response {
             Some(&field),
             None,
         ),
-        Error::Unauthenticated => ApiError::Unauthorized {
-            challenge: Challenge::ALL,
-            detail: "authentication required",
-        }
-        .into_response(),
         Error::InvalidCredentials(_) => ApiError::Unauthorized {
             challenge: Challenge {
                 invalid_token: true,

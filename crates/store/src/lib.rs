@@ -120,13 +120,59 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
+/// Creates a missing SQLite file with mode 0600 (and its directory with 0700): it holds password
+/// hashes and the private signing key, and SQLite gives its `-wal` and `-shm` files the database
+/// file's mode. An existing file that other users can read gets a warning.
+fn create_private(path: &std::path::Path) -> StoreResult<()> {
+    let io = |what: &str, e: std::io::Error| {
+        StoreError::Backend(format!("cannot create {what} {}: {e}", path.display()))
+    };
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|e| io("the directory of", e))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            if let Ok(meta) = std::fs::metadata(path) {
+                use std::os::unix::fs::PermissionsExt as _;
+                if meta.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(path = %path.display(), "the database file is readable by other users; chmod 600 it");
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(io("", e)),
+    }
+}
+
 impl SqlStore {
-    /// Connects to `url` (`sqlite://path` or `postgres://...`); a SQLite file is created if missing.
+    /// Connects to `url` (`sqlite://path` or `postgres://...`); a SQLite file is created if missing,
+    /// readable by its owner only.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url).ok_or_else(|| {
             StoreError::Backend("database.url must start with sqlite:// or postgres://".into())
         })?;
+        let sqlite_path = if backend == Backend::Sqlite {
+            sqlite_file(url)
+        } else {
+            None
+        };
+        if let Some(path) = &sqlite_path {
+            create_private(path)?;
+        }
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") => {
                 format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
@@ -153,11 +199,6 @@ impl SqlStore {
             });
         }
         let pool = pool.connect_with(options).await.map_err(backend_err)?;
-        let sqlite_path = if backend == Backend::Sqlite {
-            sqlite_file(&url)
-        } else {
-            None
-        };
         Ok(Self {
             pool,
             backend,

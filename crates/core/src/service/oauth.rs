@@ -43,7 +43,7 @@ impl OAuthError {
 impl From<Error> for OAuthError {
     fn from(e: Error) -> Self {
         match e {
-            Error::InvalidCredentials(_) | Error::Unauthenticated => OAuthError::InvalidGrant,
+            Error::InvalidCredentials(_) => OAuthError::InvalidGrant,
             Error::Busy => OAuthError::Busy,
             Error::Validation { field, message } => {
                 OAuthError::InvalidRequest(format!("{field}: {message}"))

@@ -57,10 +57,12 @@ impl Bouncer {
         let mut out = roles.to_vec();
         out.sort();
         out.dedup();
-        for r in &out {
-            if self.store.role(r).await?.is_none() {
-                return Err(Error::validation("roles", format!("no role named {r:?}")));
-            }
+        if out.is_empty() {
+            return Ok(out);
+        }
+        let known = self.store.list_roles().await?;
+        if let Some(r) = out.iter().find(|r| !known.iter().any(|k| &k.name == *r)) {
+            return Err(Error::validation("roles", format!("no role named {r:?}")));
         }
         Ok(out)
     }
