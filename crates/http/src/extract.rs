@@ -278,9 +278,15 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
-        Ok(QueryMap(
-            form_urlencoded::parse(q.as_bytes()).into_owned().collect(),
-        ))
+        let mut map = HashMap::new();
+        for (k, v) in form_urlencoded::parse(q.as_bytes()).into_owned() {
+            if map.contains_key(&k) {
+                // Which one would count is a guess; refuse instead of picking.
+                return Err(Error::validation(k, "is repeated").into());
+            }
+            map.insert(k, v);
+        }
+        Ok(QueryMap(map))
     }
 }
 

@@ -1088,7 +1088,22 @@ async fn a_duplicated_json_key_is_refused() {
     ))
     .await;
     problem("duplicate username key", &r, 422, "validation_error", None);
+    assert_eq!(r.body["field"], "username", "{}", r.text);
     assert_only_admin(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_repeated_query_parameter_is_422_naming_it() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let r = send(
+        app.client
+            .get(app.at("/users?limit=1&limit=100"))
+            .bearer_auth(&admin),
+    )
+    .await;
+    invalid("repeated limit", &r, "limit");
     app.stop().await;
 }
 

@@ -190,3 +190,63 @@ async fn config_errors_never_print_secrets() {
         assert!(!err.contains("S3cret"), "secret printed: {err}");
     }
 }
+
+/// With the hashing queue full the answer is 503 with `Retry-After` (a problem document, or an
+/// RFC 6749 error at the token endpoint), never a 500 and never more memory.
+#[tokio::test]
+async fn a_full_hashing_queue_is_503_with_retry_after() {
+    // One worker, no queue, and a hash slow enough (64 MiB) that concurrent requests find it busy.
+    let app = TestApp::spawn_with(Db::Sqlite, |c| {
+        c.passwords.hash_workers = 1;
+        c.passwords.hash_queue = 0;
+        c.passwords.argon2_memory_kib = 65_536;
+    })
+    .await
+    .unwrap();
+    // Each request from its own address, so the per-client slots do not serialize them.
+    let requests: Vec<_> = (0..8u8)
+        .map(|i| {
+            let client = reqwest::Client::builder()
+                .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 1, 10 + i)))
+                .build()
+                .unwrap();
+            let url = app.at(if i % 2 == 0 { "/oauth2/token" } else { "/auth/register" });
+            tokio::spawn(async move {
+                let r = if i % 2 == 0 {
+                    let form = [("grant_type", "password"), ("username", ADMIN), ("password", "wrong-password")];
+                    client.post(url).form(&form).send().await.unwrap()
+                } else {
+                    let name = format!("busy{i}");
+                    let body = json!({"username": name, "email": format!("{name}@example.com"), "password": "Password-123"});
+                    client.post(url).json(&body).send().await.unwrap()
+                };
+                let status = r.status().as_u16();
+                let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+                let body: serde_json::Value = r.json().await.unwrap();
+                (i, status, retry, body)
+            })
+        })
+        .collect();
+    let mut busy = 0;
+    for r in requests {
+        let (i, status, retry, body) = r.await.unwrap();
+        assert!(
+            status < 500 || status == 503,
+            "request {i}: {status} {body}"
+        );
+        if status == 503 {
+            busy += 1;
+            assert_eq!(retry.as_deref(), Some("1"), "request {i}");
+            if i % 2 == 0 {
+                assert_eq!(body["error"], "temporarily_unavailable");
+            } else {
+                assert_eq!(body["code"], "busy");
+            }
+        }
+    }
+    assert!(
+        busy > 0,
+        "eight simultaneous hashes on one worker with no queue: some must be refused"
+    );
+    app.stop().await;
+}
