@@ -33,6 +33,15 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Write a consistent copy of the SQLite database to FILE while the server runs.
+    ///
+    /// FILE must not exist; it is created readable by its owner only. Restore by stopping the
+    /// server and putting the copy in place of the database file (removing its -wal and -shm
+    /// files). On PostgreSQL, use pg_dump.
+    Backup {
+        /// Where to write the copy.
+        file: PathBuf,
+    },
     /// Print or check configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -145,6 +154,13 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
         Command::Migrate => {
             app::open_store(&config).await?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Backup { file } => {
+            let store = bouncer_store::SqlStore::connect(&config.database.url).await?;
+            store.backup(&file).await?;
+            store.close().await;
+            println!("backup written to {}", file.display());
             Ok(())
         }
         Command::Config(ConfigCommand::Default) => {

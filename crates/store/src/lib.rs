@@ -99,16 +99,29 @@ pub struct SqlStore {
     sqlite_path: Option<std::path::PathBuf>,
 }
 
-/// Takes an exclusive lock on `path`, waiting for other processes to release theirs.
-async fn lock_file(path: std::path::PathBuf) -> StoreResult<std::fs::File> {
+/// Takes an exclusive lock on the lock file beside the SQLite database (`<db>.lock`, created mode
+/// 0600 if missing), waiting for other processes to release theirs.
+///
+/// Never the database file itself: POSIX locks belong to the process, and closing *any* descriptor
+/// of a file drops every lock the process holds on it, SQLite's own included. A process that opened
+/// the database file and closed it again would leave SQLite unprotected, and the next outside reader
+/// (the `sqlite3` CLI, a backup script) would checkpoint and delete the live WAL under the server.
+async fn lock_file(db: std::path::PathBuf) -> StoreResult<std::fs::File> {
+    let mut name = db.into_os_string();
+    name.push(".lock");
+    let path = std::path::PathBuf::from(name);
     tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&path)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path)?;
         file.lock()?;
         Ok::<_, std::io::Error>(file)
     })
     .await
     .map_err(|e| StoreError::Backend(e.to_string()))?
-    .map_err(|e| StoreError::Backend(format!("cannot lock the database file for migrations: {e}")))
+    .map_err(|e| StoreError::Backend(format!("cannot lock the database for migrations: {e}")))
 }
 
 /// The file a `sqlite://` URL names, if it names one.
@@ -122,7 +135,8 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 
 /// Creates a missing SQLite file with mode 0600 (and its directory with 0700): it holds password
 /// hashes and the private signing key, and SQLite gives its `-wal` and `-shm` files the database
-/// file's mode. An existing file that other users can read gets a warning.
+/// file's mode. An existing file that other users can read gets a warning. An existing file is
+/// never opened here (`create_new` fails first), only `stat`ed: see [`lock_file`] for why.
 fn create_private(path: &std::path::Path) -> StoreResult<()> {
     let io = |what: &str, e: std::io::Error| {
         StoreError::Backend(format!("cannot create {what} {}: {e}", path.display()))
@@ -212,8 +226,7 @@ impl SqlStore {
 
     /// Applies pending migrations (idempotent; safe to run from several processes at once). On
     /// PostgreSQL sqlx holds an advisory lock around the run; on SQLite, where that lock does
-    /// nothing, an exclusive OS lock on the database file serializes runs (SQLite itself uses
-    /// fcntl locks, which are independent of this one).
+    /// nothing, an exclusive OS lock on a separate lock file (`<db>.lock`) serializes runs.
     pub async fn migrate(&self) -> StoreResult<()> {
         let _guard = match &self.sqlite_path {
             Some(path) => Some(lock_file(path.clone()).await?),
@@ -223,6 +236,40 @@ impl SqlStore {
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+    }
+
+    /// `bouncer backup`: writes a consistent copy of a SQLite database to `dest` while the server
+    /// runs, through SQLite itself (`VACUUM INTO`, one read transaction: a snapshot that writers do
+    /// not block). `dest` must not exist; it is created mode 0600. PostgreSQL has its own tools.
+    pub async fn backup(&self, dest: &std::path::Path) -> StoreResult<()> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Backend(
+                "backup copies SQLite databases; for PostgreSQL use pg_dump (or your provider's snapshots)".into(),
+            ));
+        }
+        let Some(dest_str) = dest.to_str() else {
+            return Err(StoreError::Backend(format!(
+                "{}: the backup path must be valid UTF-8",
+                dest.display()
+            )));
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options
+            .open(dest)
+            .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dest.display())))?;
+        // SQLite writes into an existing file only when it is empty, which it is.
+        let done = sqlx::query("VACUUM INTO $1")
+            .bind(dest_str.to_owned())
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = done {
+            let _ = std::fs::remove_file(dest);
+            return Err(StoreError::Backend(format!("backup failed: {e}")));
+        }
+        Ok(())
     }
 
     pub async fn close(&self) {
