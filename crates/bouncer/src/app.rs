@@ -64,7 +64,15 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Bouncer
 /// Creates the first admin on an empty database; a generated password is printed once to stderr.
 pub async fn bootstrap(b: &Bouncer, config: &Config) -> Result<(), AppError> {
     let given = Some(config.admin.password.as_str()).filter(|p| !p.is_empty());
-    if let Some((user, generated)) = b.bootstrap_admin(&config.admin.username, given).await? {
+    let created = match b.bootstrap_admin(&config.admin.username, given).await {
+        Err(bouncer_core::Error::WeakPassword { reason, .. }) => {
+            return Err(AppError::Config(crate::config::ConfigError(format!(
+                "admin.password: {reason} (value not shown)"
+            ))));
+        }
+        other => other?,
+    };
+    if let Some((user, generated)) = created {
         tracing::info!(user = %user.username, "created the first admin");
         if let Some(pw) = generated {
             eprintln!(

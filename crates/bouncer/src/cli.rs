@@ -5,6 +5,7 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bouncer_core::authz::Actor;
 use bouncer_core::clock::SystemClock;
 use bouncer_core::model::PageRequest;
 use bouncer_core::service::{AdminUserPatch, Bouncer, NewUser};
@@ -80,7 +81,7 @@ pub enum UserCommand {
         email: String,
         #[arg(long)]
         full_name: Option<String>,
-        /// A role to grant (repeatable; default: user).
+        /// A role to grant (repeatable; default: auth.default_role, normally user).
         #[arg(long = "role", value_name = "ROLE")]
         roles: Vec<String>,
         #[command(flatten)]
@@ -183,7 +184,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
                 } => {
                     let password = read_password(&password)?;
                     let roles = if roles.is_empty() {
-                        vec!["user".to_owned()]
+                        vec![b.settings.auth.default_role.clone()]
                     } else {
                         roles
                     };
@@ -211,13 +212,14 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
                 UserCommand::Enable { username } => set_disabled(&b, &username, false).await?,
                 UserCommand::Delete { username } => {
                     let u = b.user_by_username(&username).await?;
-                    b.delete_user(u.id).await?;
+                    b.delete_user(Actor::Operator, u.id).await?;
                     println!("deleted {}", u.username);
                 }
                 UserCommand::SetPassword { username, password } => {
                     let u = b.user_by_username(&username).await?;
                     let password = read_password(&password)?;
                     b.update_user(
+                        Actor::Operator,
                         u.id,
                         AdminUserPatch {
                             password: Some(password),
@@ -256,6 +258,7 @@ async fn set_disabled(b: &Bouncer, username: &str, disabled: bool) -> Result<(),
     let u = b.user_by_username(username).await?;
     let u = b
         .update_user(
+            Actor::Operator,
             u.id,
             AdminUserPatch {
                 disabled: Some(disabled),

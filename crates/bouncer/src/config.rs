@@ -58,12 +58,15 @@ pub struct AuthConfig {
     pub registration: bool,
     pub basic_cache_ttl_s: u64,
     pub revision_poll_ms: u64,
+    pub default_role: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordConfig {
     pub min_length: usize,
+    pub max_length: usize,
+    pub min_score: u8,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
@@ -113,9 +116,12 @@ impl Default for Config {
                 registration: true,
                 basic_cache_ttl_s: core.auth.basic_cache_ttl.as_secs(),
                 revision_poll_ms: 1000,
+                default_role: core.auth.default_role.clone(),
             },
             passwords: PasswordConfig {
                 min_length: core.passwords.min_length,
+                max_length: core.passwords.max_length,
+                min_score: core.passwords.min_score,
                 argon2_memory_kib: core.passwords.argon2_m_kib,
                 argon2_iterations: core.passwords.argon2_t,
                 argon2_parallelism: core.passwords.argon2_p,
@@ -153,6 +159,7 @@ const STRING_KEYS: &[&str] = &[
     "tokens.algorithm",
     "admin.username",
     "admin.password",
+    "auth.default_role",
 ];
 
 /// Keys whose values never appear in an error message (a database URL may hold a password).
@@ -304,6 +311,23 @@ impl Config {
         if !(8..=1024).contains(&p.min_length) {
             return Err(bad("passwords.min_length", p.min_length, "8 to 1024"));
         }
+        if !(p.min_length..=1024).contains(&p.max_length) {
+            return Err(bad(
+                "passwords.max_length",
+                p.max_length,
+                "passwords.min_length to 1024",
+            ));
+        }
+        if p.min_score > 4 {
+            return Err(bad("passwords.min_score", p.min_score, "0 to 4 (zxcvbn)"));
+        }
+        if bouncer_core::validate::role_name(&self.auth.default_role).is_err() {
+            return Err(bad(
+                "auth.default_role",
+                &self.auth.default_role,
+                "a role name (lowercase letters, digits, '_', '-', '.')",
+            ));
+        }
         if p.argon2_memory_kib < 8 * p.argon2_parallelism.max(1) {
             return Err(bad(
                 "passwords.argon2_memory_kib",
@@ -362,10 +386,11 @@ impl Config {
                 "3-64 letters, digits, '.', '_' or '-'",
             ));
         }
-        if !self.admin.password.is_empty() && self.admin.password.len() < p.min_length {
+        let admin_pw = self.admin.password.chars().count();
+        if !self.admin.password.is_empty() && !(p.min_length..=p.max_length).contains(&admin_pw) {
             return Err(ConfigError(format!(
-                "admin.password: expected at least {} bytes (value not shown)",
-                p.min_length
+                "admin.password: expected {} to {} characters (value not shown)",
+                p.min_length, p.max_length
             )));
         }
         Ok(())
@@ -384,6 +409,8 @@ impl Config {
         Settings {
             passwords: PasswordSettings {
                 min_length: self.passwords.min_length,
+                max_length: self.passwords.max_length,
+                min_score: self.passwords.min_score,
                 argon2_m_kib: self.passwords.argon2_memory_kib,
                 argon2_t: self.passwords.argon2_iterations,
                 argon2_p: self.passwords.argon2_parallelism,
@@ -405,6 +432,7 @@ impl Config {
                 basic_enabled: self.auth.basic,
                 bearer_enabled: self.auth.bearer,
                 registration_enabled: self.auth.registration,
+                default_role: self.auth.default_role.clone(),
                 basic_cache_ttl: Duration::from_secs(self.auth.basic_cache_ttl_s),
                 revision_poll: Duration::from_millis(self.auth.revision_poll_ms.max(100)),
             },
@@ -451,9 +479,15 @@ registration = true
 basic_cache_ttl_s = 60
 # How often to look for user and role changes made by other processes (CLI, other instances).
 revision_poll_ms = 1000
+# The role self-registration gives (it must exist; it cannot be deleted).
+default_role = "user"
 
 [passwords]
+# New passwords: length in characters, not equal to the username or email, and a zxcvbn
+# strength score (0-4; 0 turns the check off) of at least min_score. Otherwise 422 weak_password.
 min_length = 8
+max_length = 1024
+min_score = 2
 # Argon2id parameters (OWASP minimum: 19456 KiB, 2 iterations, parallelism 1; weaker values warn).
 argon2_memory_kib = 19456
 argon2_iterations = 2

@@ -35,7 +35,7 @@ use crate::validate;
 #[derive(Debug)]
 struct VerifiedToken {
     sub: Uuid,
-    iat: i64,
+    r#gen: i64,
     exp: i64,
     jti: String,
     scopes: Arc<PermissionSet>,
@@ -228,7 +228,7 @@ impl Authenticator {
                     .map_err(|_| Error::InvalidCredentials(AuthFailure::Malformed))?;
                 let v = Arc::new(VerifiedToken {
                     sub,
-                    iat: claims.iat,
+                    r#gen: claims.r#gen,
                     exp: claims.exp,
                     jti: claims.jti,
                     scopes: Arc::new(scopes),
@@ -242,8 +242,9 @@ impl Authenticator {
             .await?
             .ok_or(Error::InvalidCredentials(AuthFailure::UnknownUser))?;
         Self::usable(&state).map_err(Error::InvalidCredentials)?;
-        // A password change ends the sessions begun before it (whole seconds: `iat` has no more).
-        if verified.iat < state.user.password_changed_at.div_euclid(1000) {
+        // Disabling the user or changing the password moved the generation: the token is dead,
+        // exactly (no clock comparison), and re-enabling does not bring it back.
+        if verified.r#gen != state.user.credential_gen {
             return Err(Error::InvalidCredentials(AuthFailure::Superseded));
         }
         Ok(Principal {

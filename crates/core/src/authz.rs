@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::permission::PermissionRef;
+use crate::permission::{Permission, PermissionRef};
 use crate::principal::Principal;
 
 /// What an operation needs.
@@ -36,6 +36,8 @@ pub enum DenyCode {
     MissingRole,
     MissingPermission,
     InsufficientScope,
+    /// The caller tried to give (or touch someone holding) a permission it does not hold itself.
+    CannotGrant,
 }
 
 impl DenyCode {
@@ -44,6 +46,7 @@ impl DenyCode {
             DenyCode::MissingRole => "missing_role",
             DenyCode::MissingPermission => "missing_permission",
             DenyCode::InsufficientScope => "insufficient_scope",
+            DenyCode::CannotGrant => "cannot_grant",
         }
     }
 }
@@ -86,6 +89,34 @@ impl Decision {
             Ok(())
         } else {
             Err(crate::Error::Forbidden(Box::new(self)))
+        }
+    }
+}
+
+/// Who asks for an administrative change: an authenticated caller, or the operator at the CLI
+/// (who has the database itself, so no rule can hold them back).
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    Operator,
+    Caller(&'a Principal),
+}
+
+/// Nobody grants what they do not hold. `Ok` when `actor` holds every one of `perms` (its user's
+/// current permissions and, for a scoped credential, its scopes: what it could use itself);
+/// otherwise 403 `cannot_grant` naming the first it lacks. Giving a role means giving its
+/// permissions; touching a user (changing, disabling, deleting, setting a password) means holding
+/// every permission that user holds, so only an admin touches an admin.
+pub fn may_grant<'p>(
+    actor: Actor<'_>,
+    perms: impl IntoIterator<Item = &'p Permission>,
+) -> crate::Result<()> {
+    let Actor::Caller(p) = actor else {
+        return Ok(());
+    };
+    match perms.into_iter().find(|perm| !p.holds(perm)) {
+        None => Ok(()),
+        Some(lacking) => {
+            Decision::deny(DenyCode::CannotGrant, lacking.to_string(), Trace(None)).into_result()
         }
     }
 }

@@ -11,6 +11,9 @@ pub enum Error {
     /// A value supplied by the caller breaks a rule; `field` names it.
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
+    /// A new password breaks the password rules; `reason` says which.
+    #[error("{field}: {reason}")]
+    WeakPassword { field: String, reason: String },
     /// Credentials were presented and are not good (wrong, expired, revoked, disabled user...).
     #[error("invalid credentials: {0}")]
     InvalidCredentials(AuthFailure),
@@ -42,7 +45,7 @@ pub enum AuthFailure {
     WrongPassword,
     UnknownUser,
     Disabled,
-    /// Issued before the user's password last changed.
+    /// Issued at an earlier credential generation (before a disable or a password change).
     Superseded,
 }
 

@@ -26,6 +26,9 @@ pub struct User {
     pub password_hash: String,
     /// Bumped on every password change: verified-credential caches compare it.
     pub password_changed_at: Millis,
+    /// The credential generation: disabling the user and changing the password bump it, and an
+    /// access token is valid only while its `gen` claim equals it. Only grows.
+    pub credential_gen: i64,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

@@ -218,6 +218,8 @@ mod tests {
     fn settings(m: u32) -> PasswordSettings {
         PasswordSettings {
             min_length: 8,
+            max_length: 1024,
+            min_score: 2,
             argon2_m_kib: m,
             argon2_t: 1,
             argon2_p: 1,

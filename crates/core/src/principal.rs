@@ -63,4 +63,9 @@ impl Principal {
     pub fn has_role(&self, role: &str) -> bool {
         self.user.user.has_role(role)
     }
+    /// Whether this credential could use `p` itself: the user holds it now and, for a scoped
+    /// credential, the scope covers it.
+    pub fn holds(&self, p: &crate::permission::Permission) -> bool {
+        self.user.permissions.covers(p) && self.scopes.as_ref().is_none_or(|s| s.covers(p))
+    }
 }

@@ -23,7 +23,11 @@ impl SigningAlg {
 
 #[derive(Debug, Clone)]
 pub struct PasswordSettings {
+    /// Bounds on a new password's length, in characters.
     pub min_length: usize,
+    pub max_length: usize,
+    /// The lowest zxcvbn score (0-4) a new password may have; 0 turns the check off.
+    pub min_score: u8,
     pub argon2_m_kib: u32,
     pub argon2_t: u32,
     pub argon2_p: u32,
@@ -47,6 +51,8 @@ pub struct AuthSettings {
     pub basic_enabled: bool,
     pub bearer_enabled: bool,
     pub registration_enabled: bool,
+    /// The role self-registration gives; it cannot be deleted.
+    pub default_role: String,
     /// How long a verified Basic credential is trusted without Argon2 again.
     pub basic_cache_ttl: Duration,
     /// How often to poll the store's revision for changes made by other processes.
@@ -68,6 +74,8 @@ impl Default for Settings {
         Settings {
             passwords: PasswordSettings {
                 min_length: 8,
+                max_length: 1024,
+                min_score: 2,
                 argon2_m_kib: 19_456,
                 argon2_t: 2,
                 argon2_p: 1,
@@ -85,6 +93,7 @@ impl Default for Settings {
                 basic_enabled: true,
                 bearer_enabled: true,
                 registration_enabled: true,
+                default_role: crate::model::ROLE_USER.into(),
                 basic_cache_ttl: Duration::from_secs(60),
                 revision_poll: Duration::from_secs(1),
             },

@@ -29,6 +29,8 @@ pub struct Claims {
     pub jti: String,
     #[serde(default)]
     pub scope: String,
+    /// The user's credential generation at issue; the token dies when it moves. Required.
+    pub r#gen: i64,
 }
 
 fn jwt_alg(a: SigningAlg) -> Algorithm {
@@ -108,6 +110,19 @@ pub fn generate_key(alg: SigningAlg, now: Millis) -> Result<SigningKeyRecord> {
         public_jwk: jwk.to_string(),
         created_at: now,
     })
+}
+
+/// Whether the JOSE header names critical extensions. We implement none, so any `crit` makes the
+/// token one we must not accept (RFC 7515 §4.1.11). Only called on a verification-cache miss.
+fn has_crit(token: &str) -> bool {
+    let Some(header) = token.split('.').next() else {
+        return true;
+    };
+    match B64.decode(header) {
+        Ok(json) => serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&json)
+            .map_or(true, |h| h.contains_key("crit")),
+        Err(_) => true,
+    }
 }
 
 struct Verifier {
@@ -203,8 +218,15 @@ impl TokenService {
         self.settings.algorithm
     }
 
-    /// Issues an access token for `sub` with `scope`, valid from `now` for the configured lifetime.
-    pub fn issue(&self, sub: Uuid, scope: &str, now: Millis) -> Result<(String, Claims)> {
+    /// Issues an access token for `sub` (at credential generation `gen`) with `scope`, valid from
+    /// `now` for the configured lifetime.
+    pub fn issue(
+        &self,
+        sub: Uuid,
+        r#gen: i64,
+        scope: &str,
+        now: Millis,
+    ) -> Result<(String, Claims)> {
         let iat = now.div_euclid(1000);
         let ttl = i64::try_from(self.settings.access_ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let claims = Claims {
@@ -216,6 +238,7 @@ impl TokenService {
             nbf: iat,
             jti: Uuid::new_v4().to_string(),
             scope: scope.to_owned(),
+            r#gen,
         };
         Ok((self.sign(&claims)?, claims))
     }
@@ -236,6 +259,9 @@ impl TokenService {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthFailure::Malformed)?;
         if header.alg != self.alg {
             return Err(AuthFailure::BadSignature);
+        }
+        if has_crit(token) {
+            return Err(AuthFailure::Malformed);
         }
         let verifier = header
             .kid
@@ -298,7 +324,7 @@ mod tests {
                 "no private part in the JWK"
             );
             let svc = TokenService::new(settings(alg), &[key]).unwrap();
-            let (token, claims) = svc.issue(Uuid::new_v4(), "items:read", now).unwrap();
+            let (token, claims) = svc.issue(Uuid::new_v4(), 1, "items:read", now).unwrap();
             let header = jsonwebtoken::decode_header(&token).unwrap();
             assert_eq!(header.alg, jwt_alg(alg));
             let back = svc.verify(&token, now / 1000).unwrap();
@@ -321,6 +347,51 @@ mod tests {
     }
 
     #[test]
+    fn unknown_critical_header_parameters_are_refused() {
+        let now = 1_800_000_000_000;
+        let svc = TokenService::new(
+            settings(SigningAlg::EdDsa),
+            &[generate_key(SigningAlg::EdDsa, now).unwrap()],
+        )
+        .unwrap();
+        let (token, _) = svc.issue(Uuid::new_v4(), 1, "", now).unwrap();
+        assert!(svc.verify(&token, now / 1000).is_ok());
+        // Same key, same claims, a header naming a critical extension: refused.
+        let (_, payload) = token.split_once('.').unwrap();
+        let payload = payload.split('.').next().unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(svc.signing_kid.clone());
+        let mut h = serde_json::to_value(&header).unwrap();
+        h["crit"] = serde_json::json!(["exp"]);
+        h["exp"] = serde_json::json!(1);
+        let signing_input = format!("{}.{payload}", B64.encode(h.to_string()));
+        let sig = jsonwebtoken::crypto::sign(
+            signing_input.as_bytes(),
+            &svc.signing_key,
+            Algorithm::EdDSA,
+        )
+        .unwrap();
+        let forged = format!("{signing_input}.{sig}");
+        assert_eq!(
+            svc.verify(&forged, now / 1000).unwrap_err(),
+            AuthFailure::Malformed
+        );
+        // The same construction without `crit` verifies, so the refusal is the `crit`.
+        h.as_object_mut().unwrap().remove("crit");
+        let signing_input = format!("{}.{payload}", B64.encode(h.to_string()));
+        let sig = jsonwebtoken::crypto::sign(
+            signing_input.as_bytes(),
+            &svc.signing_key,
+            Algorithm::EdDSA,
+        )
+        .unwrap();
+        assert!(
+            svc.verify(&format!("{signing_input}.{sig}"), now / 1000)
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn time_claims_respect_leeway() {
         let now = 1_800_000_000_000;
         let svc = TokenService::new(
@@ -328,7 +399,7 @@ mod tests {
             &[generate_key(SigningAlg::EdDsa, now).unwrap()],
         )
         .unwrap();
-        let (token, c) = svc.issue(Uuid::new_v4(), "", now).unwrap();
+        let (token, c) = svc.issue(Uuid::new_v4(), 1, "", now).unwrap();
         assert!(svc.verify(&token, c.exp + 59).is_ok());
         assert_eq!(
             svc.verify(&token, c.exp + 60).unwrap_err(),

@@ -7,7 +7,9 @@ pub const USERNAME_MIN: usize = 3;
 pub const USERNAME_MAX: usize = 64;
 pub const FULL_NAME_MAX: usize = 200;
 pub const EMAIL_MAX: usize = 254;
-pub const PASSWORD_MAX_BYTES: usize = 1024;
+/// zxcvbn looks at this many characters at most: its matching grows faster than linearly with the
+/// length, and a password whose first 100 characters are strong is strong.
+const ZXCVBN_MAX_CHARS: usize = 100;
 
 /// 3-64 ASCII letters, digits and `._-`. ASCII only, so look-alike Unicode names cannot exist.
 /// Returns the normalized (lowercase) form used for case-insensitive uniqueness.
@@ -59,7 +61,14 @@ pub fn email(s: &str) -> Result<String> {
     {
         return bad("must have a valid domain like example.com");
     }
-    Ok(s.to_lowercase())
+    Ok(email_norm(s))
+}
+
+/// The form in which emails are unique: Unicode NFKC (so a full-width or otherwise compatible
+/// look-alike of a taken address is the same address), then lower-cased (domain and local part).
+pub fn email_norm(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    s.nfkc().collect::<String>().to_lowercase()
 }
 
 pub fn full_name(s: &str) -> Result<()> {
@@ -78,20 +87,51 @@ pub fn full_name(s: &str) -> Result<()> {
     Ok(())
 }
 
-/// Length in bytes between the configured minimum and 1,024 (Argon2 cost does not depend on it,
-/// but an unbounded input is a denial-of-service lever).
-pub fn password(field: &str, s: &str, min_len: usize) -> Result<()> {
-    if s.len() < min_len {
-        return Err(Error::validation(
-            field,
-            format!("must be at least {min_len} bytes"),
-        ));
+/// The password rules (NIST SP 800-63B §3.1.1.2): a length in characters (not bytes) within the
+/// configured bounds, not the user's own username or email, and a zxcvbn score of at least
+/// `min_score` with the username and email as user inputs (which catches common-password lists,
+/// keyboard walks and names). Every failure is `weak_password` with the reason.
+pub fn password(
+    field: &str,
+    pw: &str,
+    rules: &crate::settings::PasswordSettings,
+    user_inputs: &[&str],
+) -> Result<()> {
+    let weak = |reason: String| {
+        Err(Error::WeakPassword {
+            field: field.to_owned(),
+            reason,
+        })
+    };
+    let n = pw.chars().count();
+    if n < rules.min_length {
+        return weak(format!("must be at least {} characters", rules.min_length));
     }
-    if s.len() > PASSWORD_MAX_BYTES {
-        return Err(Error::validation(
-            field,
-            format!("must be at most {PASSWORD_MAX_BYTES} bytes"),
-        ));
+    if n > rules.max_length {
+        return weak(format!("must be at most {} characters", rules.max_length));
+    }
+    let lower = pw.to_lowercase();
+    if user_inputs
+        .iter()
+        .any(|i| !i.is_empty() && i.to_lowercase() == lower)
+    {
+        return weak("must not be the username or email".into());
+    }
+    if rules.min_score > 0 {
+        let head: String = pw.chars().take(ZXCVBN_MAX_CHARS).collect();
+        let estimate = zxcvbn::zxcvbn(&head, user_inputs);
+        let score = u8::from(estimate.score());
+        if score < rules.min_score {
+            let hint = estimate
+                .feedback()
+                .and_then(|f| f.warning())
+                .map(|w| format!(" ({w})"))
+                .unwrap_or_default();
+            return weak(format!(
+                "is too easy to guess: strength {score} of 4, at least {} needed{hint}",
+                rules.min_score
+            ));
+        }
     }
     Ok(())
 }
@@ -151,11 +191,75 @@ mod tests {
         }
     }
 
+    fn rules() -> crate::settings::PasswordSettings {
+        crate::settings::Settings::default().passwords
+    }
+
+    fn reason(pw: &str, inputs: &[&str]) -> Option<String> {
+        match password("password", pw, &rules(), inputs) {
+            Ok(()) => None,
+            Err(Error::WeakPassword { field, reason }) => {
+                assert_eq!(field, "password");
+                Some(reason)
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
     #[test]
-    fn passwords_and_names() {
-        assert!(password("password", "1234567", 8).is_err());
-        assert!(password("password", "12345678", 8).is_ok());
-        assert!(password("password", &"x".repeat(1025), 8).is_err());
+    fn passwords() {
+        // Length is counted in characters: 8 two-byte characters pass the minimum, 7 do not.
+        assert!(reason("ñçøåþðßæ", &[]).is_none());
+        assert!(reason("ñçøåþðß", &[]).unwrap().contains("at least 8"));
+        assert!(reason(&"ж".repeat(1024), &[]).is_some_and(|r| r.contains("guess")));
+        assert!(
+            reason(&"x".repeat(1025), &[])
+                .unwrap()
+                .contains("at most 1024")
+        );
+        // The username or email itself, in any case.
+        assert!(
+            reason(
+                "Correct.Horse.Staple@example.com",
+                &["chs", "correct.horse.staple@example.com"]
+            )
+            .unwrap()
+            .contains("username or email")
+        );
+        // Common passwords and keyboard walks score below 2.
+        for weak in [
+            "password",
+            "password1",
+            "12345678",
+            "qwertyuiop",
+            "iloveyou1",
+        ] {
+            assert!(
+                reason(weak, &[]).is_some_and(|r| r.contains("guess")),
+                "{weak}"
+            );
+        }
+        // The username with a suffix is weak when the username is a user input.
+        assert!(reason("Hieronymus1", &["hieronymus"]).is_some());
+        assert!(reason("correct horse battery staple", &[]).is_none());
+        // Only the head goes to zxcvbn: a strong head makes a long password strong.
+        let long = format!("{}{}", "Vq7#kLp2!xZ9", "a".repeat(1000));
+        assert!(reason(&long, &[]).is_none());
+    }
+
+    #[test]
+    fn email_normal_form() {
+        assert_eq!(email_norm("Alice@Example.COM"), "alice@example.com");
+        // Full-width look-alikes fold to the ASCII address.
+        assert_eq!(email_norm("ａｌｉｃｅ@example.com"), "alice@example.com");
+        assert_eq!(
+            email("ａｌｉｃｅ@ｅｘａｍｐｌｅ.com").unwrap(),
+            "alice@example.com"
+        );
+    }
+
+    #[test]
+    fn names() {
         assert!(full_name(&"x".repeat(201)).is_err());
         assert!(full_name("Zoë O'Brien").is_ok());
         assert!(role_name("auditor").is_ok());

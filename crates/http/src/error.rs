@@ -173,6 +173,13 @@ fn core_response(e: Error) -> Response {
             Some(&field),
             None,
         ),
+        Error::WeakPassword { field, reason } => problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "weak_password",
+            format!("{field}: {reason}"),
+            Some(&field),
+            None,
+        ),
         Error::InvalidCredentials(_) => ApiError::Unauthorized {
             challenge: Challenge {
                 invalid_token: true,
@@ -187,6 +194,9 @@ fn core_response(e: Error) -> Response {
                 Some(DenyCode::MissingRole) => format!("requires one of the roles: {missing}"),
                 Some(DenyCode::InsufficientScope) => {
                     format!("the token's scope does not include {missing}")
+                }
+                Some(DenyCode::CannotGrant) => {
+                    format!("nobody grants what they do not hold: the caller lacks {missing}")
                 }
                 _ => format!("requires the permission {missing}"),
             };
@@ -268,9 +278,10 @@ impl IntoResponse for OAuthErrorResponse {
                 StatusCode::BAD_REQUEST,
                 Some("supported: password".to_owned()),
             ),
-            OAuthError::InvalidClient => {
-                (StatusCode::UNAUTHORIZED, Some("unknown client".to_owned()))
-            }
+            OAuthError::InvalidClient => (
+                StatusCode::UNAUTHORIZED,
+                Some("client authentication failed".to_owned()),
+            ),
             OAuthError::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Some("retry shortly".to_owned()),

@@ -143,32 +143,60 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
                 tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
             }),
         )
+        .layer(axum::middleware::from_fn(one_host))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(SequentialIds::new()))
+        .layer(SetRequestIdLayer::x_request_id(RandomIds))
+        .layer(tower::util::MapRequestLayer::new(drop_bad_request_id))
 }
 
-/// Request ids for requests that bring none: UUID-shaped, unique within the process (a random v4
-/// UUID drawn at start with a counter folded into its last 48 bits), and without a system call
-/// for randomness on every request.
-#[derive(Clone)]
-struct SequentialIds {
-    base: u128,
-    next: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl SequentialIds {
-    fn new() -> Self {
-        Self {
-            base: uuid::Uuid::new_v4().as_u128(),
-            next: Arc::default(),
-        }
+/// RFC 9112 §3.2: a request without a `Host` header, or with more than one, is refused with 400.
+/// (Inside the request-id layers, so the refusal carries an id and is logged.)
+async fn one_host(
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut hosts = req.headers().get_all(axum::http::header::HOST).iter();
+    if hosts.next().is_none() || hosts.next().is_some() {
+        return axum::response::IntoResponse::into_response(ApiError::BadRequest {
+            code: "bad_host",
+            detail: "a request needs exactly one Host header".into(),
+        });
     }
+    next.run(req).await
 }
 
-impl MakeRequestId for SequentialIds {
+/// Whether a client's `X-Request-Id` may be kept: 1 to 128 characters of `[A-Za-z0-9._:-]`, so it
+/// cannot forge log lines or bloat them.
+pub fn valid_request_id(v: &[u8]) -> bool {
+    (1..=128).contains(&v.len())
+        && v.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Drops a client's `X-Request-Id` that is not [`valid_request_id`] (or that is sent twice), so a
+/// fresh one is generated in its place.
+fn drop_bad_request_id<B>(mut req: Request<B>) -> Request<B> {
+    let headers = req.headers_mut();
+    let mut ids = headers.get_all("x-request-id").iter();
+    let keep = match (ids.next(), ids.next()) {
+        (Some(v), None) => valid_request_id(v.as_bytes()),
+        (None, _) => true,
+        _ => false,
+    };
+    if !keep {
+        headers.remove("x-request-id");
+    }
+    req
+}
+
+/// Request ids for requests that bring none: random UUIDs (v4, 122 random bits) from the
+/// thread-local CSPRNG, so they are neither guessable nor a system call each.
+#[derive(Clone, Copy)]
+struct RandomIds;
+
+impl MakeRequestId for RandomIds {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff_ffff_ffff;
-        let id = uuid::Uuid::from_u128(self.base ^ u128::from(n));
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
         axum::http::HeaderValue::from_str(
             id.hyphenated()
                 .encode_lower(&mut uuid::Uuid::encode_buffer()),

@@ -4,13 +4,14 @@ use std::collections::HashMap;
 
 use bouncer_core::model::{Page, PageRequest, User};
 use bouncer_core::store::{StoreError, StoreResult};
+use bouncer_core::validate::email_norm;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use uuid::Uuid;
 
 use crate::{BUMP_REVISION, COUNT_ENABLED_ADMINS, SqlStore, backend_err, placeholders};
 
-const COLUMNS: &str = "id, username, email, full_name, disabled, password_hash, password_changed_at, created_at, updated_at";
+const COLUMNS: &str = "id, username, email, full_name, disabled, password_hash, password_changed_at, credential_gen, created_at, updated_at";
 
 fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     let id: String = row.try_get("id")?;
@@ -24,6 +25,7 @@ fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         permissions: Vec::new(),
         password_hash: row.try_get("password_hash")?,
         password_changed_at: row.try_get("password_changed_at")?,
+        credential_gen: row.try_get("credential_gen")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -109,17 +111,19 @@ pub(crate) async fn insert(store: &SqlStore, user: &User) -> StoreResult<()> {
     let mut tx = store.pool().begin().await.map_err(backend_err)?;
     sqlx::query(
         "INSERT INTO users (id, username, username_norm, email, email_norm, full_name, disabled, password_hash, \
-         password_changed_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         password_changed_at, credential_gen, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(user.id.to_string())
     .bind(user.username.clone())
     .bind(user.username.to_ascii_lowercase())
     .bind(user.email.clone())
-    .bind(user.email.to_lowercase())
+    .bind(email_norm(&user.email))
     .bind(user.full_name.clone())
     .bind(i64::from(user.disabled))
     .bind(user.password_hash.clone())
     .bind(user.password_changed_at)
+    .bind(user.credential_gen)
     .bind(user.created_at)
     .bind(user.updated_at)
     .execute(&mut *tx)
@@ -211,14 +215,15 @@ pub(crate) async fn update(store: &SqlStore, user: &User, read_at: i64) -> Store
     let mut guard = AdminGuard::begin(store).await?;
     let done = sqlx::query(
         "UPDATE users SET email = $1, email_norm = $2, full_name = $3, disabled = $4, password_hash = $5, \
-         password_changed_at = $6, updated_at = $7 WHERE id = $8 AND updated_at = $9",
+         password_changed_at = $6, credential_gen = $7, updated_at = $8 WHERE id = $9 AND updated_at = $10",
     )
     .bind(user.email.clone())
-    .bind(user.email.to_lowercase())
+    .bind(email_norm(&user.email))
     .bind(user.full_name.clone())
     .bind(i64::from(user.disabled))
     .bind(user.password_hash.clone())
     .bind(user.password_changed_at)
+    .bind(user.credential_gen)
     .bind(user.updated_at)
     .bind(user.id.to_string())
     .bind(read_at)

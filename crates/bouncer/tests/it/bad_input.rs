@@ -188,30 +188,47 @@ async fn full_name_over_200_characters_is_422() {
 }
 
 #[tokio::test]
-async fn passwords_outside_8_to_1024_bytes_are_422() {
+async fn passwords_outside_8_to_1024_characters_are_422() {
     let app = TestApp::spawn().await;
+    let strong = "Vq7#kLp2!";
     for (what, bad) in [
-        ("7 bytes", "x".repeat(7)),
-        ("1025 bytes", "x".repeat(1025)),
+        ("7 characters", strong[..7].to_owned()),
+        ("1025 characters", format!("{strong}{}", "x".repeat(1016))),
         ("empty", String::new()),
-        ("1025 bytes of é", "é".repeat(512) + "x"),
+        ("7 two-byte characters (14 bytes)", "ñçøåþðß".to_owned()),
     ] {
         let r = send(register(
             &app,
             &with(good_registration(), "password", json!(bad)),
         ))
         .await;
-        invalid(&format!("password {what}"), &r, "password");
+        problem(
+            &format!("password {what}"),
+            &r,
+            422,
+            "weak_password",
+            Some("password"),
+        );
     }
     assert_only_admin(&app).await;
-    // 8 and 1024 bytes are fine (4 two-byte characters count as 8 bytes).
-    for (i, ok) in ["x".repeat(8), "x".repeat(1024), "éééé".to_owned()]
-        .into_iter()
-        .enumerate()
+    // 8 and 1024 characters are fine, however many bytes they take.
+    for (i, ok) in [
+        format!("{strong}x")[1..].to_owned(),
+        format!("{strong}{}", "x".repeat(1015)),
+        format!("{strong}{}", "é".repeat(1015)),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let body = json!({"username": format!("pw{i}"), "email": format!("pw{i}@example.com"), "password": ok});
         let r = send(register(&app, &body)).await;
-        assert_eq!(r.status, 201, "password of {} bytes: {}", ok.len(), r.text);
+        assert_eq!(
+            r.status,
+            201,
+            "password of {} characters: {}",
+            ok.chars().count(),
+            r.text
+        );
     }
     app.stop().await;
 }
@@ -418,7 +435,17 @@ async fn patch_me_refuses_privileged_fields() {
                 .json(&json!({ field: value, "current_password": pw })),
         )
         .await;
-        invalid(&format!("PATCH /users/me {field}"), &r, field);
+        if field == "password" {
+            problem(
+                "PATCH /users/me password",
+                &r,
+                422,
+                "weak_password",
+                Some(field),
+            );
+        } else {
+            invalid(&format!("PATCH /users/me {field}"), &r, field);
+        }
     }
     let r = send(app.client.get(app.at("/users/me")).bearer_auth(&token)).await;
     assert_eq!(r.body["roles"], json!(["user"]));
@@ -457,14 +484,18 @@ async fn admin_patch_with_bad_permissions_or_roles_is_422() {
         let r = send(patch(json!({ "roles": bad }))).await;
         invalid(&format!("roles {bad}"), &r, "roles");
     }
-    for (field, value) in [
-        ("disabled", json!("yes")),
-        ("email", json!("not-an-email")),
-        ("password", json!("short")),
-    ] {
+    for (field, value) in [("disabled", json!("yes")), ("email", json!("not-an-email"))] {
         let r = send(patch(json!({ field: value }))).await;
         invalid(&format!("admin PATCH {field}"), &r, field);
     }
+    let r = send(patch(json!({"password": "short"}))).await;
+    problem(
+        "admin PATCH password",
+        &r,
+        422,
+        "weak_password",
+        Some("password"),
+    );
     let r = send(patch(json!({"is_superuser": true}))).await;
     unknown("admin PATCH is_superuser", &r, "is_superuser");
     // A refused patch changed nothing, not even the valid parts of it.

@@ -110,7 +110,7 @@ fn claims(app: &TestApp, sub: &str) -> Value {
     json!({
         "iss": ISSUER, "aud": "bouncer", "sub": sub,
         "exp": now + 900, "iat": now, "nbf": now,
-        "jti": uuid::Uuid::new_v4().to_string(), "scope": "*",
+        "jti": uuid::Uuid::new_v4().to_string(), "scope": "*", "gen": 1,
     })
 }
 
@@ -297,17 +297,24 @@ async fn expired_within_the_leeway_is_still_accepted() {
 }
 
 #[tokio::test]
-async fn a_token_issued_before_the_password_was_set_is_refused() {
+async fn a_token_of_another_credential_generation_is_refused() {
     let app = TestApp::spawn().await;
-    let token = forged(&app, |c, now| {
-        c.insert("iat".into(), (now - 100).into());
-        c.insert("nbf".into(), (now - 100).into());
+    for (what, r#gen) in [
+        ("an earlier generation", json!(0)),
+        ("a later one", json!(2)),
+        ("a string", json!("1")),
+    ] {
+        let token = forged(&app, |c, _| {
+            c.insert("gen".into(), r#gen);
+        })
+        .await;
+        assert_refused(what, &me(&app, &token).await);
+    }
+    let token = forged(&app, |c, _| {
+        c.remove("gen");
     })
     .await;
-    assert_refused(
-        "issued before the admin's password existed",
-        &me(&app, &token).await,
-    );
+    assert_refused("no gen at all", &me(&app, &token).await);
 }
 
 #[tokio::test]

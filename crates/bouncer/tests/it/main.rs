@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod durability;
 mod hostile_tokens;
+mod probe;
 mod security;
 mod store_contract;
 mod tokens;

@@ -93,7 +93,7 @@ async fn a_password_change_retires_older_tokens() {
     let (name, password, id) = app.user_with_roles("pwchange", &["user"]).await;
     let old = app.token(&name, &password).await;
     assert_eq!(app.get_bearer("/users/me", &old).await.status(), 200);
-    // Tokens carry whole seconds: move past the second the old token was issued in.
+    // (Within one second too: `probe::a_password_change_is_exact_within_one_second`.)
     app.clock.advance_s(1);
     let admin = app.admin_token().await;
     let r = app

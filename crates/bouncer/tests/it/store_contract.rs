@@ -71,6 +71,7 @@ fn user(name: &str, roles: &[&str]) -> User {
         permissions: Vec::new(),
         password_hash: format!("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$hash-of-{name}"),
         password_changed_at: t,
+        credential_gen: 1,
         created_at: t,
         updated_at: t,
     }

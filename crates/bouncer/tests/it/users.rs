@@ -9,7 +9,7 @@ use crate::support::{ADMIN, ADMIN_PASSWORD, BOTH, Db, TestApp};
 
 /// Sends a request, asserts it did not fail with a 5xx, and returns status, headers and JSON body
 /// (`Value::Null` for an empty body).
-async fn call(rb: RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
+pub(crate) async fn call(rb: RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
     let r: Response = rb.send().await.expect("request");
     let status = r.status().as_u16();
     let headers = r.headers().clone();
@@ -24,7 +24,7 @@ async fn call(rb: RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
 }
 
 /// Asserts a problem document with `code` (and `field`, when given).
-fn assert_problem(
+pub(crate) fn assert_problem(
     what: &str,
     got: &(u16, reqwest::header::HeaderMap, Value),
     status: u16,
@@ -194,17 +194,23 @@ async fn duplicate_username_differing_only_in_case_is_409() {
         let Some(app) = TestApp::spawn_on(db).await else {
             continue;
         };
-        register(&app, "Alice", "alice@example.com", "Password-1").await;
+        register(&app, "Alice", "alice@example.com", "Password-river-1").await;
         let got = call(register_req(
             &app,
             "aLICE",
             "other@example.com",
-            "Password-1",
+            "Password-river-1",
         ))
         .await;
         assert_problem(&format!("{db:?}"), &got, 409, "conflict", None);
         // The built-in admin is taken too.
-        let got = call(register_req(&app, "ADMIN", "x@example.com", "Password-1")).await;
+        let got = call(register_req(
+            &app,
+            "ADMIN",
+            "x@example.com",
+            "Password-river-1",
+        ))
+        .await;
         assert_problem(&format!("{db:?} ADMIN"), &got, 409, "conflict", None);
         app.stop().await;
     }
@@ -216,11 +222,17 @@ async fn duplicate_email_differing_only_in_case_is_409() {
         let Some(app) = TestApp::spawn_on(db).await else {
             continue;
         };
-        register(&app, "alice", "Alice@Example.com", "Password-1").await;
-        let got = call(register_req(&app, "bob", "alice@EXAMPLE.COM", "Password-1")).await;
+        register(&app, "alice", "Alice@Example.com", "Password-river-1").await;
+        let got = call(register_req(
+            &app,
+            "bob",
+            "alice@EXAMPLE.COM",
+            "Password-river-1",
+        ))
+        .await;
         assert_problem(&format!("{db:?}"), &got, 409, "conflict", None);
         // An admin changing someone's email to a taken one (other case) gets 409 as well.
-        let bob = register(&app, "bob", "bob@example.com", "Password-1").await;
+        let bob = register(&app, "bob", "bob@example.com", "Password-river-1").await;
         let admin = app.admin_token().await;
         let got = call(
             app.client

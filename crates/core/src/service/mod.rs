@@ -11,12 +11,12 @@ mod users;
 use std::sync::Arc;
 
 pub use items::{ItemInput, ItemPatch};
-pub use oauth::{OAuthError, TokenGrant};
+pub use oauth::{ClientCredentials, OAuthError, SWAGGER_CLIENT, TokenGrant};
 pub use users::{AdminUserPatch, NewUser, OwnUserPatch, Registration};
 
 use crate::auth::Authenticator;
 use crate::clock::Clock;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::password::PasswordHasher;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -38,6 +38,15 @@ impl Bouncer {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Result<Self> {
+        let default_role = &settings.auth.default_role;
+        if store.role(default_role).await?.is_none() {
+            return Err(Error::validation(
+                "auth.default_role",
+                format!(
+                    "no role named {default_role:?}; create it first (bouncer role list shows the roles)"
+                ),
+            ));
+        }
         let hasher = Arc::new(PasswordHasher::new(&settings.passwords)?);
         let alg = settings.tokens.algorithm;
         let mut keys = store.signing_keys().await?;

@@ -48,9 +48,21 @@ impl From<Error> for OAuthError {
             Error::Validation { field, message } => {
                 OAuthError::InvalidRequest(format!("{field}: {message}"))
             }
+            Error::WeakPassword { field, reason } => {
+                OAuthError::InvalidRequest(format!("{field}: {reason}"))
+            }
             other => OAuthError::Internal(other.to_string()),
         }
     }
+}
+
+/// How a client identified itself at the token endpoint (RFC 6749 §2.3.1): `Authorization: Basic`
+/// (`client_secret_basic`) or form fields (`client_secret_post`, or a public client's bare
+/// `client_id`). The HTTP layer has already refused two different ones in one request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientCredentials<'a> {
+    pub client_id: Option<&'a str>,
+    pub client_secret: Option<&'a str>,
 }
 
 /// An issued access token (RFC 6749 §5.1).
@@ -62,20 +74,34 @@ pub struct TokenGrant {
 }
 
 impl Bouncer {
+    /// Authenticates the client of a token request; returns its id. No client at all is the
+    /// built-in public `swagger` client. A public client has no secret: an empty one (`Basic
+    /// swagger:`) is accepted, any other secret, and any unknown client, are `invalid_client`.
+    pub fn authenticate_client(
+        &self,
+        client: ClientCredentials<'_>,
+    ) -> Result<&'static str, OAuthError> {
+        match client.client_id {
+            None if client.client_secret.is_none() => Ok(SWAGGER_CLIENT),
+            Some(SWAGGER_CLIENT) if client.client_secret.is_none_or(str::is_empty) => {
+                Ok(SWAGGER_CLIENT)
+            }
+            _ => Err(OAuthError::InvalidClient),
+        }
+    }
+
     /// The resource owner password credentials grant (RFC 6749 §4.3). Unknown user, wrong password
     /// and disabled user are the same `invalid_grant`. The granted scope is the requested one if the
     /// user holds every part of it, else `invalid_scope`; by default all of the user's permissions.
     pub async fn password_grant(
         &self,
-        client_id: Option<&str>,
+        client_auth: ClientCredentials<'_>,
         username: &str,
         password: &str,
         scope: Option<&str>,
         client: Option<std::net::IpAddr>,
     ) -> Result<TokenGrant, OAuthError> {
-        if client_id.is_some_and(|c| c != SWAGGER_CLIENT) {
-            return Err(OAuthError::InvalidClient);
-        }
+        self.authenticate_client(client_auth)?;
         let requested = scope
             .map(|s| {
                 PermissionSet::parse_scope(s).map_err(|bad| {
@@ -96,9 +122,12 @@ impl Bouncer {
             _ => state.permissions.clone(),
         };
         let scope = granted.to_scope();
-        let (access_token, _) = self
-            .tokens
-            .issue(state.user.id, &scope, self.clock.now_ms())?;
+        let (access_token, _) = self.tokens.issue(
+            state.user.id,
+            state.user.credential_gen,
+            &scope,
+            self.clock.now_ms(),
+        )?;
         Ok(TokenGrant {
             access_token,
             expires_in: self.tokens.settings().access_ttl.as_secs(),

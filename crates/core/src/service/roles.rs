@@ -2,6 +2,7 @@
 //! cannot lock itself out.
 
 use super::Bouncer;
+use crate::authz::{Actor, may_grant};
 use crate::error::{Error, Result};
 use crate::model::{ROLE_ADMIN, Role};
 use crate::permission::PermissionSet;
@@ -17,15 +18,31 @@ impl Bouncer {
         self.store.role(name).await?.ok_or(Error::NotFound("role"))
     }
 
-    /// Creates or replaces a role; returns it and whether it was created.
-    pub async fn put_role(&self, name: &str, permissions: &[String]) -> Result<(Role, bool)> {
+    /// The permissions a stored role grants now (empty if it does not exist).
+    async fn role_grants(&self, name: &str) -> Result<PermissionSet> {
+        Ok(match self.store.role(name).await? {
+            Some(r) => {
+                PermissionSet::parse(r.permissions.iter().map(String::as_str)).unwrap_or_default()
+            }
+            None => PermissionSet::default(),
+        })
+    }
+
+    /// Creates or replaces a role; returns it and whether it was created. A caller puts into a role
+    /// only permissions it holds, and replaces or deletes only roles whose permissions it holds (403
+    /// `cannot_grant`): a role is a grant to everyone who has it.
+    pub async fn put_role(
+        &self,
+        actor: Actor<'_>,
+        name: &str,
+        permissions: &[String],
+    ) -> Result<(Role, bool)> {
         validate::role_name(name)?;
-        let set = PermissionSet::parse(permissions.iter().map(String::as_str)).map_err(|bad| {
-            Error::validation(
-                "permissions",
-                format!("{bad:?} is not resource:action, resource:* or *"),
-            )
-        })?;
+        let set = Self::parse_permissions(permissions)?;
+        if let Actor::Caller(_) = actor {
+            may_grant(actor, self.role_grants(name).await?.iter())?;
+            may_grant(actor, set.iter())?;
+        }
         let permissions = set.to_strings();
         if name == ROLE_ADMIN && !permissions.iter().any(|p| p == "*") {
             return Err(Error::validation(
@@ -42,11 +59,24 @@ impl Bouncer {
         Ok((role, created))
     }
 
-    pub async fn delete_role(&self, name: &str, force: bool) -> Result<()> {
+    /// Deletes a role. `admin` and the default role (`auth.default_role`) cannot be deleted (409,
+    /// `force` or not).
+    pub async fn delete_role(&self, actor: Actor<'_>, name: &str, force: bool) -> Result<()> {
+        if let Actor::Caller(_) = actor {
+            may_grant(actor, self.role_grants(name).await?.iter())?;
+        }
         if name == ROLE_ADMIN {
             return Err(Error::Conflict {
                 code: "builtin_role",
                 message: "the admin role cannot be deleted".into(),
+            });
+        }
+        if name == self.settings.auth.default_role {
+            return Err(Error::Conflict {
+                code: "default_role",
+                message: format!(
+                    "{name:?} is the role new users get (auth.default_role) and cannot be deleted"
+                ),
             });
         }
         let outcome = self.store.delete_role(name, force).await;
@@ -57,7 +87,7 @@ impl Bouncer {
         }
     }
 
-    /// Adds (`grant`) or removes a role from a user by name (CLI `role grant|revoke`).
+    /// Adds (`grant`) or removes a role from a user by name (CLI `role grant|revoke`: the operator).
     pub async fn set_user_role(
         &self,
         username: &str,
@@ -72,6 +102,7 @@ impl Bouncer {
             roles.retain(|r| r != role);
         }
         self.update_user(
+            Actor::Operator,
             user.id,
             super::AdminUserPatch {
                 roles: Some(roles),

@@ -1,10 +1,13 @@
 //! Users: registration, own profile, administration, and the first admin.
 
+use std::collections::HashMap;
+
 use uuid::Uuid;
 
 use super::Bouncer;
+use crate::authz::{Actor, may_grant};
 use crate::error::{Error, Result};
-use crate::model::{Page, PageRequest, ROLE_USER, User};
+use crate::model::{Page, PageRequest, User};
 use crate::permission::PermissionSet;
 use crate::principal::Principal;
 use crate::validate;
@@ -37,7 +40,8 @@ pub struct OwnUserPatch {
     pub current_password: Option<String>,
 }
 
-/// `PATCH /users/{id}`: `roles` and `permissions` are full replacement lists.
+/// `PATCH /users/{id}`: `roles` and `permissions` are full replacement lists. `current_password`
+/// is needed when a caller changes their own password this way.
 #[derive(Debug, Clone, Default)]
 pub struct AdminUserPatch {
     pub email: Option<String>,
@@ -46,35 +50,88 @@ pub struct AdminUserPatch {
     pub roles: Option<Vec<String>>,
     pub permissions: Option<Vec<String>>,
     pub password: Option<String>,
+    pub current_password: Option<String>,
 }
+
+/// Every role's permissions, read from the store (not the cache) for decisions that grant.
+type RoleTable = HashMap<String, PermissionSet>;
 
 impl Bouncer {
     fn check_full_name(full_name: Option<&str>) -> Result<()> {
         full_name.map(validate::full_name).transpose().map(drop)
     }
 
-    async fn check_roles(&self, roles: &[String]) -> Result<Vec<String>> {
+    async fn role_table(&self) -> Result<RoleTable> {
+        Ok(self
+            .store
+            .list_roles()
+            .await?
+            .into_iter()
+            .map(|r| {
+                let perms = PermissionSet::parse(r.permissions.iter().map(String::as_str))
+                    .unwrap_or_default();
+                (r.name, perms)
+            })
+            .collect())
+    }
+
+    /// Sorted, deduplicated, and every name a role that exists (422 naming the first that does not).
+    fn check_roles(roles: &[String], table: &RoleTable) -> Result<Vec<String>> {
         let mut out = roles.to_vec();
         out.sort();
         out.dedup();
-        if out.is_empty() {
-            return Ok(out);
-        }
-        let known = self.store.list_roles().await?;
-        if let Some(r) = out.iter().find(|r| !known.iter().any(|k| &k.name == *r)) {
+        if let Some(r) = out.iter().find(|r| !table.contains_key(*r)) {
             return Err(Error::validation("roles", format!("no role named {r:?}")));
         }
         Ok(out)
     }
 
-    fn check_permissions(perms: &[String]) -> Result<Vec<String>> {
-        let set = PermissionSet::parse(perms.iter().map(String::as_str)).map_err(|bad| {
+    /// Everything `user` holds: direct permissions and those of its roles.
+    fn held_by(user: &User, table: &RoleTable) -> PermissionSet {
+        let mut held =
+            PermissionSet::parse(user.permissions.iter().map(String::as_str)).unwrap_or_default();
+        for r in &user.roles {
+            if let Some(p) = table.get(r) {
+                held.extend(p);
+            }
+        }
+        held
+    }
+
+    /// The password rules, with the user's own username and email as zxcvbn user inputs.
+    fn check_password(&self, field: &str, pw: &str, username: &str, email: &str) -> Result<()> {
+        validate::password(field, pw, &self.settings.passwords, &[username, email])
+    }
+
+    /// `current_password` must be the user's password (a caller changing their own password).
+    async fn check_current_password(&self, user: &User, current: Option<&str>) -> Result<()> {
+        let Some(current) = current else {
+            return Err(Error::validation(
+                "current_password",
+                "is required to change your own password",
+            ));
+        };
+        if !self
+            .hasher
+            .verify(current, Some(&user.password_hash))
+            .await?
+            .ok
+        {
+            return Err(Error::validation(
+                "current_password",
+                "is not the current password",
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) fn parse_permissions(perms: &[String]) -> Result<PermissionSet> {
+        PermissionSet::parse(perms.iter().map(String::as_str)).map_err(|bad| {
             Error::validation(
                 "permissions",
                 format!("{bad:?} is not resource:action, resource:* or *"),
             )
-        })?;
-        Ok(set.to_strings())
+        })
     }
 
     /// Creates a user with the given roles. Uniqueness is decided by the database (409).
@@ -82,12 +139,8 @@ impl Bouncer {
         validate::username(&new.username)?;
         validate::email(&new.email)?;
         Self::check_full_name(new.full_name.as_deref())?;
-        validate::password(
-            "password",
-            &new.password,
-            self.settings.passwords.min_length,
-        )?;
-        let roles = self.check_roles(&new.roles).await?;
+        self.check_password("password", &new.password, &new.username, &new.email)?;
+        let roles = Self::check_roles(&new.roles, &self.role_table().await?)?;
         let hash = self.hasher.hash(&new.password).await?;
         let now = self.clock.now_ms();
         let user = User {
@@ -100,6 +153,7 @@ impl Bouncer {
             permissions: Vec::new(),
             password_hash: hash,
             password_changed_at: now,
+            credential_gen: 1,
             created_at: now,
             updated_at: now,
         };
@@ -107,7 +161,7 @@ impl Bouncer {
         Ok(user)
     }
 
-    /// Self-service registration: always the default role `user`, nothing else.
+    /// Self-service registration: always the default role (`auth.default_role`), nothing else.
     /// Hashing waits for one of the client's slots, like a login.
     pub async fn register(
         &self,
@@ -123,7 +177,7 @@ impl Bouncer {
             email: r.email,
             password: r.password,
             full_name: r.full_name,
-            roles: vec![ROLE_USER.to_owned()],
+            roles: vec![self.settings.auth.default_role.clone()],
         })
         .await
     }
@@ -176,10 +230,20 @@ impl Bouncer {
         Ok(self.store.list_users(page).await?)
     }
 
-    async fn save(&self, mut user: User, new_password: Option<&str>) -> Result<User> {
+    /// Writes `user` (compare-and-set on the `updated_at` it was read with). A new password, or a
+    /// disable, moves the credential generation: every token issued before is dead, for good.
+    async fn save(
+        &self,
+        mut user: User,
+        was_disabled: bool,
+        new_password: Option<&str>,
+    ) -> Result<User> {
         if let Some(pw) = new_password {
             user.password_hash = self.hasher.hash(pw).await?;
             user.password_changed_at = self.clock.now_ms().max(user.password_changed_at + 1);
+        }
+        if new_password.is_some() || (user.disabled && !was_disabled) {
+            user.credential_gen += 1;
         }
         let read_at = user.updated_at;
         // Strictly increasing, so every write is visible to the next compare-and-set.
@@ -194,41 +258,47 @@ impl Bouncer {
 
     /// `PATCH /users/me`.
     pub async fn update_own(&self, who: &Principal, patch: OwnUserPatch) -> Result<User> {
-        let mut user = self.user(who.user_id()).await?;
-        if let Some(email) = patch.email {
-            validate::email(&email)?;
-            user.email = email;
-        }
-        if let Some(full_name) = patch.full_name {
-            Self::check_full_name(full_name.as_deref())?;
-            user.full_name = full_name.filter(|s| !s.is_empty());
-        }
-        if let Some(pw) = &patch.password {
-            validate::password("password", pw, self.settings.passwords.min_length)?;
-            let Some(current) = patch.current_password.as_deref() else {
-                return Err(Error::validation(
-                    "current_password",
-                    "is required to change the password",
-                ));
-            };
-            if !self
-                .hasher
-                .verify(current, Some(&user.password_hash))
-                .await?
-                .ok
-            {
-                return Err(Error::validation(
-                    "current_password",
-                    "is not the current password",
-                ));
-            }
-        }
-        self.save(user, patch.password.as_deref()).await
+        self.update_user(
+            Actor::Caller(who),
+            who.user_id(),
+            AdminUserPatch {
+                email: patch.email,
+                full_name: patch.full_name,
+                password: patch.password,
+                current_password: patch.current_password,
+                ..Default::default()
+            },
+        )
+        .await
     }
 
-    /// `PATCH /users/{id}` (and the CLI).
-    pub async fn update_user(&self, id: Uuid, patch: AdminUserPatch) -> Result<User> {
+    /// `PATCH /users/{id}`, `PATCH /users/me` and the CLI. A caller touches only users whose every
+    /// permission it holds, and gives only roles and permissions it holds (403 `cannot_grant`,
+    /// decided before any conflict); changing your own password needs `current_password`.
+    pub async fn update_user(
+        &self,
+        actor: Actor<'_>,
+        id: Uuid,
+        patch: AdminUserPatch,
+    ) -> Result<User> {
         let mut user = self.user(id).await?;
+        let table = self.role_table().await?;
+        let own = matches!(actor, Actor::Caller(p) if p.user_id() == id);
+        if !own {
+            may_grant(actor, Self::held_by(&user, &table).iter())?;
+        }
+        if let Some(roles) = &patch.roles {
+            let roles = Self::check_roles(roles, &table)?;
+            for r in &roles {
+                may_grant(actor, table[r].iter())?;
+            }
+            user.roles = roles;
+        }
+        if let Some(perms) = &patch.permissions {
+            let set = Self::parse_permissions(perms)?;
+            may_grant(actor, set.iter())?;
+            user.permissions = set.to_strings();
+        }
         if let Some(email) = patch.email {
             validate::email(&email)?;
             user.email = email;
@@ -237,22 +307,31 @@ impl Bouncer {
             Self::check_full_name(full_name.as_deref())?;
             user.full_name = full_name.filter(|s| !s.is_empty());
         }
+        let was_disabled = user.disabled;
         if let Some(d) = patch.disabled {
             user.disabled = d;
         }
-        if let Some(roles) = &patch.roles {
-            user.roles = self.check_roles(roles).await?;
-        }
-        if let Some(perms) = &patch.permissions {
-            user.permissions = Self::check_permissions(perms)?;
-        }
         if let Some(pw) = &patch.password {
-            validate::password("password", pw, self.settings.passwords.min_length)?;
+            self.check_password("password", pw, &user.username, &user.email)?;
+            if own {
+                self.check_current_password(&user, patch.current_password.as_deref())
+                    .await?;
+            }
         }
-        self.save(user, patch.password.as_deref()).await
+        self.save(user, was_disabled, patch.password.as_deref())
+            .await
     }
 
-    pub async fn delete_user(&self, id: Uuid) -> Result<()> {
+    pub async fn delete_user(&self, actor: Actor<'_>, id: Uuid) -> Result<()> {
+        if let Actor::Caller(p) = actor
+            && p.user_id() != id
+        {
+            let user = self.user(id).await?;
+            may_grant(
+                actor,
+                Self::held_by(&user, &self.role_table().await?).iter(),
+            )?;
+        }
         let deleted = self.store.delete_user(id).await;
         self.auth.invalidate_user(id);
         if deleted? {

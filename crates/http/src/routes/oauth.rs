@@ -7,7 +7,8 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use bouncer_core::service::{Bouncer, OAuthError};
+use base64::Engine as _;
+use bouncer_core::service::{Bouncer, ClientCredentials, OAuthError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -31,6 +32,49 @@ fn parse_form(bytes: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
         }
     }
     Ok(out)
+}
+
+/// The client named by `Authorization: Basic` (RFC 6749 §2.3.1: the id and secret are
+/// form-encoded, then joined by a colon). No header: `None`. Any other scheme, or a header that does
+/// not decode, is a failed client authentication.
+fn basic_client(headers: &axum::http::HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(OAuthError::InvalidRequest(
+            "more than one Authorization header".into(),
+        ));
+    }
+    let value = value.to_str().map_err(|_| OAuthError::InvalidClient)?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("basic") || rest.len() > 4096 {
+        return Err(OAuthError::InvalidClient);
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .map_err(|_| OAuthError::InvalidClient)?;
+    let (id, secret) = raw
+        .iter()
+        .position(|&b| b == b':')
+        .map(|i| (&raw[..i], &raw[i + 1..]))
+        .ok_or(OAuthError::InvalidClient)?;
+    // application/x-www-form-urlencoded decoding of one value: '+' is a space, %XX a byte.
+    let decode = |part: &[u8]| -> String {
+        let plus: Vec<u8> = part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&plus)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let id = decode(id);
+    if id.is_empty() {
+        return Err(OAuthError::InvalidClient);
+    }
+    Ok(Some((id, decode(secret))))
 }
 
 /// Issues tokens. Grant `password` (RFC 6749 §4.3): `username`, `password`, optional `scope`
@@ -73,9 +117,32 @@ async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthE
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
+    let basic = basic_client(req.headers()).map_err(Ok)?;
     let bytes = body_bytes(req, &()).await.map_err(Err)?;
     let form = parse_form(&bytes).map_err(Ok)?;
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    let client_auth = match &basic {
+        Some((id, secret)) => {
+            if field("client_id").is_some_and(|c| c != id) {
+                return Err(Ok(OAuthError::InvalidRequest(
+                    "client_id differs from the client in the Authorization header".into(),
+                )));
+            }
+            if form.contains_key("client_secret") {
+                return Err(Ok(OAuthError::InvalidRequest(
+                    "use one client authentication method, not two".into(),
+                )));
+            }
+            ClientCredentials {
+                client_id: Some(id),
+                client_secret: Some(secret),
+            }
+        }
+        None => ClientCredentials {
+            client_id: field("client_id"),
+            client_secret: form.get("client_secret").map(String::as_str),
+        },
+    };
     let grant = field("grant_type")
         .ok_or_else(|| Ok(OAuthError::InvalidRequest("grant_type is required".into())))?;
     match grant {
@@ -86,7 +153,7 @@ async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthE
                 .ok_or_else(|| Ok(OAuthError::InvalidRequest("password is required".into())))?;
             let grant = b
                 .password_grant(
-                    field("client_id"),
+                    client_auth,
                     username,
                     password,
                     form.get("scope").map(String::as_str),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use bouncer_core::authz::Actor;
 use bouncer_core::service::Bouncer;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -45,17 +46,20 @@ pub async fn get(
     Ok(Json(b.role(&name).await?.into()))
 }
 
-/// Creates (201) or replaces (200) a role. `admin` must keep `*`.
+/// Creates (201) or replaces (200) a role. `admin` must keep `*`. A caller puts in only permissions
+/// it holds and replaces only roles whose permissions it holds (403 `cannot_grant`).
 #[utoipa::path(put, path = "/roles/{name}", tag = "roles", request_body = RoleBody, security(("bearer" = ["roles:write"]), ("basic" = [])),
     params(("name" = String, Path)),
-    responses((status = 200, body = RoleView), (status = 201, body = RoleView), (status = 422, body = ProblemDoc)))]
+    responses((status = 200, body = RoleView), (status = 201, body = RoleView), (status = 403, body = ProblemDoc), (status = 422, body = ProblemDoc)))]
 pub async fn put(
     State(b): State<Arc<Bouncer>>,
-    _: Require<RolesWrite>,
+    caller: Require<RolesWrite>,
     NamePath(name): NamePath,
     JsonBody(body): JsonBody<RoleBody>,
 ) -> ApiResult<(StatusCode, Json<RoleView>)> {
-    let (role, created) = b.put_role(&name, &body.permissions).await?;
+    let (role, created) = b
+        .put_role(Actor::Caller(&caller.0), &name, &body.permissions)
+        .await?;
     Ok((
         if created {
             StatusCode::CREATED
@@ -66,16 +70,18 @@ pub async fn put(
     ))
 }
 
-/// Deletes a role; one held by users needs `?force=true`, which removes it from them.
+/// Deletes a role; one held by users needs `?force=true`, which removes it from them. `admin` and
+/// the default role of new users cannot be deleted (409).
 #[utoipa::path(delete, path = "/roles/{name}", tag = "roles", security(("bearer" = ["roles:write"]), ("basic" = [])),
     params(("name" = String, Path), ("force" = Option<bool>, Query)),
-    responses((status = 204), (status = 404, body = ProblemDoc), (status = 409, body = ProblemDoc)))]
+    responses((status = 204), (status = 403, body = ProblemDoc), (status = 404, body = ProblemDoc), (status = 409, body = ProblemDoc)))]
 pub async fn delete(
     State(b): State<Arc<Bouncer>>,
-    _: Require<RolesWrite>,
+    caller: Require<RolesWrite>,
     NamePath(name): NamePath,
     q: QueryMap,
 ) -> ApiResult<StatusCode> {
-    b.delete_role(&name, q.bool("force")?).await?;
+    b.delete_role(Actor::Caller(&caller.0), &name, q.bool("force")?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

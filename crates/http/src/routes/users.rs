@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use bouncer_core::authz::Actor;
 use bouncer_core::service::{AdminUserPatch, Bouncer, OwnUserPatch, Registration};
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
@@ -56,6 +57,8 @@ pub struct AdminPatchBody {
     /// The full new list of direct permissions.
     pub permissions: Option<Vec<String>>,
     pub password: Option<String>,
+    /// Needed when the caller changes their own password.
+    pub current_password: Option<String>,
 }
 
 /// Self-service sign-up; the new user gets the role `user`.
@@ -133,14 +136,16 @@ pub async fn get(
     Ok(Json(UserView::from(&b.user(id).await?)))
 }
 
-/// Changes any of `email`, `full_name`, `disabled`, `roles`, `permissions`, `password`. The last
-/// enabled admin cannot be disabled or demoted (409).
+/// Changes any of `email`, `full_name`, `disabled`, `roles`, `permissions`, `password` (with
+/// `current_password` when it is your own). Nobody grants what they do not hold: a caller touches
+/// only users whose every permission it holds and gives only what it holds (403 `cannot_grant`).
+/// The last enabled admin cannot be disabled or demoted (409).
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", request_body = AdminPatchBody, security(("bearer" = ["users:write"]), ("basic" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = ProblemDoc), (status = 409, body = ProblemDoc), (status = 422, body = ProblemDoc)))]
+    responses((status = 200, body = UserView), (status = 403, body = ProblemDoc), (status = 404, body = ProblemDoc), (status = 409, body = ProblemDoc), (status = 422, body = ProblemDoc)))]
 pub async fn patch(
     State(b): State<Arc<Bouncer>>,
-    _: Require<UsersWrite>,
+    caller: Require<UsersWrite>,
     IdPath(id): IdPath,
     JsonBody(body): JsonBody<AdminPatchBody>,
 ) -> ApiResult<Json<UserView>> {
@@ -151,18 +156,21 @@ pub async fn patch(
         roles: body.roles,
         permissions: body.permissions,
         password: body.password,
+        current_password: body.current_password,
     };
-    Ok(Json(UserView::from(&b.update_user(id, patch).await?)))
+    Ok(Json(UserView::from(
+        &b.update_user(Actor::Caller(&caller.0), id, patch).await?,
+    )))
 }
 
 /// Deletes a user; the last enabled admin cannot be deleted (409).
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", security(("bearer" = ["users:write"]), ("basic" = [])),
-    params(("id" = uuid::Uuid, Path)), responses((status = 204), (status = 404, body = ProblemDoc), (status = 409, body = ProblemDoc)))]
+    params(("id" = uuid::Uuid, Path)), responses((status = 204), (status = 403, body = ProblemDoc), (status = 404, body = ProblemDoc), (status = 409, body = ProblemDoc)))]
 pub async fn delete(
     State(b): State<Arc<Bouncer>>,
-    _: Require<UsersWrite>,
+    caller: Require<UsersWrite>,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
-    b.delete_user(id).await?;
+    b.delete_user(Actor::Caller(&caller.0), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

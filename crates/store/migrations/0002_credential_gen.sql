@@ -1,0 +1,5 @@
+-- The user's credential generation: disabling a user and changing their password bump it, and an
+-- access token is valid only while the `gen` it carries equals it. Exact where timestamps were not
+-- (a token issued in the same second as a password change), and a re-enabled user's old tokens
+-- stay dead.
+ALTER TABLE users ADD COLUMN credential_gen BIGINT NOT NULL DEFAULT 1;
