@@ -158,6 +158,14 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
             Ok(())
         }
         Command::Backup { file } => {
+            if let Some(db) = bouncer_store::sqlite_file(&config.database.url)
+                && !db.is_file()
+            {
+                return Err(AppError::Io(format!(
+                    "no database at {}: check database.url",
+                    db.display()
+                )));
+            }
             let store = bouncer_store::SqlStore::connect(&config.database.url).await?;
             store.backup(&file).await?;
             store.close().await;

@@ -160,8 +160,13 @@ impl PasswordHasher {
         self.workers
     }
 
-    /// Runs `f` on the pool, or fails fast with `Busy` when the queue is full.
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    /// Runs `f` on the pool, or fails fast with `Busy` when the queue is full. For CPU-heavy work
+    /// on behalf of a request (hashing, password-strength estimates), so it never runs on the
+    /// async runtime's threads and its concurrency stays bounded.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = tx.send(f());

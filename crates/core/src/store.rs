@@ -59,8 +59,13 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the password hash (re-hash on login) if it is still `expected`, so a password
     /// changed meanwhile is never overwritten. Does not bump the revision.
     async fn set_password_hash(&self, id: Uuid, hash: &str, expected: &str) -> StoreResult<()>;
-    /// Returns false if it did not exist. Fails with `LastAdmin` if no enabled admin would remain.
-    async fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
+    /// Returns false if it did not exist. With `read_at`, deletes only if the row's `updated_at` is
+    /// still that (else `Stale`). Fails with `LastAdmin` if no enabled admin would remain.
+    async fn delete_user(
+        &self,
+        id: Uuid,
+        read_at: Option<crate::clock::Millis>,
+    ) -> StoreResult<bool>;
 
     async fn list_roles(&self) -> StoreResult<Vec<Role>>;
     async fn role(&self, name: &str) -> StoreResult<Option<Role>>;

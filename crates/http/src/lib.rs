@@ -136,6 +136,7 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
     router
         .layer(DefaultBodyLimit::max(opts.body_limit))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
+        .layer(axum::middleware::from_fn(one_host))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 // Path only: a query string may carry secrets.
@@ -143,14 +144,13 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
                 tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
             }),
         )
-        .layer(axum::middleware::from_fn(one_host))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomIds))
         .layer(tower::util::MapRequestLayer::new(drop_bad_request_id))
 }
 
 /// RFC 9112 §3.2: a request without a `Host` header, or with more than one, is refused with 400.
-/// (Inside the request-id layers, so the refusal carries an id and is logged.)
+/// (Inside the request-id and trace layers, so the refusal carries an id and is logged.)
 async fn one_host(
     req: Request<axum::body::Body>,
     next: axum::middleware::Next,

@@ -131,7 +131,7 @@ async fn lock_file(db: std::path::PathBuf) -> StoreResult<std::fs::File> {
 }
 
 /// The file a `sqlite://` URL names, if it names one.
-fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
@@ -241,7 +241,60 @@ impl SqlStore {
         migrator()
             .run(&self.pool)
             .await
-            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        self.renormalize_emails().await
+    }
+
+    /// Brings `email_norm` of rows written before emails were unique in NFKC form up to date, once
+    /// (recorded in `store_meta`). A row whose new form collides with another user's keeps its old
+    /// one and is logged by id: an operator decides which account is the real one.
+    async fn renormalize_emails(&self) -> StoreResult<()> {
+        const KEY: &str = "email_norm";
+        const VERSION: &str = "nfkc-lower";
+        let done: Option<String> =
+            sqlx::query_scalar("SELECT value FROM store_meta WHERE key = $1")
+                .bind(KEY)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend_err)?;
+        if done.as_deref() == Some(VERSION) {
+            return Ok(());
+        }
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT id, email, email_norm FROM users")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_err)?;
+        for (id, email, stored) in rows {
+            let norm = bouncer_core::validate::email_norm(&email);
+            if norm == stored {
+                continue;
+            }
+            let updated = sqlx::query("UPDATE users SET email_norm = $1 WHERE id = $2")
+                .bind(norm)
+                .bind(id.clone())
+                .execute(&self.pool)
+                .await
+                .map_err(backend_err);
+            match updated {
+                Ok(_) => {}
+                Err(StoreError::Conflict { .. }) => tracing::warn!(
+                    user = %id,
+                    "this user's email is a look-alike of another user's (same NFKC form); left as it was"
+                ),
+                Err(e) => return Err(e),
+            }
+        }
+        sqlx::query(
+            "INSERT INTO store_meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(KEY)
+        .bind(VERSION)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(backend_err)
     }
 
     /// `bouncer backup`: writes a consistent copy of a SQLite database to `dest` while the server
@@ -253,7 +306,25 @@ impl SqlStore {
                 "backup copies SQLite databases; for PostgreSQL use pg_dump (or your provider's snapshots)".into(),
             ));
         }
-        let Some(dest_str) = dest.to_str() else {
+        if dest.exists() || dest.is_symlink() {
+            return Err(StoreError::Backend(format!(
+                "{} already exists; a backup never overwrites",
+                dest.display()
+            )));
+        }
+        // Written inside a fresh private directory beside `dest`, then linked into place: nobody
+        // else can swap the file SQLite writes, and the link fails if `dest` appeared meanwhile.
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let io = |what: &str, e: std::io::Error| StoreError::Backend(format!("{what}: {e}"));
+        let tmp = tempfile::Builder::new()
+            .prefix(".bouncer-backup-")
+            .tempdir_in(&parent)
+            .map_err(|e| io(&format!("cannot write in {}", parent.display()), e))?;
+        let staged = tmp.path().join("backup.db");
+        let Some(staged_str) = staged.to_str() else {
             return Err(StoreError::Backend(format!(
                 "{}: the backup path must be valid UTF-8",
                 dest.display()
@@ -264,17 +335,16 @@ impl SqlStore {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         options
-            .open(dest)
-            .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dest.display())))?;
+            .open(&staged)
+            .map_err(|e| io("cannot create the backup file", e))?;
         // SQLite writes into an existing file only when it is empty, which it is.
-        let done = sqlx::query("VACUUM INTO $1")
-            .bind(dest_str.to_owned())
+        sqlx::query("VACUUM INTO $1")
+            .bind(staged_str.to_owned())
             .execute(&self.pool)
-            .await;
-        if let Err(e) = done {
-            let _ = std::fs::remove_file(dest);
-            return Err(StoreError::Backend(format!("backup failed: {e}")));
-        }
+            .await
+            .map_err(|e| StoreError::Backend(format!("backup failed: {e}")))?;
+        std::fs::hard_link(&staged, dest)
+            .map_err(|e| io(&format!("cannot create {}", dest.display()), e))?;
         Ok(())
     }
 
@@ -350,8 +420,8 @@ impl Store for SqlStore {
             .map(drop)
             .map_err(backend_err)
     }
-    async fn delete_user(&self, id: Uuid) -> StoreResult<bool> {
-        users::delete(self, id).await
+    async fn delete_user(&self, id: Uuid, read_at: Option<i64>) -> StoreResult<bool> {
+        users::delete(self, id, read_at).await
     }
 
     async fn list_roles(&self) -> StoreResult<Vec<Role>> {

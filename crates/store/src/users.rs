@@ -214,7 +214,7 @@ impl AdminGuard {
 pub(crate) async fn update(store: &SqlStore, user: &User, read_at: i64) -> StoreResult<bool> {
     let mut guard = AdminGuard::begin(store).await?;
     let done = sqlx::query(
-        "UPDATE users SET email = $1, email_norm = $2, full_name = $3, disabled = $4, password_hash = $5, \
+        "UPDATE users SET email = $1, email_norm = CASE WHEN email = $1 THEN email_norm ELSE $2 END, full_name = $3, disabled = $4, password_hash = $5, \
          password_changed_at = $6, credential_gen = $7, updated_at = $8 WHERE id = $9 AND updated_at = $10",
     )
     .bind(user.email.clone())
@@ -249,15 +249,28 @@ pub(crate) async fn update(store: &SqlStore, user: &User, read_at: i64) -> Store
     Ok(true)
 }
 
-pub(crate) async fn delete(store: &SqlStore, id: Uuid) -> StoreResult<bool> {
+pub(crate) async fn delete(store: &SqlStore, id: Uuid, read_at: Option<i64>) -> StoreResult<bool> {
     let mut guard = AdminGuard::begin(store).await?;
-    let done = sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(id.to_string())
-        .execute(&mut *guard.tx)
-        .await
-        .map_err(backend_err)?;
+    let done = match read_at {
+        None => sqlx::query("DELETE FROM users WHERE id = $1").bind(id.to_string()),
+        Some(at) => sqlx::query("DELETE FROM users WHERE id = $1 AND updated_at = $2")
+            .bind(id.to_string())
+            .bind(at),
+    }
+    .execute(&mut *guard.tx)
+    .await
+    .map_err(backend_err)?;
     if done.rows_affected() == 0 {
-        return Ok(false);
+        let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_one(&mut *guard.tx)
+            .await
+            .map_err(backend_err)?;
+        return if exists > 0 {
+            Err(StoreError::Stale)
+        } else {
+            Ok(false)
+        };
     }
     guard.commit().await?;
     Ok(true)

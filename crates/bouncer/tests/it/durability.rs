@@ -711,3 +711,50 @@ async fn backup_on_postgres_points_to_pg_dump() {
     );
     assert!(!dir.path().join("x.db").exists());
 }
+
+/// Upgrading a database written before emails were unique in NFKC form: the one-off
+/// re-normalization at start makes a full-width look-alike of an existing address collide, once.
+#[tokio::test]
+async fn emails_of_an_older_database_are_renormalized_at_start() {
+    let Some(sqlite3) = sqlite3() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bouncer.db");
+    let env = server_env(&format!("sqlite://{}", db.display()));
+    let client = Client::new();
+    let server = BinServer::start(dir.path(), &env, "old").await;
+    let r = client
+        .post(server.at("/auth/register"))
+        .json(
+            &json!({"username": "fullwidth", "email": "ａｌｉｃｅ@example.com",
+                      "password": "Pw-fullwidth-quiet-river"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    server.kill9();
+    // What an older version stored: the address lower-cased, not NFKC-folded, and no marker.
+    let (ok, _, err) = sqlite3_run(
+        &sqlite3,
+        &db,
+        "UPDATE users SET email_norm = lower(email) WHERE username = 'fullwidth'; DELETE FROM store_meta;",
+    );
+    assert!(ok, "{err}");
+    let server = BinServer::start(dir.path(), &env, "upgraded").await;
+    let r = client
+        .post(server.at("/auth/register"))
+        .json(
+            &json!({"username": "plainalice", "email": "alice@example.com",
+                      "password": "Pw-plainalice-quiet-river"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "the look-alike holds the address now");
+    let (ok, out, _) = sqlite3_run(
+        &sqlite3,
+        &db,
+        "SELECT value FROM store_meta WHERE key = 'email_norm'",
+    );
+    assert!(ok && out.trim() == "nfkc-lower", "{out}");
+}

@@ -158,6 +158,38 @@ async fn a_scoped_admin_token_grants_only_within_its_scope() {
         "cannot_grant",
         None,
     );
+    // Nor touch the admin it belongs to through /users/{id}: it does not hold `*`.
+    let me = admin_id(&app).await;
+    let got = call(patch_user(&app, &t, &me, json!({"disabled": true}))).await;
+    assert_problem(
+        "scoped admin disables itself",
+        &got,
+        403,
+        "cannot_grant",
+        None,
+    );
+    let got = call(
+        app.client
+            .delete(app.at(&format!("/users/{me}")))
+            .bearer_auth(&t),
+    )
+    .await;
+    assert_problem(
+        "scoped admin deletes itself",
+        &got,
+        403,
+        "cannot_grant",
+        None,
+    );
+    // Its own profile through /users/me stays open to any credential.
+    let (s, _, _) = call(
+        app.client
+            .patch(app.at("/users/me"))
+            .bearer_auth(&t)
+            .json(&json!({"full_name": "Still Admin"})),
+    )
+    .await;
+    assert_eq!(s, 200);
     let full = app.admin_token().await;
     let (s, _, _) = call(patch_user(&app, &full, &id, json!({"roles": ["admin"]}))).await;
     assert_eq!(s, 200, "the unscoped admin token may");

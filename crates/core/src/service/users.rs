@@ -98,9 +98,15 @@ impl Bouncer {
         held
     }
 
-    /// The password rules, with the user's own username and email as zxcvbn user inputs.
-    fn check_password(&self, field: &str, pw: &str, username: &str, email: &str) -> Result<()> {
-        validate::password(field, pw, &self.settings.passwords, &[username, email])
+    /// The password rules, with the user's own username and email as zxcvbn user inputs. Run on
+    /// the bounded password pool: the strength estimate is CPU work a flood must not put on the
+    /// runtime's threads.
+    async fn check_password(&self, pw: &str, username: &str, email: &str) -> Result<()> {
+        let (pw, rules) = (pw.to_owned(), self.settings.passwords.clone());
+        let inputs = [username.to_owned(), email.to_owned()];
+        self.hasher
+            .run(move || validate::password("password", &pw, &rules, &[&inputs[0], &inputs[1]]))
+            .await?
     }
 
     /// `current_password` must be the user's password (a caller changing their own password).
@@ -139,7 +145,8 @@ impl Bouncer {
         validate::username(&new.username)?;
         validate::email(&new.email)?;
         Self::check_full_name(new.full_name.as_deref())?;
-        self.check_password("password", &new.password, &new.username, &new.email)?;
+        self.check_password(&new.password, &new.username, &new.email)
+            .await?;
         let roles = Self::check_roles(&new.roles, &self.role_table().await?)?;
         let hash = self.hasher.hash(&new.password).await?;
         let now = self.clock.now_ms();
@@ -256,11 +263,15 @@ impl Bouncer {
         Ok(user)
     }
 
-    /// `PATCH /users/me`.
+    /// `PATCH /users/me`: any credential may change its own profile (a password change needs the
+    /// current password). Not `update_user`'s touch rule: that one binds even your own account
+    /// when reached through `/users/{id}`, so a narrowed admin token cannot disable or delete the
+    /// admin it belongs to.
     pub async fn update_own(&self, who: &Principal, patch: OwnUserPatch) -> Result<User> {
-        self.update_user(
+        self.apply_patch(
             Actor::Caller(who),
             who.user_id(),
+            true,
             AdminUserPatch {
                 email: patch.email,
                 full_name: patch.full_name,
@@ -281,10 +292,20 @@ impl Bouncer {
         id: Uuid,
         patch: AdminUserPatch,
     ) -> Result<User> {
+        self.apply_patch(actor, id, false, patch).await
+    }
+
+    async fn apply_patch(
+        &self,
+        actor: Actor<'_>,
+        id: Uuid,
+        self_service: bool,
+        patch: AdminUserPatch,
+    ) -> Result<User> {
         let mut user = self.user(id).await?;
         let table = self.role_table().await?;
         let own = matches!(actor, Actor::Caller(p) if p.user_id() == id);
-        if !own {
+        if !self_service {
             may_grant(actor, Self::held_by(&user, &table).iter())?;
         }
         if let Some(roles) = &patch.roles {
@@ -312,7 +333,7 @@ impl Bouncer {
             user.disabled = d;
         }
         if let Some(pw) = &patch.password {
-            self.check_password("password", pw, &user.username, &user.email)?;
+            self.check_password(pw, &user.username, &user.email).await?;
             if own {
                 self.check_current_password(&user, patch.current_password.as_deref())
                     .await?;
@@ -322,17 +343,20 @@ impl Bouncer {
             .await
     }
 
+    /// Deletes a user. A caller must hold everything the user holds; the delete is then a
+    /// compare-and-set on the row it checked, so a promotion in between is a 409, not a deleted
+    /// admin.
     pub async fn delete_user(&self, actor: Actor<'_>, id: Uuid) -> Result<()> {
-        if let Actor::Caller(p) = actor
-            && p.user_id() != id
-        {
-            let user = self.user(id).await?;
-            may_grant(
-                actor,
-                Self::held_by(&user, &self.role_table().await?).iter(),
-            )?;
-        }
-        let deleted = self.store.delete_user(id).await;
+        let read_at = match actor {
+            Actor::Caller(_) => {
+                let user = self.user(id).await?;
+                let table = self.role_table().await?;
+                may_grant(actor, Self::held_by(&user, &table).iter())?;
+                Some(user.updated_at)
+            }
+            Actor::Operator => None,
+        };
+        let deleted = self.store.delete_user(id, read_at).await;
         self.auth.invalidate_user(id);
         if deleted? {
             Ok(())
