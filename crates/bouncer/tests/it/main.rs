@@ -10,6 +10,7 @@ mod durability;
 mod hostile_tokens;
 mod probe;
 mod security;
+mod sqlite_ops;
 mod store_contract;
 mod tokens;
 mod users;
