@@ -188,6 +188,24 @@ impl PasswordHasher {
         self.run(move || compute_hash(&params, &pw, &salt)).await?
     }
 
+    /// Runs `check` on `password` (CPU work such as a strength estimate), then hashes it, as one
+    /// job on the pool: a refused password costs no hash, and the pair never waits for a slot twice.
+    pub async fn hash_checked(
+        &self,
+        password: &str,
+        check: impl FnOnce(&str) -> Result<()> + Send + 'static,
+    ) -> Result<String> {
+        let params = self.params.clone();
+        let pw = password.to_owned();
+        let mut salt = [0u8; 16];
+        rand::Rng::fill(&mut rand::rngs::OsRng, &mut salt[..]);
+        self.run(move || {
+            check(&pw)?;
+            compute_hash(&params, pw.as_bytes(), &salt)
+        })
+        .await?
+    }
+
     /// Verifies `password` against `stored`; with `None` (no such user) verifies against the dummy
     /// hash and reports failure, taking the same time.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified> {

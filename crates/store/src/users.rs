@@ -211,6 +211,21 @@ impl AdminGuard {
     }
 }
 
+/// A compare-and-set write matched no row: `Stale` if the row exists (it moved on since the
+/// caller read it), `Ok(false)` if it does not.
+async fn stale_or_missing(tx: &mut Transaction<'static, Any>, id: Uuid) -> StoreResult<bool> {
+    let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(backend_err)?;
+    if exists > 0 {
+        Err(StoreError::Stale)
+    } else {
+        Ok(false)
+    }
+}
+
 pub(crate) async fn update(store: &SqlStore, user: &User, read_at: i64) -> StoreResult<bool> {
     let mut guard = AdminGuard::begin(store).await?;
     let done = sqlx::query(
@@ -231,16 +246,7 @@ pub(crate) async fn update(store: &SqlStore, user: &User, read_at: i64) -> Store
     .await
     .map_err(backend_err)?;
     if done.rows_affected() == 0 {
-        let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1")
-            .bind(user.id.to_string())
-            .fetch_one(&mut *guard.tx)
-            .await
-            .map_err(backend_err)?;
-        return if exists > 0 {
-            Err(StoreError::Stale)
-        } else {
-            Ok(false)
-        };
+        return stale_or_missing(&mut guard.tx, user.id).await;
     }
     write_grants(&mut guard.tx, user)
         .await
@@ -261,16 +267,7 @@ pub(crate) async fn delete(store: &SqlStore, id: Uuid, read_at: Option<i64>) -> 
     .await
     .map_err(backend_err)?;
     if done.rows_affected() == 0 {
-        let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_one(&mut *guard.tx)
-            .await
-            .map_err(backend_err)?;
-        return if exists > 0 {
-            Err(StoreError::Stale)
-        } else {
-            Ok(false)
-        };
+        return stale_or_missing(&mut guard.tx, id).await;
     }
     guard.commit().await?;
     Ok(true)

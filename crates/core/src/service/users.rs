@@ -98,15 +98,17 @@ impl Bouncer {
         held
     }
 
-    /// The password rules, with the user's own username and email as zxcvbn user inputs. Run on
-    /// the bounded password pool: the strength estimate is CPU work a flood must not put on the
-    /// runtime's threads.
-    async fn check_password(&self, pw: &str, username: &str, email: &str) -> Result<()> {
-        let (pw, rules) = (pw.to_owned(), self.settings.passwords.clone());
+    /// The password rules for this user (their username and email are zxcvbn user inputs), as a
+    /// check for [`crate::password::PasswordHasher::hash_checked`]: the strength estimate is CPU
+    /// work that runs on the bounded password pool, never on the runtime's threads.
+    fn password_rules(
+        &self,
+        username: &str,
+        email: &str,
+    ) -> impl FnOnce(&str) -> Result<()> + Send + 'static {
+        let rules = self.settings.passwords.clone();
         let inputs = [username.to_owned(), email.to_owned()];
-        self.hasher
-            .run(move || validate::password("password", &pw, &rules, &[&inputs[0], &inputs[1]]))
-            .await?
+        move |pw| validate::password("password", pw, &rules, &[&inputs[0], &inputs[1]])
     }
 
     /// `current_password` must be the user's password (a caller changing their own password).
@@ -145,10 +147,9 @@ impl Bouncer {
         validate::username(&new.username)?;
         validate::email(&new.email)?;
         Self::check_full_name(new.full_name.as_deref())?;
-        self.check_password(&new.password, &new.username, &new.email)
-            .await?;
         let roles = Self::check_roles(&new.roles, &self.role_table().await?)?;
-        let hash = self.hasher.hash(&new.password).await?;
+        let rules = self.password_rules(&new.username, &new.email);
+        let hash = self.hasher.hash_checked(&new.password, rules).await?;
         let now = self.clock.now_ms();
         let user = User {
             id: Uuid::now_v7(),
@@ -246,7 +247,8 @@ impl Bouncer {
         new_password: Option<&str>,
     ) -> Result<User> {
         if let Some(pw) = new_password {
-            user.password_hash = self.hasher.hash(pw).await?;
+            let rules = self.password_rules(&user.username, &user.email);
+            user.password_hash = self.hasher.hash_checked(pw, rules).await?;
             user.password_changed_at = self.clock.now_ms().max(user.password_changed_at + 1);
         }
         if new_password.is_some() || (user.disabled && !was_disabled) {
@@ -332,12 +334,9 @@ impl Bouncer {
         if let Some(d) = patch.disabled {
             user.disabled = d;
         }
-        if let Some(pw) = &patch.password {
-            self.check_password(pw, &user.username, &user.email).await?;
-            if own {
-                self.check_current_password(&user, patch.current_password.as_deref())
-                    .await?;
-            }
+        if patch.password.is_some() && own {
+            self.check_current_password(&user, patch.current_password.as_deref())
+                .await?;
         }
         self.save(user, was_disabled, patch.password.as_deref())
             .await
