@@ -37,6 +37,8 @@ struct VerifiedToken {
     sub: Uuid,
     r#gen: i64,
     exp: i64,
+    /// Milliseconds, from the `auth_time` claim.
+    auth_time: Millis,
     jti: String,
     scopes: Arc<PermissionSet>,
 }
@@ -229,6 +231,7 @@ impl Authenticator {
                 let v = Arc::new(VerifiedToken {
                     sub,
                     r#gen: claims.r#gen,
+                    auth_time: claims.auth_time.saturating_mul(1000),
                     exp: claims.exp,
                     jti: claims.jti,
                     scopes: Arc::new(scopes),
@@ -252,7 +255,7 @@ impl Authenticator {
             credential: CredentialKind::Jwt,
             credential_id: Some(verified.jti.clone()),
             scopes: Some(verified.scopes.clone()),
-            auth_time: self.clock.now_ms(),
+            auth_time: verified.auth_time,
         })
     }
 

@@ -6,6 +6,9 @@ use uuid::Uuid;
 use crate::permission::{Permission, PermissionRef};
 use crate::principal::Principal;
 
+/// The scope resource naming roles: `role:NAME` in a scope lets a narrowed token use role `NAME`.
+pub const ROLE_SCOPE: &str = "role";
+
 /// What an operation needs.
 #[derive(Debug, Clone, Copy)]
 pub enum Requirement<'a> {
@@ -180,13 +183,25 @@ fn decide(
             Decision::allow(t)
         }
         Requirement::AnyRole(roles) => {
-            if let Some(r) = roles.iter().find(|r| principal.has_role(r)) {
-                t.step(|| format!("holds role {r}"));
-                Decision::allow(t)
-            } else {
+            let Some(r) = roles.iter().find(|r| principal.has_role(r)) else {
                 t.step(|| format!("holds none of the roles {}", roles.join(", ")));
-                Decision::deny(DenyCode::MissingRole, roles.join(","), t)
+                return Decision::deny(DenyCode::MissingRole, roles.join(","), t);
+            };
+            t.step(|| format!("holds role {r}"));
+            // Scopes narrow roles too: a narrowed token passes only with `role:NAME` in its scope.
+            if let Some(scopes) = &principal.scopes {
+                let granted = roles.iter().find(|r| {
+                    principal.has_role(r) && scopes.covers_ref(PermissionRef::Exact(ROLE_SCOPE, r))
+                });
+                match granted {
+                    Some(g) => t.step(|| format!("token scope includes role:{g}")),
+                    None => {
+                        t.step(|| format!("token scope does not include role:{r}"));
+                        return Decision::deny(DenyCode::InsufficientScope, format!("role:{r}"), t);
+                    }
+                }
             }
+            Decision::allow(t)
         }
         Requirement::Permission(p) => {
             let Some(required) = PermissionRef::parse(p) else {

@@ -46,7 +46,8 @@ pub struct Principal {
     /// The token's granted scopes; `None` means not narrowed (Basic). Effective rights are the
     /// intersection of these and the user's current permissions.
     pub scopes: Option<Arc<PermissionSet>>,
-    /// When the credential was issued or verified.
+    /// When the user last proved who they are: the login that started a token's chain (its
+    /// `auth_time`), or now for Basic, which is a login at every request.
     pub auth_time: Millis,
 }
 

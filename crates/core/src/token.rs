@@ -18,7 +18,13 @@ use crate::settings::{SigningAlg, TokenSettings};
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 4096;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The JOSE `typ` of access tokens (RFC 9068 §2.1); the verifier requires it, so no other JWT
+/// signed with the same key (an ID token, say) passes as an access token.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// An access token's claims (API.md: the access-token claims). `iss`, `aud`, `exp`, `iat`, `nbf`
+/// and `jti` are set by [`TokenService::issue`]; the rest by the grant.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
     pub aud: String,
@@ -27,8 +33,18 @@ pub struct Claims {
     pub iat: i64,
     pub nbf: i64,
     pub jti: String,
-    #[serde(default)]
+    /// When the user logged in to start this chain (seconds), kept through refreshes. Required.
+    pub auth_time: i64,
+    pub client_id: String,
+    /// Space-separated; `*` when the token is not narrowed.
     pub scope: String,
+    pub username: String,
+    /// The user's roles whose `role:NAME` the scope holds, at issue.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The effective permissions at issue, already narrowed by the scope.
+    #[serde(default)]
+    pub permissions: Vec<String>,
     /// The user's credential generation at issue; the token dies when it moves. Required.
     pub r#gen: i64,
 }
@@ -218,35 +234,32 @@ impl TokenService {
         self.settings.algorithm
     }
 
-    /// Issues an access token for `sub` (at credential generation `gen`) with `scope`, valid from
-    /// `now` for the configured lifetime.
-    pub fn issue(
-        &self,
-        sub: Uuid,
-        r#gen: i64,
-        scope: &str,
-        now: Millis,
-    ) -> Result<(String, Claims)> {
+    /// Signs an access token with `claims` (subject, scope, generation...), filling in the issuer,
+    /// audience, a fresh `jti`, and the times: valid from `now` for the configured lifetime.
+    pub fn issue(&self, mut claims: Claims, now: Millis) -> Result<(String, Claims)> {
         let iat = now.div_euclid(1000);
         let ttl = i64::try_from(self.settings.access_ttl.as_secs()).unwrap_or(i64::MAX / 2);
-        let claims = Claims {
-            iss: self.settings.issuer.clone(),
-            aud: self.settings.audience.clone(),
-            sub: sub.to_string(),
-            exp: iat + ttl,
-            iat,
-            nbf: iat,
-            jti: Uuid::new_v4().to_string(),
-            scope: scope.to_owned(),
-            r#gen,
-        };
+        claims.iss = self.settings.issuer.clone();
+        claims.aud = self.settings.audience.clone();
+        claims.exp = iat + ttl;
+        claims.iat = iat;
+        claims.nbf = iat;
+        claims.jti = Uuid::new_v4().to_string();
         Ok((self.sign(&claims)?, claims))
     }
 
-    /// Signs arbitrary claims with the current key (tests build hostile tokens with it).
+    /// Signs arbitrary claims with the current key as an access token (`typ: at+jwt`); tests build
+    /// hostile tokens with it.
     pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String> {
+        self.sign_typed(claims, Some(ACCESS_TOKEN_TYP))
+    }
+
+    /// Signs with the current key and the given header `typ` (tests: a JWT that is not an access
+    /// token).
+    pub fn sign_typed<T: Serialize>(&self, claims: &T, typ: Option<&str>) -> Result<String> {
         let mut header = Header::new(self.alg);
         header.kid = Some(self.signing_kid.clone());
+        header.typ = typ.map(str::to_owned);
         jsonwebtoken::encode(&header, claims, &self.signing_key).map_err(Error::internal)
     }
 
@@ -259,6 +272,12 @@ impl TokenService {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthFailure::Malformed)?;
         if header.alg != self.alg {
             return Err(AuthFailure::BadSignature);
+        }
+        let typ = header.typ.as_deref().unwrap_or_default();
+        if !typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)
+            && !typ.eq_ignore_ascii_case("application/at+jwt")
+        {
+            return Err(AuthFailure::Malformed);
         }
         if has_crit(token) {
             return Err(AuthFailure::Malformed);
@@ -308,6 +327,15 @@ mod tests {
         }
     }
 
+    fn test_claims(scope: &str) -> Claims {
+        Claims {
+            sub: Uuid::new_v4().to_string(),
+            scope: scope.into(),
+            r#gen: 1,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn every_algorithm_round_trips_and_is_pinned() {
         let now = 1_800_000_000_000;
@@ -324,7 +352,7 @@ mod tests {
                 "no private part in the JWK"
             );
             let svc = TokenService::new(settings(alg), &[key]).unwrap();
-            let (token, claims) = svc.issue(Uuid::new_v4(), 1, "items:read", now).unwrap();
+            let (token, claims) = svc.issue(test_claims("items:read"), now).unwrap();
             let header = jsonwebtoken::decode_header(&token).unwrap();
             assert_eq!(header.alg, jwt_alg(alg));
             let back = svc.verify(&token, now / 1000).unwrap();
@@ -354,13 +382,14 @@ mod tests {
             &[generate_key(SigningAlg::EdDsa, now).unwrap()],
         )
         .unwrap();
-        let (token, _) = svc.issue(Uuid::new_v4(), 1, "", now).unwrap();
+        let (token, _) = svc.issue(test_claims(""), now).unwrap();
         assert!(svc.verify(&token, now / 1000).is_ok());
         // Same key, same claims, a header naming a critical extension: refused.
         let (_, payload) = token.split_once('.').unwrap();
         let payload = payload.split('.').next().unwrap();
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(svc.signing_kid.clone());
+        header.typ = Some(ACCESS_TOKEN_TYP.into());
         let mut h = serde_json::to_value(&header).unwrap();
         h["crit"] = serde_json::json!(["exp"]);
         h["exp"] = serde_json::json!(1);
@@ -392,6 +421,30 @@ mod tests {
     }
 
     #[test]
+    fn only_access_tokens_are_accepted() {
+        let now = 1_800_000_000_000;
+        let svc = TokenService::new(
+            settings(SigningAlg::EdDsa),
+            &[generate_key(SigningAlg::EdDsa, now).unwrap()],
+        )
+        .unwrap();
+        let (_, claims) = svc.issue(test_claims(""), now).unwrap();
+        for typ in [Some("at+jwt"), Some("AT+JWT"), Some("application/at+jwt")] {
+            let t = svc.sign_typed(&claims, typ).unwrap();
+            assert!(svc.verify(&t, now / 1000).is_ok(), "{typ:?}");
+        }
+        // The same claims and key as an ID token, a plain JWT, or with no typ: not access tokens.
+        for typ in [Some("JWT"), Some("id+jwt"), None] {
+            let t = svc.sign_typed(&claims, typ).unwrap();
+            assert_eq!(
+                svc.verify(&t, now / 1000).unwrap_err(),
+                AuthFailure::Malformed,
+                "{typ:?}"
+            );
+        }
+    }
+
+    #[test]
     fn time_claims_respect_leeway() {
         let now = 1_800_000_000_000;
         let svc = TokenService::new(
@@ -399,7 +452,7 @@ mod tests {
             &[generate_key(SigningAlg::EdDsa, now).unwrap()],
         )
         .unwrap();
-        let (token, c) = svc.issue(Uuid::new_v4(), 1, "", now).unwrap();
+        let (token, c) = svc.issue(test_claims(""), now).unwrap();
         assert!(svc.verify(&token, c.exp + 59).is_ok());
         assert_eq!(
             svc.verify(&token, c.exp + 60).unwrap_err(),

@@ -55,7 +55,8 @@ const ROUTES: [&str; 11] = [
 ];
 
 /// The contract. "user" owns the items of the PUT and DELETE columns; "other user" is a second
-/// holder of role `user`; "scoped token" is a token of "user" with `scope=items:read`; "expired
+/// holder of role `user`; "scoped token" is a token of "user" with `scope=items:read`, which narrows
+/// its roles too (no `role:user` in it: `/user-only` is `insufficient_scope`); "expired
 /// token" is one of "user" aged past expiry and leeway; "disabled user" got its token first.
 #[rustfmt::skip]
 const MATRIX: [(&str, [Want; 11]); 9] = [
@@ -67,7 +68,7 @@ const MATRIX: [(&str, [Want; 11]); 9] = [
     ("moderator",     [OK,       ROLE,       ROLE,      OK,        OK,               OK,         OK,               OK,               OK,                 P("roles:read"), P("roles:write")]),
     ("admin",         [OK,       OK,         OK,        OK,        OK,               OK,         OK,               OK,               OK,                 OK,              OK              ]),
     ("disabled user", [NO,       NO,         NO,        NO,        NO,               NO,         NO,               NO,               NO,                 NO,              NO              ]),
-    ("scoped token",  [OK,       ROLE,       OK,        OK,        P("users:read"),  OK,         S("items:write"), S("items:write"), S("items:write"),   P("roles:read"), P("roles:write")]),
+    ("scoped token",  [OK,       ROLE,       S("role:user"), OK,        P("users:read"),  OK,         S("items:write"), S("items:write"), S("items:write"),   P("roles:read"), P("roles:write")]),
     ("expired token", [NO,       NO,         NO,        NO,        NO,               NO,         NO,               NO,               NO,                 NO,              NO              ]),
 ];
 

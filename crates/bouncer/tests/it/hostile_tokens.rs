@@ -111,6 +111,7 @@ fn claims(app: &TestApp, sub: &str) -> Value {
         "iss": ISSUER, "aud": "bouncer", "sub": sub,
         "exp": now + 900, "iat": now, "nbf": now,
         "jti": uuid::Uuid::new_v4().to_string(), "scope": "*", "gen": 1,
+        "auth_time": now, "client_id": "swagger", "username": "admin",
     })
 }
 
@@ -296,6 +297,30 @@ async fn expired_within_the_leeway_is_still_accepted() {
     assert_accepted("expired 30 s ago", &me(&app, &token).await);
 }
 
+/// RFC 9068: a JWT signed with the real key but not typed `at+jwt` (an ID token, a plain JWT) is
+/// not an access token.
+#[tokio::test]
+async fn a_jwt_that_is_not_an_access_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let c = claims(&app, &admin_id(&app).await);
+    for typ in [Some("JWT"), Some("id+jwt"), None] {
+        let token = app.bouncer.tokens.sign_typed(&c, typ).unwrap();
+        assert_refused(&format!("typ {typ:?}"), &me(&app, &token).await);
+    }
+    assert_accepted("typ at+jwt", &me(&app, &sign(&app, &c)).await);
+}
+
+/// `auth_time` is required: a token without it is refused.
+#[tokio::test]
+async fn a_token_without_auth_time_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = forged(&app, |c, _| {
+        c.remove("auth_time");
+    })
+    .await;
+    assert_refused("no auth_time", &me(&app, &token).await);
+}
+
 #[tokio::test]
 async fn a_token_of_another_credential_generation_is_refused() {
     let app = TestApp::spawn().await;
@@ -365,8 +390,9 @@ async fn a_tampered_payload_is_refused() {
     assert_accepted("the guest's own token", &me(&app, &token).await);
     let parts: Vec<&str> = token.split('.').collect();
     let mut claims = payload(&token);
-    assert_eq!(claims["scope"], "items:read");
-    claims["scope"] = "*".into();
+    assert_eq!(claims["roles"], serde_json::json!(["guest"]));
+    claims["roles"] = serde_json::json!(["admin"]);
+    claims["permissions"] = serde_json::json!(["*"]);
     let tampered = format!("{}.{}.{}", parts[0], b64_json(&claims), parts[2]);
     assert_refused("guest scope raised to *", &me(&app, &tampered).await);
 }

@@ -2,8 +2,11 @@
 //! documents, so they have their own type.
 
 use super::Bouncer;
+use crate::authz::ROLE_SCOPE;
 use crate::error::Error;
-use crate::permission::PermissionSet;
+use crate::permission::{Permission, PermissionRef, PermissionSet};
+use crate::principal::UserState;
+use crate::token::Claims;
 
 /// The one built-in public client, used by the Swagger UI at `/docs`.
 pub const SWAGGER_CLIENT: &str = "swagger";
@@ -101,7 +104,7 @@ impl Bouncer {
         scope: Option<&str>,
         client: Option<std::net::IpAddr>,
     ) -> Result<TokenGrant, OAuthError> {
-        self.authenticate_client(client_auth)?;
+        let client_id = self.authenticate_client(client_auth)?;
         let requested = scope
             .map(|s| {
                 PermissionSet::parse_scope(s).map_err(|bad| {
@@ -110,28 +113,98 @@ impl Bouncer {
             })
             .transpose()?;
         let state = self.auth.check_password(username, password, client).await?;
-        let granted = match requested {
-            Some(req) if !req.is_empty() => {
-                if let Some(p) = req.iter().find(|p| !state.permissions.covers(p)) {
-                    return Err(OAuthError::InvalidScope(format!(
-                        "the user does not hold {p}"
-                    )));
-                }
-                req
-            }
-            _ => state.permissions.clone(),
+        let grant = Grant::narrow(&state, requested)?;
+        let now = self.clock.now_ms();
+        let claims = Claims {
+            sub: state.user.id.to_string(),
+            auth_time: now.div_euclid(1000),
+            client_id: client_id.to_owned(),
+            username: state.user.username.clone(),
+            r#gen: state.user.credential_gen,
+            ..grant.claims()
         };
-        let scope = granted.to_scope();
-        let (access_token, _) = self.tokens.issue(
-            state.user.id,
-            state.user.credential_gen,
-            &scope,
-            self.clock.now_ms(),
-        )?;
+        let (access_token, _) = self.tokens.issue(claims, now)?;
         Ok(TokenGrant {
             access_token,
             expires_in: self.tokens.settings().access_ttl.as_secs(),
-            scope,
+            scope: grant.scope,
         })
     }
+}
+
+/// What a grant gives: the scope and, from it, the roles and effective permissions at issue.
+struct Grant {
+    scope: String,
+    roles: Vec<String>,
+    permissions: Vec<String>,
+}
+
+impl Grant {
+    /// Narrows the user's rights to `requested` (RFC 6749 §3.3). No scope is `*`: not narrowed.
+    /// Otherwise every entry must be held: a permission the user's permissions cover (`*` only
+    /// for who holds `*`), or `role:NAME` for a role the user has (`role:*`: all of them); else
+    /// `invalid_scope`.
+    fn narrow(state: &UserState, requested: Option<PermissionSet>) -> Result<Self, OAuthError> {
+        let user = &state.user;
+        let unnarrowed = || Grant {
+            scope: "*".into(),
+            roles: user.roles.clone(),
+            permissions: state.permissions.to_strings(),
+        };
+        let Some(req) = requested.filter(|r| !r.is_empty()) else {
+            return Ok(unnarrowed());
+        };
+        for p in req.iter() {
+            let held = match p.borrowed() {
+                PermissionRef::Exact(ROLE_SCOPE, role) => user.has_role(role),
+                PermissionRef::Resource(ROLE_SCOPE) => true,
+                _ => state.permissions.covers(p),
+            };
+            if !held {
+                return Err(OAuthError::InvalidScope(format!(
+                    "the user does not hold {p}"
+                )));
+            }
+        }
+        if req.covers(&Permission::All) {
+            return Ok(unnarrowed());
+        }
+        let roles = user
+            .roles
+            .iter()
+            .filter(|r| req.covers_ref(PermissionRef::Exact(ROLE_SCOPE, r)))
+            .cloned()
+            .collect();
+        // Effective permissions: each scope entry the user holds, and each held permission a
+        // wider scope entry covers (scope `items:*` over held `items:read`).
+        let mut effective: Vec<Permission> = Vec::new();
+        for s in req.iter().filter(|s| !is_role_scope(s)) {
+            if state.permissions.covers(s) {
+                effective.push(s.clone());
+            } else {
+                effective.extend(state.permissions.iter().filter(|u| s.covers(u)).cloned());
+            }
+        }
+        Ok(Grant {
+            scope: req.to_scope(),
+            roles,
+            permissions: PermissionSet::new(effective).to_strings(),
+        })
+    }
+
+    fn claims(&self) -> Claims {
+        Claims {
+            scope: self.scope.clone(),
+            roles: self.roles.clone(),
+            permissions: self.permissions.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+fn is_role_scope(p: &Permission) -> bool {
+    matches!(
+        p.borrowed(),
+        PermissionRef::Exact(ROLE_SCOPE, _) | PermissionRef::Resource(ROLE_SCOPE)
+    )
 }

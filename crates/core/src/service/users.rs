@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::Bouncer;
+use crate::authz::ROLE_SCOPE;
 use crate::authz::{Actor, may_grant};
 use crate::error::{Error, Result};
 use crate::model::{Page, PageRequest, User};
-use crate::permission::PermissionSet;
+use crate::permission::{PermissionRef, PermissionSet};
 use crate::principal::Principal;
 use crate::validate;
 
@@ -133,13 +134,27 @@ impl Bouncer {
         Ok(())
     }
 
+    /// Permissions to store on a user or role. `role:...` is refused: it is a scope that names
+    /// roles, never a permission anyone holds.
     pub(super) fn parse_permissions(perms: &[String]) -> Result<PermissionSet> {
-        PermissionSet::parse(perms.iter().map(String::as_str)).map_err(|bad| {
+        let set = PermissionSet::parse(perms.iter().map(String::as_str)).map_err(|bad| {
             Error::validation(
                 "permissions",
                 format!("{bad:?} is not resource:action, resource:* or *"),
             )
-        })
+        })?;
+        if let Some(p) = set.iter().find(|p| {
+            matches!(
+                p.borrowed(),
+                PermissionRef::Exact(ROLE_SCOPE, _) | PermissionRef::Resource(ROLE_SCOPE)
+            )
+        }) {
+            return Err(Error::validation(
+                "permissions",
+                format!("{p} names a role: roles are given with \"roles\", role:NAME is a scope"),
+            ));
+        }
+        Ok(set)
     }
 
     /// Creates a user with the given roles. Uniqueness is decided by the database (409).
