@@ -44,6 +44,14 @@ pub async fn open_store(config: &Config) -> Result<SqlStore, AppError> {
 
 /// The domain on the configured database, with the given clock.
 pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Bouncer>, AppError> {
+    Ok(build_with_store(config, clock).await?.0)
+}
+
+/// [`build`], also returning the store (the server starts its change listener on it).
+pub async fn build_with_store(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<(Arc<Bouncer>, SqlStore), AppError> {
     let store = open_store(config).await?;
     let settings = config.settings();
     let (m, t, p) = bouncer_core::password::RECOMMENDED;
@@ -56,9 +64,8 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Bouncer
             "Argon2 parameters are below the OWASP minimum (19456 KiB, 2, 1)"
         );
     }
-    Ok(Arc::new(
-        Bouncer::new(Arc::new(store), clock, settings).await?,
-    ))
+    let bouncer = Bouncer::new(Arc::new(store.clone()), clock, settings).await?;
+    Ok((Arc::new(bouncer), store))
 }
 
 /// Creates the first admin on an empty database; a generated password is printed once to stderr.
@@ -88,6 +95,7 @@ pub async fn bootstrap(b: &Bouncer, config: &Config) -> Result<(), AppError> {
 pub struct Server {
     pub addr: SocketAddr,
     pub bouncer: Arc<Bouncer>,
+    store: SqlStore,
     listener: TcpListener,
     config: Config,
 }
@@ -96,7 +104,7 @@ impl Server {
     /// Opens everything and binds the listener; `serve` then runs it.
     pub async fn bind(config: Config, clock: Arc<dyn Clock>) -> Result<Self, AppError> {
         let addr = config.listen_addr()?;
-        let bouncer = build(&config, clock).await?;
+        let (bouncer, store) = build_with_store(&config, clock).await?;
         bootstrap(&bouncer, &config).await?;
         let listener = TcpListener::bind(addr)
             .await
@@ -107,6 +115,7 @@ impl Server {
         Ok(Self {
             addr,
             bouncer,
+            store,
             listener,
             config,
         })
@@ -116,6 +125,7 @@ impl Server {
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
         let Server {
             bouncer,
+            store,
             listener,
             config,
             addr,
@@ -125,7 +135,9 @@ impl Server {
             request_timeout: Duration::from_secs(config.server.request_timeout_s),
         };
         let app = bouncer_http::router(bouncer.clone(), opts);
-        let poller = tokio::spawn(poll_revision(bouncer.clone()));
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let change_listener = bouncer_store::listen::spawn(&store, wake.clone());
+        let poller = tokio::spawn(follow_changes(bouncer.clone(), wake));
         let limit = Arc::new(Semaphore::new(config.server.max_connections));
         let graceful = GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
@@ -198,18 +210,35 @@ impl Server {
             tracing::warn!("grace period over; closing remaining connections");
         }
         poller.abort();
+        if let Some(l) = change_listener {
+            l.abort();
+        }
         Ok(())
     }
 }
 
-/// Drops cached user states when another process (the CLI, another instance) changed users or roles.
-async fn poll_revision(b: Arc<Bouncer>) {
+/// Follows the change feed: applies what other processes (the CLI, other instances) changed, at
+/// every poll tick or at once when the PostgreSQL listener wakes it. Every minute it also forgets
+/// revocations and feed entries that can no longer matter.
+async fn follow_changes(b: Arc<Bouncer>, wake: Arc<tokio::sync::Notify>) {
     let mut tick = tokio::time::interval(b.settings.auth.revision_poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune = tokio::time::Instant::now();
     loop {
-        tick.tick().await;
-        if let Err(e) = b.auth.refresh_if_changed().await {
-            tracing::warn!(error = %e, "could not poll for changes");
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = wake.notified() => {}
+        }
+        if let Err(e) = b.auth.apply_changes().await {
+            tracing::warn!(error = %e, "could not read the change feed");
+        }
+        if last_prune.elapsed() >= Duration::from_secs(60) {
+            last_prune = tokio::time::Instant::now();
+            b.auth.prune_revocations();
+            let hour_ago = b.clock.now_ms() - 3_600_000;
+            if let Err(e) = b.store.prune_changes(hour_ago).await {
+                tracing::debug!(error = %e, "could not prune the change feed");
+            }
         }
     }
 }

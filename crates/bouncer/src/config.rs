@@ -59,6 +59,7 @@ pub struct AuthConfig {
     pub basic_cache_ttl_s: u64,
     pub revision_poll_ms: u64,
     pub default_role: String,
+    pub cache_max_age_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,6 +83,8 @@ pub struct TokenConfig {
     pub algorithm: String,
     pub access_ttl_s: u64,
     pub leeway_s: u64,
+    pub refresh_ttl_s: u64,
+    pub refresh_absolute_ttl_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,6 +120,7 @@ impl Default for Config {
                 basic_cache_ttl_s: core.auth.basic_cache_ttl.as_secs(),
                 revision_poll_ms: 1000,
                 default_role: core.auth.default_role.clone(),
+                cache_max_age_s: core.auth.cache_max_age.as_secs(),
             },
             passwords: PasswordConfig {
                 min_length: core.passwords.min_length,
@@ -134,6 +138,8 @@ impl Default for Config {
                 algorithm: "EdDSA".into(),
                 access_ttl_s: core.tokens.access_ttl.as_secs(),
                 leeway_s: core.tokens.leeway.as_secs(),
+                refresh_ttl_s: core.tokens.refresh_ttl.as_secs(),
+                refresh_absolute_ttl_s: core.tokens.refresh_absolute_ttl.as_secs(),
             },
             admin: AdminConfig {
                 username: "admin".into(),
@@ -373,6 +379,24 @@ impl Config {
                 "60 to 86400",
             ));
         }
+        for (key, v) in [
+            ("tokens.refresh_ttl_s", self.tokens.refresh_ttl_s),
+            (
+                "tokens.refresh_absolute_ttl_s",
+                self.tokens.refresh_absolute_ttl_s,
+            ),
+        ] {
+            if !(1..=31_622_400).contains(&v) {
+                return Err(bad(key, v, "1 to 31622400 (366 days)"));
+            }
+        }
+        if !(1..=3600).contains(&self.auth.cache_max_age_s) {
+            return Err(bad(
+                "auth.cache_max_age_s",
+                self.auth.cache_max_age_s,
+                "1 to 3600",
+            ));
+        }
         if self.tokens.leeway_s > 300 {
             return Err(bad("tokens.leeway_s", self.tokens.leeway_s, "0 to 300"));
         }
@@ -427,6 +451,8 @@ impl Config {
                 algorithm: self.algorithm().unwrap_or(SigningAlg::EdDsa),
                 access_ttl: Duration::from_secs(self.tokens.access_ttl_s),
                 leeway: Duration::from_secs(self.tokens.leeway_s),
+                refresh_ttl: Duration::from_secs(self.tokens.refresh_ttl_s),
+                refresh_absolute_ttl: Duration::from_secs(self.tokens.refresh_absolute_ttl_s),
             },
             auth: AuthSettings {
                 basic_enabled: self.auth.basic,
@@ -435,6 +461,7 @@ impl Config {
                 default_role: self.auth.default_role.clone(),
                 basic_cache_ttl: Duration::from_secs(self.auth.basic_cache_ttl_s),
                 revision_poll: Duration::from_millis(self.auth.revision_poll_ms.max(100)),
+                cache_max_age: Duration::from_secs(self.auth.cache_max_age_s),
             },
         }
     }
@@ -477,8 +504,11 @@ bearer = true
 registration = true
 # How long a verified Basic credential skips Argon2 (a password change ends it at once).
 basic_cache_ttl_s = 60
-# How often to look for user and role changes made by other processes (CLI, other instances).
+# How often to read the change feed for changes made by other processes (CLI, other instances);
+# on PostgreSQL, LISTEN/NOTIFY also delivers them at once.
 revision_poll_ms = 1000
+# A cached credential older than this is re-read even if the change feed is silent.
+cache_max_age_s = 30
 # The role self-registration gives (it must exist; it cannot be deleted).
 default_role = "user"
 
@@ -505,6 +535,10 @@ algorithm = "EdDSA"
 access_ttl_s = 900
 # Clock skew tolerated on exp/nbf/iat.
 leeway_s = 60
+# Refresh tokens rotate on every use. Sliding lifetime (each rotation starts it again) and the
+# absolute lifetime of a login (never extended); the earlier end wins.
+refresh_ttl_s = 1209600
+refresh_absolute_ttl_s = 7776000
 
 [admin]
 # The first admin, created when the database has no users. With an empty password one is

@@ -2,7 +2,7 @@
 //! reason why not. It owns the caches that keep the hot path off Argon2, signature checks and the
 //! database:
 //! - user states (user + resolved permissions), dropped on every write, locally at once and in
-//!   other processes when they see the store's revision move;
+//!   other processes when the change feed names them (and never older than `cache_max_age`);
 //! - verified tokens, keyed by the token itself (exact match), living no longer than the token;
 //! - verified Basic credentials, keyed by an HMAC of username and password under a key made at
 //!   start, valid only while the user's password is unchanged.
@@ -12,7 +12,6 @@ use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use moka::sync::Cache;
@@ -22,7 +21,7 @@ use uuid::Uuid;
 
 use crate::clock::{Clock, Millis};
 use crate::error::{AuthFailure, Error, Result};
-use crate::model::User;
+use crate::model::{ChangeKind, User};
 use crate::password::PasswordHasher;
 use crate::permission::PermissionSet;
 use crate::principal::{CredentialKind, Principal, UserState};
@@ -40,7 +39,18 @@ struct VerifiedToken {
     /// Milliseconds, from the `auth_time` claim.
     auth_time: Millis,
     jti: String,
+    /// The refresh-token family the token descends from (`sid`), if any.
+    family: Option<Uuid>,
     scopes: Arc<PermissionSet>,
+}
+
+/// Revocations that every request checks, cache hit or miss: revoked access tokens (by `jti`) and
+/// families, each kept until the last access token it could concern has expired. Loaded at start
+/// and fed by the change feed, so a revocation on any instance holds on every one.
+#[derive(Default)]
+struct Revoked {
+    tokens: HashMap<String, Millis>,
+    families: HashMap<Uuid, Millis>,
 }
 
 pub struct Authenticator {
@@ -53,7 +63,9 @@ pub struct Authenticator {
     roles: RwLock<Arc<HashMap<String, PermissionSet>>>,
     /// Bumped by every invalidation; a load that started before one does not fill the cache.
     generation: AtomicU64,
-    last_revision: AtomicI64,
+    /// The change feed position this process has applied.
+    last_seq: AtomicI64,
+    revoked: RwLock<Revoked>,
     /// Keyed by the token itself: a hit is an exact match, so no token can collide with another.
     verified_tokens: Cache<String, Arc<VerifiedToken>>,
     basic: Cache<[u8; 32], (Uuid, Millis)>,
@@ -80,13 +92,16 @@ impl Authenticator {
         rand::Rng::fill(&mut rand::rngs::OsRng, &mut basic_key[..]);
         let token_life = tokens.settings().access_ttl + tokens.settings().leeway;
         let a = Self {
+            // Entries live at most `cache_max_age`: if the change feed cannot be read, a disabled
+            // user's cached state still dies within that bound (the cache fails closed).
             users: Cache::builder()
                 .max_capacity(50_000)
-                .time_to_idle(Duration::from_secs(600))
+                .time_to_live(settings.cache_max_age)
                 .build(),
             roles: RwLock::new(Arc::default()),
             generation: AtomicU64::new(0),
-            last_revision: AtomicI64::new(store.revision().await?),
+            last_seq: AtomicI64::new(store.revision().await?),
+            revoked: RwLock::default(),
             // Weighed in bytes: at most ~8 MiB of tokens, whatever their length.
             verified_tokens: Cache::builder()
                 .max_capacity(8 * 1024 * 1024)
@@ -109,6 +124,7 @@ impl Authenticator {
             settings,
         };
         a.reload_roles().await?;
+        a.load_revocations().await?;
         Ok(a)
     }
 
@@ -144,14 +160,97 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Polled by the server: if another process changed users or roles, drop the caches.
-    pub async fn refresh_if_changed(&self) -> Result<bool> {
-        let rev = self.store.revision().await?;
-        if self.last_revision.swap(rev, Ordering::SeqCst) != rev {
-            self.invalidate_all().await?;
-            return Ok(true);
+    /// How long after a revocation an access token it concerns may still be presented.
+    fn revocation_window(&self) -> Millis {
+        let s = self.tokens.settings();
+        i64::try_from((s.access_ttl + s.leeway).as_millis()).unwrap_or(i64::MAX / 4)
+    }
+
+    /// (Re)loads the revocations still in force from the store.
+    pub async fn load_revocations(&self) -> Result<()> {
+        let now = self.clock.now_ms();
+        let window = self.revocation_window();
+        let found = self.store.revocations(now - window, now).await?;
+        let mut r = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        for (jti, exp) in found.tokens {
+            r.tokens.insert(jti, exp);
         }
-        Ok(false)
+        for f in found.families {
+            r.families.insert(f, now + window);
+        }
+        Ok(())
+    }
+
+    /// Records a revoked access token in this process at once (the feed tells the others).
+    pub fn note_revoked_token(&self, jti: &str, expires_at: Millis) {
+        let mut r = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        r.tokens.insert(jti.to_owned(), expires_at);
+    }
+
+    /// Records a revoked family in this process at once (the feed tells the others).
+    pub fn note_revoked_family(&self, id: Uuid) {
+        let until = self.clock.now_ms() + self.revocation_window();
+        let mut r = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        r.families.insert(id, until);
+    }
+
+    fn is_revoked(&self, jti: &str, family: Option<Uuid>) -> bool {
+        let r = self.revoked.read().unwrap_or_else(|e| e.into_inner());
+        (!r.tokens.is_empty() && r.tokens.contains_key(jti))
+            || family.is_some_and(|f| r.families.contains_key(&f))
+    }
+
+    /// Forgets revocations whose tokens have all expired.
+    pub fn prune_revocations(&self) {
+        let now = self.clock.now_ms();
+        let leeway = self.revocation_window();
+        let mut r = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        r.tokens.retain(|_, exp| *exp + leeway > now);
+        r.families.retain(|_, until| *until > now);
+    }
+
+    /// Applies what the change feed says other processes (and this one) changed since the last
+    /// call: drops exactly the users that changed, reloads roles when a role changed, records
+    /// revocations. A gap in the feed (entries pruned before this process read them) or a kind
+    /// this version does not know drops everything instead. Returns how many entries it applied.
+    pub async fn apply_changes(&self) -> Result<usize> {
+        let mut applied = 0;
+        loop {
+            let last = self.last_seq.load(Ordering::SeqCst);
+            let batch = self.store.changes_since(last).await?;
+            if batch.latest <= last {
+                return Ok(applied);
+            }
+            let mut everything = batch.gap;
+            let mut roles = false;
+            for c in &batch.changes {
+                match c.kind {
+                    Some(ChangeKind::User) => match Uuid::parse_str(&c.key) {
+                        Ok(id) => self.invalidate_user(id),
+                        Err(_) => everything = true,
+                    },
+                    Some(ChangeKind::Role) => roles = true,
+                    Some(ChangeKind::Token) => {
+                        let until = self.clock.now_ms() + self.revocation_window();
+                        self.note_revoked_token(&c.key, until);
+                    }
+                    Some(ChangeKind::Family) => match Uuid::parse_str(&c.key) {
+                        Ok(id) => self.note_revoked_family(id),
+                        Err(_) => everything = true,
+                    },
+                    Some(ChangeKind::Keys | ChangeKind::Client) => {}
+                    None => everything = true,
+                }
+            }
+            if everything {
+                self.invalidate_all().await?;
+                self.load_revocations().await?;
+            } else if roles {
+                self.invalidate_all().await?;
+            }
+            applied += batch.changes.len();
+            self.last_seq.store(batch.latest, Ordering::SeqCst);
+        }
     }
 
     fn resolve(&self, user: User) -> UserState {
@@ -228,8 +327,16 @@ impl Authenticator {
                     .map_err(|_| Error::InvalidCredentials(AuthFailure::Malformed))?;
                 let scopes = PermissionSet::parse_scope(&claims.scope)
                     .map_err(|_| Error::InvalidCredentials(AuthFailure::Malformed))?;
+                let family = match claims.sid.as_deref() {
+                    Some(sid) => Some(
+                        Uuid::parse_str(sid)
+                            .map_err(|_| Error::InvalidCredentials(AuthFailure::Malformed))?,
+                    ),
+                    None => None,
+                };
                 let v = Arc::new(VerifiedToken {
                     sub,
+                    family,
                     r#gen: claims.r#gen,
                     auth_time: claims.auth_time.saturating_mul(1000),
                     exp: claims.exp,
@@ -240,6 +347,9 @@ impl Authenticator {
                 v
             }
         };
+        if self.is_revoked(&verified.jti, verified.family) {
+            return Err(Error::InvalidCredentials(AuthFailure::Revoked));
+        }
         let state = self
             .user_state(verified.sub)
             .await?

@@ -47,6 +47,8 @@ pub enum AuthFailure {
     Disabled,
     /// Issued at an earlier credential generation (before a disable or a password change).
     Superseded,
+    /// Revoked (RFC 7009), itself or its refresh-token family.
+    Revoked,
 }
 
 impl std::fmt::Display for AuthFailure {

@@ -14,6 +14,7 @@ pub mod model;
 pub mod password;
 pub mod permission;
 pub mod principal;
+pub mod secret;
 pub mod service;
 pub mod settings;
 pub mod store;

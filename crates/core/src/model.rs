@@ -113,3 +113,115 @@ impl PageRequest {
         Ok(Self { limit, offset })
     }
 }
+
+/// A refresh-token family: one login (password grant) and every token refreshed from it.
+#[derive(Debug, Clone)]
+pub struct TokenFamily {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub client_id: String,
+    /// The scope granted at login; refreshes never widen it.
+    pub scope: String,
+    /// The login that started the chain.
+    pub auth_time: Millis,
+    pub created_at: Millis,
+    /// Absolute end (`refresh_absolute_ttl_s` from the login), never extended.
+    pub expires_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+/// One refresh token of a family, as stored: only its SHA-256 digest.
+#[derive(Clone)]
+pub struct RefreshToken {
+    pub id: Uuid,
+    pub family_id: Uuid,
+    /// Hex SHA-256 of the token. Never logged.
+    pub token_hash: String,
+    /// The user's credential generation at issue: a password change or disable retires it.
+    pub credential_gen: i64,
+    pub created_at: Millis,
+    /// Sliding end: `refresh_ttl_s` from issue, never past the family's end.
+    pub expires_at: Millis,
+    pub used_at: Option<Millis>,
+}
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshToken")
+            .field("id", &self.id)
+            .field("family_id", &self.family_id)
+            .field("expires_at", &self.expires_at)
+            .field("used_at", &self.used_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the change feed says changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A user (key: id): drop its cached state.
+    User,
+    /// A role (key: name): reload roles, drop every user state.
+    Role,
+    /// An access token revoked (key: jti).
+    Token,
+    /// A refresh-token family revoked (key: family id), and with it its access tokens.
+    Family,
+    /// Signing keys changed.
+    Keys,
+    /// A client changed or was deleted (key: client id).
+    Client,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::User => "user",
+            ChangeKind::Role => "role",
+            ChangeKind::Token => "token",
+            ChangeKind::Family => "family",
+            ChangeKind::Keys => "keys",
+            ChangeKind::Client => "client",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "user" => ChangeKind::User,
+            "role" => ChangeKind::Role,
+            "token" => ChangeKind::Token,
+            "family" => ChangeKind::Family,
+            "keys" => ChangeKind::Keys,
+            "client" => ChangeKind::Client,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub seq: i64,
+    /// `None`: a kind this version does not know (a newer instance wrote it): drop everything.
+    pub kind: Option<ChangeKind>,
+    pub key: String,
+}
+
+/// What the feed holds after a given sequence number.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeBatch {
+    /// The newest sequence number: read from here next time.
+    pub latest: i64,
+    pub changes: Vec<Change>,
+    /// Entries between the caller's position and the first returned one are gone (pruned): the
+    /// caller must drop every cache instead of trusting the list.
+    pub gap: bool,
+}
+
+/// Revocations still in force, for the in-memory set every request checks.
+#[derive(Debug, Clone, Default)]
+pub struct Revocations {
+    /// Access tokens revoked one by one, with their expiry (ms).
+    pub tokens: Vec<(String, Millis)>,
+    /// Families revoked recently enough that access tokens of theirs may still be alive.
+    pub families: Vec<Uuid>,
+}

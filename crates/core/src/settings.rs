@@ -44,6 +44,10 @@ pub struct TokenSettings {
     pub algorithm: SigningAlg,
     pub access_ttl: Duration,
     pub leeway: Duration,
+    /// A refresh token's sliding lifetime: each rotation starts it again.
+    pub refresh_ttl: Duration,
+    /// A refresh-token family's absolute lifetime, from the login; never extended.
+    pub refresh_absolute_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -55,8 +59,11 @@ pub struct AuthSettings {
     pub default_role: String,
     /// How long a verified Basic credential is trusted without Argon2 again.
     pub basic_cache_ttl: Duration,
-    /// How often to poll the store's revision for changes made by other processes.
+    /// How often to read the change feed for changes made by other processes (PostgreSQL also
+    /// wakes the reader at once through LISTEN/NOTIFY).
     pub revision_poll: Duration,
+    /// A cached user state older than this is read again even if the change feed is silent.
+    pub cache_max_age: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +95,8 @@ impl Default for Settings {
                 algorithm: SigningAlg::EdDsa,
                 access_ttl: Duration::from_secs(900),
                 leeway: Duration::from_secs(60),
+                refresh_ttl: Duration::from_secs(1_209_600),
+                refresh_absolute_ttl: Duration::from_secs(7_776_000),
             },
             auth: AuthSettings {
                 basic_enabled: true,
@@ -96,6 +105,7 @@ impl Default for Settings {
                 default_role: crate::model::ROLE_USER.into(),
                 basic_cache_ttl: Duration::from_secs(60),
                 revision_poll: Duration::from_secs(1),
+                cache_max_age: Duration::from_secs(30),
             },
         }
     }

@@ -6,7 +6,11 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::model::{Item, Page, PageRequest, Role, SigningKeyRecord, User};
+use crate::clock::Millis;
+use crate::model::{
+    ChangeBatch, Item, Page, PageRequest, RefreshToken, Revocations, Role, SigningKeyRecord,
+    TokenFamily, User,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -41,9 +45,13 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip, for readiness.
     async fn ping(&self) -> StoreResult<()>;
 
-    /// A counter bumped by every write that can change what an existing credential may do (user
-    /// updates and deletions, role changes). Caches in every process poll it to drop stale entries.
+    /// The change feed's high-water mark: bumped by every write that can change what an existing
+    /// credential may do (user updates and deletions, role changes, revocations).
     async fn revision(&self) -> StoreResult<i64>;
+    /// The feed's entries after `seq`, oldest first (at most a few thousand; call again).
+    async fn changes_since(&self, seq: i64) -> StoreResult<ChangeBatch>;
+    /// Forgets feed entries written before `before`.
+    async fn prune_changes(&self, before: Millis) -> StoreResult<()>;
 
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>>;
@@ -80,6 +88,28 @@ pub trait Store: Send + Sync + 'static {
     async fn list_items(&self, page: PageRequest) -> StoreResult<Page<Item>>;
     async fn update_item(&self, item: &Item) -> StoreResult<bool>;
     async fn delete_item(&self, id: Uuid) -> StoreResult<bool>;
+
+    /// Starts a refresh-token family with its first token.
+    async fn insert_family(&self, family: &TokenFamily, first: &RefreshToken) -> StoreResult<()>;
+    /// The refresh token with this digest, and its family.
+    async fn refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(RefreshToken, TokenFamily)>>;
+    /// Rotation, as one compare-and-set: marks `old` used and stores `new`, only if `old` was
+    /// still unused and its family unrevoked. `false`: another request used it first (a reuse).
+    async fn rotate_refresh_token(
+        &self,
+        old: Uuid,
+        new: &RefreshToken,
+        now: Millis,
+    ) -> StoreResult<bool>;
+    /// Revokes a family (and so its refresh and access tokens); recorded in the change feed.
+    async fn revoke_family(&self, id: Uuid, now: Millis) -> StoreResult<()>;
+    /// Revokes one access token until `expires_at`; recorded in the change feed.
+    async fn revoke_access_token(&self, jti: &str, expires_at: Millis) -> StoreResult<()>;
+    /// Revoked access tokens not yet expired at `now`, and families revoked after `since`.
+    async fn revocations(&self, since: Millis, now: Millis) -> StoreResult<Revocations>;
 
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Inserts a key; a concurrent insert of the same algorithm by another instance is not an error

@@ -47,6 +47,9 @@ pub struct Claims {
     pub permissions: Vec<String>,
     /// The user's credential generation at issue; the token dies when it moves. Required.
     pub r#gen: i64,
+    /// The refresh-token family (one login) this token descends from; revoking it ends the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 fn jwt_alg(a: SigningAlg) -> Algorithm {
@@ -324,6 +327,8 @@ mod tests {
             algorithm,
             access_ttl: Duration::from_secs(900),
             leeway: Duration::from_secs(60),
+            refresh_ttl: Duration::from_secs(3600),
+            refresh_absolute_ttl: Duration::from_secs(86_400),
         }
     }
 

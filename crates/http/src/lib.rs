@@ -100,6 +100,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(wellknown::jwks))
         .routes(routes!(wellknown::metadata))
         .routes(routes!(oauth::token))
+        .routes(routes!(oauth::revoke))
         .routes(routes!(users::register))
         .routes(routes!(users::me, users::patch_me))
         .routes(routes!(users::list))

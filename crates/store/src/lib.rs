@@ -6,9 +6,12 @@
 //! before the caller hears of it. Uniqueness is left to constraints and mapped to
 //! [`StoreError::Conflict`].
 
+mod changes;
 mod items;
 mod keys;
+pub mod listen;
 mod roles;
+mod tokens;
 mod users;
 
 use std::borrow::Cow;
@@ -16,7 +19,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bouncer_core::model::{Item, Page, PageRequest, Role, SigningKeyRecord, User};
+use bouncer_core::model::{
+    ChangeBatch, Item, Page, PageRequest, RefreshToken, Revocations, Role, SigningKeyRecord,
+    TokenFamily, User,
+};
 use bouncer_core::store::{RoleDeletion, Store, StoreError, StoreResult};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -48,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "credential_gen",
         include_str!("../migrations/0002_credential_gen.sql"),
+    ),
+    (
+        3,
+        "token_lifecycle",
+        include_str!("../migrations/0003_token_lifecycle.sql"),
     ),
 ];
 
@@ -97,12 +108,23 @@ pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
     StoreError::Conflict { field }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// The URL, for the PostgreSQL change listener's own connection. Never logged.
+    url: String,
     /// The database file, for SQLite.
     sqlite_path: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the URL: it may hold a password.
+        f.debug_struct("SqlStore")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Takes an exclusive lock on the lock file beside the SQLite database (`<db>.lock`, created mode
@@ -222,6 +244,7 @@ impl SqlStore {
         Ok(Self {
             pool,
             backend,
+            url: url.clone(),
             sqlite_path,
         })
     }
@@ -357,11 +380,6 @@ impl SqlStore {
     }
 }
 
-/// Bumps the revision; first statement of every write transaction that changes users or roles. On
-/// PostgreSQL it also takes the row lock that serializes those transactions, which is what makes
-/// the last-admin check below race-free.
-pub(crate) const BUMP_REVISION: &str = "UPDATE revision SET value = value + 1 WHERE id = 1";
-
 pub(crate) const COUNT_ENABLED_ADMINS: &str = "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id \
      WHERE r.role = 'admin' AND u.disabled = 0";
 
@@ -387,6 +405,40 @@ impl Store for SqlStore {
             .fetch_one(&self.pool)
             .await
             .map_err(backend_err)
+    }
+
+    async fn changes_since(&self, seq: i64) -> StoreResult<ChangeBatch> {
+        changes::since(self, seq).await
+    }
+    async fn prune_changes(&self, before: i64) -> StoreResult<()> {
+        changes::prune(self, before).await
+    }
+
+    async fn insert_family(&self, family: &TokenFamily, first: &RefreshToken) -> StoreResult<()> {
+        tokens::insert_family(self, family, first).await
+    }
+    async fn refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(RefreshToken, TokenFamily)>> {
+        tokens::by_hash(self, token_hash).await
+    }
+    async fn rotate_refresh_token(
+        &self,
+        old: Uuid,
+        new: &RefreshToken,
+        now: i64,
+    ) -> StoreResult<bool> {
+        tokens::rotate(self, old, new, now).await
+    }
+    async fn revoke_family(&self, id: Uuid, now: i64) -> StoreResult<()> {
+        tokens::revoke_family(self, id, now).await
+    }
+    async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> StoreResult<()> {
+        tokens::revoke_access(self, jti, expires_at).await
+    }
+    async fn revocations(&self, since: i64, now: i64) -> StoreResult<Revocations> {
+        tokens::revocations(self, since, now).await
     }
 
     async fn insert_user(&self, user: &User) -> StoreResult<()> {

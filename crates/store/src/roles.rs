@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use bouncer_core::model::Role;
+use bouncer_core::model::{ChangeKind, Role};
 use bouncer_core::store::{RoleDeletion, StoreError, StoreResult};
 use sqlx::Row;
 
 use crate::users::AdminGuard;
-use crate::{BUMP_REVISION, SqlStore, backend_err};
+use crate::{SqlStore, backend_err, changes};
 
 pub(crate) async fn list(store: &SqlStore) -> StoreResult<Vec<Role>> {
     let rows = sqlx::query(
@@ -54,8 +54,7 @@ pub(crate) async fn get(store: &SqlStore, name: &str) -> StoreResult<Option<Role
 
 pub(crate) async fn put(store: &SqlStore, role: &Role) -> StoreResult<bool> {
     let mut tx = store.pool().begin().await.map_err(backend_err)?;
-    sqlx::query(BUMP_REVISION)
-        .execute(&mut *tx)
+    changes::record(store, &mut tx, ChangeKind::Role, &role.name)
         .await
         .map_err(backend_err)?;
     // Insert-or-nothing in one statement: the same text works on SQLite and PostgreSQL.
@@ -87,7 +86,7 @@ pub(crate) async fn put(store: &SqlStore, role: &Role) -> StoreResult<bool> {
 }
 
 pub(crate) async fn delete(store: &SqlStore, name: &str, force: bool) -> StoreResult<RoleDeletion> {
-    let mut guard = AdminGuard::begin(store).await?;
+    let mut guard = AdminGuard::begin(store, ChangeKind::Role, name).await?;
     let holders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_roles WHERE role = $1")
         .bind(name.to_owned())
         .fetch_one(&mut *guard.tx)

@@ -2,14 +2,14 @@
 
 use std::collections::HashMap;
 
-use bouncer_core::model::{Page, PageRequest, User};
+use bouncer_core::model::{ChangeKind, Page, PageRequest, User};
 use bouncer_core::store::{StoreError, StoreResult};
 use bouncer_core::validate::email_norm;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use uuid::Uuid;
 
-use crate::{BUMP_REVISION, COUNT_ENABLED_ADMINS, SqlStore, backend_err, placeholders};
+use crate::{COUNT_ENABLED_ADMINS, SqlStore, backend_err, changes, placeholders};
 
 const COLUMNS: &str = "id, username, email, full_name, disabled, password_hash, password_changed_at, credential_gen, created_at, updated_at";
 
@@ -182,19 +182,19 @@ pub(crate) async fn list(store: &SqlStore, page: PageRequest) -> StoreResult<Pag
     })
 }
 
-/// A write transaction that may change who is an enabled admin. It starts by bumping the revision
-/// (the row lock that serializes these writes on PostgreSQL; SQLite has one writer anyway), counts
-/// enabled admins, and [`AdminGuard::commit`] refuses to leave none.
+/// A write transaction that may change who is an enabled admin. It starts by recording the change
+/// in the feed, which bumps the revision (the row lock that serializes these writes on PostgreSQL;
+/// SQLite has one writer anyway), counts enabled admins, and [`AdminGuard::commit`] refuses to
+/// leave none.
 pub(crate) struct AdminGuard {
     pub(crate) tx: Transaction<'static, Any>,
     before: i64,
 }
 
 impl AdminGuard {
-    pub(crate) async fn begin(store: &SqlStore) -> StoreResult<Self> {
+    pub(crate) async fn begin(store: &SqlStore, kind: ChangeKind, key: &str) -> StoreResult<Self> {
         let mut tx = store.pool().begin().await.map_err(backend_err)?;
-        sqlx::query(BUMP_REVISION)
-            .execute(&mut *tx)
+        changes::record(store, &mut tx, kind, key)
             .await
             .map_err(backend_err)?;
         let before = enabled_admins(&mut tx).await.map_err(backend_err)?;
@@ -227,7 +227,7 @@ async fn stale_or_missing(tx: &mut Transaction<'static, Any>, id: Uuid) -> Store
 }
 
 pub(crate) async fn update(store: &SqlStore, user: &User, read_at: i64) -> StoreResult<bool> {
-    let mut guard = AdminGuard::begin(store).await?;
+    let mut guard = AdminGuard::begin(store, ChangeKind::User, &user.id.to_string()).await?;
     let done = sqlx::query(
         "UPDATE users SET email = $1, email_norm = CASE WHEN email = $1 THEN email_norm ELSE $2 END, full_name = $3, disabled = $4, password_hash = $5, \
          password_changed_at = $6, credential_gen = $7, updated_at = $8 WHERE id = $9 AND updated_at = $10",
@@ -256,7 +256,7 @@ pub(crate) async fn update(store: &SqlStore, user: &User, read_at: i64) -> Store
 }
 
 pub(crate) async fn delete(store: &SqlStore, id: Uuid, read_at: Option<i64>) -> StoreResult<bool> {
-    let mut guard = AdminGuard::begin(store).await?;
+    let mut guard = AdminGuard::begin(store, ChangeKind::User, &id.to_string()).await?;
     let done = match read_at {
         None => sqlx::query("DELETE FROM users WHERE id = $1").bind(id.to_string()),
         Some(at) => sqlx::query("DELETE FROM users WHERE id = $1 AND updated_at = $2")

@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod durability;
 mod hostile_tokens;
+mod lifecycle;
 mod probe;
 mod security;
 mod sqlite_ops;

@@ -11,7 +11,7 @@ mod users;
 use std::sync::Arc;
 
 pub use items::{ItemInput, ItemPatch};
-pub use oauth::{ClientCredentials, OAuthError, SWAGGER_CLIENT, TokenGrant};
+pub use oauth::{ClientCredentials, OAuthError, RevokeCaller, SWAGGER_CLIENT, TokenGrant};
 pub use users::{AdminUserPatch, NewUser, OwnUserPatch, Registration};
 
 use crate::auth::Authenticator;

@@ -1,11 +1,16 @@
 //! The OAuth2 token endpoint's rules (RFC 6749). Errors here are RFC 6749 §5.2 errors, not problem
 //! documents, so they have their own type.
 
+use uuid::Uuid;
+
 use super::Bouncer;
 use crate::authz::ROLE_SCOPE;
+use crate::clock::Millis;
 use crate::error::Error;
+use crate::model::{RefreshToken, TokenFamily};
 use crate::permission::{Permission, PermissionRef, PermissionSet};
 use crate::principal::UserState;
+use crate::secret;
 use crate::token::Claims;
 
 /// The one built-in public client, used by the Swagger UI at `/docs`.
@@ -68,12 +73,34 @@ pub struct ClientCredentials<'a> {
     pub client_secret: Option<&'a str>,
 }
 
-/// An issued access token (RFC 6749 §5.1).
+/// An issued access token (RFC 6749 §5.1), with the refresh token that continues the login.
 #[derive(Debug, Clone)]
 pub struct TokenGrant {
     pub access_token: String,
     pub expires_in: u64,
     pub scope: String,
+    pub refresh_token: Option<String>,
+}
+
+/// What `/oauth2/revoke` authenticated (RFC 7009 §2.1).
+#[derive(Debug, Clone, Copy)]
+pub enum RevokeCaller<'a> {
+    /// An authenticated client: it may revoke the tokens issued to it.
+    Client(&'a str),
+    /// A credential of a user: they may revoke their own tokens.
+    Owner(Uuid),
+    /// The request presented the very token it revokes as its bearer credential (possession is
+    /// proof enough, even once that token is dead).
+    Possession,
+}
+
+fn millis(d: std::time::Duration) -> Millis {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+fn parse_scope(scope: &str) -> Result<PermissionSet, OAuthError> {
+    PermissionSet::parse_scope(scope)
+        .map_err(|bad| OAuthError::InvalidScope(format!("{bad:?} is not a valid scope")))
 }
 
 impl Bouncer {
@@ -105,22 +132,64 @@ impl Bouncer {
         client: Option<std::net::IpAddr>,
     ) -> Result<TokenGrant, OAuthError> {
         let client_id = self.authenticate_client(client_auth)?;
-        let requested = scope
-            .map(|s| {
-                PermissionSet::parse_scope(s).map_err(|bad| {
-                    OAuthError::InvalidScope(format!("{bad:?} is not a valid scope"))
-                })
-            })
-            .transpose()?;
+        let requested = scope.map(parse_scope).transpose()?;
         let state = self.auth.check_password(username, password, client).await?;
         let grant = Grant::narrow(&state, requested)?;
         let now = self.clock.now_ms();
+        let s = self.tokens.settings();
+        let family = TokenFamily {
+            id: Uuid::now_v7(),
+            user_id: state.user.id,
+            client_id: client_id.to_owned(),
+            scope: grant.scope.clone(),
+            auth_time: now,
+            created_at: now,
+            expires_at: now + millis(s.refresh_absolute_ttl),
+            revoked_at: None,
+        };
+        let (refresh, record) = self.new_refresh_token(&family, &state, now);
+        self.store
+            .insert_family(&family, &record)
+            .await
+            .map_err(Error::from)?;
+        self.issue_access(&state, &family, grant, Some(refresh), now)
+    }
+
+    /// A new refresh token of `family`, and the record stored for it (its digest only).
+    fn new_refresh_token(
+        &self,
+        family: &TokenFamily,
+        state: &UserState,
+        now: Millis,
+    ) -> (String, RefreshToken) {
+        let token = secret::generate(secret::REFRESH_PREFIX);
+        let record = RefreshToken {
+            id: Uuid::now_v7(),
+            family_id: family.id,
+            token_hash: secret::digest(&token),
+            credential_gen: state.user.credential_gen,
+            created_at: now,
+            expires_at: (now + millis(self.tokens.settings().refresh_ttl)).min(family.expires_at),
+            used_at: None,
+        };
+        (token, record)
+    }
+
+    fn issue_access(
+        &self,
+        state: &UserState,
+        family: &TokenFamily,
+        grant: Grant,
+        refresh_token: Option<String>,
+        now: Millis,
+    ) -> Result<TokenGrant, OAuthError> {
         let claims = Claims {
             sub: state.user.id.to_string(),
-            auth_time: now.div_euclid(1000),
-            client_id: client_id.to_owned(),
+            auth_time: family.auth_time.div_euclid(1000),
+            client_id: family.client_id.clone(),
             username: state.user.username.clone(),
             r#gen: state.user.credential_gen,
+            sid: Some(family.id.to_string()),
             ..grant.claims()
         };
         let (access_token, _) = self.tokens.issue(claims, now)?;
@@ -128,7 +197,127 @@ impl Bouncer {
             access_token,
             expires_in: self.tokens.settings().access_ttl.as_secs(),
             scope: grant.scope,
+            refresh_token,
         })
+    }
+
+    /// The refresh grant (RFC 6749 §6). The refresh token rotates on every use. A token presented
+    /// twice is theft: `invalid_grant`, and its whole family (that login's refresh and access
+    /// tokens) is revoked; two concurrent refreshes of one token are decided by the store's
+    /// compare-and-set, so exactly one wins and the other counts as the reuse. The token works only
+    /// for its client, within its sliding and absolute lifetimes, and only while its user is
+    /// enabled at the same credential generation. `scope` may narrow, never widen, the login's.
+    pub async fn refresh_grant(
+        &self,
+        client_auth: ClientCredentials<'_>,
+        refresh_token: &str,
+        scope: Option<&str>,
+    ) -> Result<TokenGrant, OAuthError> {
+        let client_id = self.authenticate_client(client_auth)?;
+        let requested = scope.map(parse_scope).transpose()?;
+        let now = self.clock.now_ms();
+        let Some((token, family)) = self
+            .store
+            .refresh_token(&secret::digest(refresh_token))
+            .await
+            .map_err(Error::from)?
+        else {
+            return Err(OAuthError::InvalidGrant);
+        };
+        if family.client_id != client_id || family.revoked_at.is_some() {
+            return Err(OAuthError::InvalidGrant);
+        }
+        if token.used_at.is_some() {
+            self.revoke_family_now(family.id, now).await?;
+            tracing::warn!(family = %family.id, "refresh token reused: family revoked");
+            return Err(OAuthError::InvalidGrant);
+        }
+        if token.expires_at <= now || family.expires_at <= now {
+            return Err(OAuthError::InvalidGrant);
+        }
+        let state = self
+            .auth
+            .user_state(family.user_id)
+            .await?
+            .filter(|s| !s.user.disabled && s.user.credential_gen == token.credential_gen)
+            .ok_or(OAuthError::InvalidGrant)?;
+        let login_scope = parse_scope(&family.scope)?;
+        if let Some(req) = &requested
+            && let Some(p) = req.iter().find(|p| !login_scope.covers(p))
+        {
+            return Err(OAuthError::InvalidScope(format!(
+                "{p} is beyond the scope of the login"
+            )));
+        }
+        // Without a scope the refresh keeps the login's (`*` stays unnarrowed).
+        let requested = requested.or_else(|| (family.scope != "*").then_some(login_scope));
+        let grant = Grant::narrow(&state, requested)?;
+        let (next, record) = self.new_refresh_token(&family, &state, now);
+        if !self
+            .store
+            .rotate_refresh_token(token.id, &record, now)
+            .await
+            .map_err(Error::from)?
+        {
+            // Another request used it first: this one is the reuse.
+            self.revoke_family_now(family.id, now).await?;
+            tracing::warn!(family = %family.id, "refresh token used twice at once: family revoked");
+            return Err(OAuthError::InvalidGrant);
+        }
+        self.issue_access(&state, &family, grant, Some(next), now)
+    }
+
+    async fn revoke_family_now(&self, id: Uuid, now: Millis) -> Result<(), OAuthError> {
+        self.store
+            .revoke_family(id, now)
+            .await
+            .map_err(Error::from)?;
+        self.auth.note_revoked_family(id);
+        Ok(())
+    }
+
+    /// Token revocation (RFC 7009): a refresh token revokes its family (with the family's access
+    /// tokens); an access token only itself. Only the token's owner, its client, or a request
+    /// presenting the token itself may revoke it; anything else (someone else's token, an invalid
+    /// or expired one) is left alone, and the answer is the same.
+    pub async fn revoke(&self, caller: RevokeCaller<'_>, token: &str) -> Result<(), OAuthError> {
+        let now = self.clock.now_ms();
+        if token.starts_with(secret::REFRESH_PREFIX) {
+            if let Some((_, family)) = self
+                .store
+                .refresh_token(&secret::digest(token))
+                .await
+                .map_err(Error::from)?
+            {
+                let allowed = match caller {
+                    RevokeCaller::Client(c) => c == family.client_id,
+                    RevokeCaller::Owner(u) => u == family.user_id,
+                    RevokeCaller::Possession => true,
+                };
+                if allowed && family.revoked_at.is_none() {
+                    self.revoke_family_now(family.id, now).await?;
+                }
+            }
+            return Ok(());
+        }
+        // An access token: only one of ours, still valid, names a jti worth revoking.
+        let Ok(claims) = self.tokens.verify(token, now.div_euclid(1000)) else {
+            return Ok(());
+        };
+        let allowed = match caller {
+            RevokeCaller::Client(c) => c == claims.client_id,
+            RevokeCaller::Owner(u) => u.to_string() == claims.sub,
+            RevokeCaller::Possession => true,
+        };
+        if allowed {
+            let expires = claims.exp.saturating_mul(1000);
+            self.store
+                .revoke_access_token(&claims.jti, expires)
+                .await
+                .map_err(Error::from)?;
+            self.auth.note_revoked_token(&claims.jti, expires);
+        }
+        Ok(())
     }
 }
 

@@ -8,7 +8,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use bouncer_core::service::{Bouncer, ClientCredentials, OAuthError};
+use bouncer_core::service::{
+    Bouncer, ClientCredentials, OAuthError, RevokeCaller, SWAGGER_CLIENT, TokenGrant,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -21,6 +23,21 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     pub expires_in: u64,
     pub scope: String,
+    /// Rotates on every use (RFC 6749 §6); a reused one revokes its whole login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+impl From<TokenGrant> for TokenResponse {
+    fn from(g: TokenGrant) -> Self {
+        TokenResponse {
+            access_token: g.access_token,
+            token_type: "Bearer",
+            expires_in: g.expires_in,
+            scope: g.scope,
+            refresh_token: g.refresh_token,
+        }
+    }
 }
 
 /// Parses the form; a repeated parameter is an error (RFC 6749 §3.2).
@@ -78,7 +95,8 @@ fn basic_client(headers: &axum::http::HeaderMap) -> Result<Option<(String, Strin
 }
 
 /// Issues tokens. Grant `password` (RFC 6749 §4.3): `username`, `password`, optional `scope`
-/// (space-separated permissions) and `client_id` (`swagger`).
+/// (space-separated permissions and `role:NAME`) and `client_id` (`swagger`). Grant
+/// `refresh_token` (§6): `refresh_token`, optional narrower `scope`; the refresh token rotates.
 #[utoipa::path(post, path = "/oauth2/token", tag = "oauth2",
     request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type=password&username=...&password=...&scope=..."),
     responses((status = 200, body = TokenResponse), (status = 400, description = "RFC 6749 error"), (status = 401, description = "invalid_client")))]
@@ -98,17 +116,7 @@ pub async fn token(State(b): State<Arc<Bouncer>>, req: Request) -> Response {
 }
 
 async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthError, ApiError>> {
-    let form_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';').next().is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        });
-    if !form_type {
+    if !form_content_type(req.headers()) {
         return Err(Ok(OAuthError::InvalidRequest(
             "the body must be application/x-www-form-urlencoded".into(),
         )));
@@ -161,13 +169,115 @@ async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthE
                 )
                 .await
                 .map_err(Ok)?;
-            Ok(TokenResponse {
-                access_token: grant.access_token,
-                token_type: "Bearer",
-                expires_in: grant.expires_in,
-                scope: grant.scope,
-            })
+            Ok(grant.into())
+        }
+        "refresh_token" => {
+            let refresh = field("refresh_token").ok_or_else(|| {
+                Ok(OAuthError::InvalidRequest(
+                    "refresh_token is required".into(),
+                ))
+            })?;
+            let grant = b
+                .refresh_grant(client_auth, refresh, form.get("scope").map(String::as_str))
+                .await
+                .map_err(Ok)?;
+            Ok(grant.into())
         }
         _ => Err(Ok(OAuthError::UnsupportedGrantType)),
     }
+}
+
+fn form_content_type(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        })
+}
+
+/// Revokes a token (RFC 7009): `token`, optional `token_type_hint`. The caller authenticates as
+/// the token's owner (any of their credentials), as its client, or by presenting the token itself
+/// as its bearer credential; otherwise 401 `invalid_client` and nothing is revoked. A well-formed,
+/// authenticated request always gets 200, whether or not the token was valid or theirs.
+#[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth2",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "token=...&token_type_hint=refresh_token"),
+    responses((status = 200, description = "revoked, or nothing to revoke"), (status = 400, description = "RFC 6749 error"), (status = 401, description = "invalid_client")))]
+pub async fn revoke(State(b): State<Arc<Bouncer>>, req: Request) -> Response {
+    match revoke_inner(&b, req).await {
+        Ok(()) => {
+            let mut res = axum::http::StatusCode::OK.into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(Ok(e)) => OAuthErrorResponse(e).into_response(),
+        Err(Err(e)) => e.into_response(),
+    }
+}
+
+async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError, ApiError>> {
+    if !form_content_type(req.headers()) {
+        return Err(Ok(OAuthError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded".into(),
+        )));
+    }
+    let client_ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let mut authorizations = req.headers().get_all(header::AUTHORIZATION).iter();
+    let authorization = authorizations.next().cloned();
+    if authorizations.next().is_some() {
+        return Err(Ok(OAuthError::InvalidRequest(
+            "more than one Authorization header".into(),
+        )));
+    }
+    let bytes = body_bytes(req, &()).await.map_err(Err)?;
+    let form = parse_form(&bytes).map_err(Ok)?;
+    let token = form
+        .get("token")
+        .map(String::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Ok(OAuthError::InvalidRequest("token is required".into())))?;
+    let value = authorization
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .ok_or(Ok(OAuthError::InvalidClient))?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let rest = rest.trim();
+    let caller = if scheme.eq_ignore_ascii_case("bearer") {
+        if rest == token {
+            RevokeCaller::Possession
+        } else {
+            let p = b
+                .auth
+                .bearer(rest)
+                .await
+                .map_err(|_| Ok(OAuthError::InvalidClient))?;
+            RevokeCaller::Owner(p.user_id())
+        }
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let (user, pass) =
+            crate::extract::parse_basic(rest).ok_or(Ok(OAuthError::InvalidClient))?;
+        if user == SWAGGER_CLIENT && pass.is_empty() {
+            // A public client naming itself proves nothing: not enough to revoke.
+            return Err(Ok(OAuthError::InvalidClient));
+        }
+        let p = b
+            .auth
+            .basic(&user, &pass, client_ip)
+            .await
+            .map_err(|e| match e {
+                bouncer_core::Error::Busy => Ok(OAuthError::Busy),
+                _ => Ok(OAuthError::InvalidClient),
+            })?;
+        RevokeCaller::Owner(p.user_id())
+    } else {
+        return Err(Ok(OAuthError::InvalidClient));
+    };
+    b.revoke(caller, token).await.map_err(Ok)
 }

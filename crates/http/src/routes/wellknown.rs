@@ -24,8 +24,10 @@ pub async fn metadata(State(b): State<Arc<Bouncer>>) -> impl IntoResponse {
     Json(json!({
         "issuer": iss,
         "token_endpoint": format!("{iss}/oauth2/token"),
+        "revocation_endpoint": format!("{iss}/oauth2/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-        "grant_types_supported": ["password"],
+        "grant_types_supported": ["password", "refresh_token"],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["none"],
         "token_endpoint_auth_signing_alg_values_supported": [b.tokens.algorithm().name()],

@@ -52,7 +52,28 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(db, &dir)?;
         adjust(&mut config);
-        let clock = ManualClock::default();
+        Some(Self::spawn_from(config, ManualClock::default(), dir).await)
+    }
+
+    /// A second server on the same database (and clock) as `other`: another instance.
+    pub async fn spawn_shared(other: &TestApp) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::spawn_from(other.config.clone(), other.clock.clone(), dir).await
+    }
+
+    /// Stops the server and hands back what a restart on the same database needs.
+    pub async fn stop_and_keep(mut self) -> (Config, ManualClock, tempfile::TempDir) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        (self.config, self.clock, self.dir)
+    }
+
+    /// A server on `config` (its database as it is), with `clock`, keeping `dir` alive.
+    pub async fn spawn_from(config: Config, clock: ManualClock, dir: tempfile::TempDir) -> TestApp {
         let server = Server::bind(config.clone(), Arc::new(clock.clone()))
             .await
             .expect("server starts");
@@ -68,7 +89,7 @@ impl TestApp {
                 .expect("server runs");
         });
         let client = Client::builder().build().expect("client");
-        Some(TestApp {
+        TestApp {
             url,
             client,
             bouncer,
@@ -77,7 +98,7 @@ impl TestApp {
             dir,
             shutdown: Some(tx),
             task: Some(task),
-        })
+        }
     }
 
     /// Stops the server and waits for it to drain.

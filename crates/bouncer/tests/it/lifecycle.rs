@@ -1,0 +1,456 @@
+//! The token lifecycle: refresh tokens that rotate, reuse detection that revokes the family,
+//! exactly one winner among concurrent refreshes, lifetimes, revocation (RFC 7009) checked on
+//! every request, and the change feed that carries revocations to other instances.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{BOTH, Db, TestApp};
+
+/// The password grant's whole answer.
+async fn login(app: &TestApp, user: &str, pw: &str) -> Value {
+    let r = app.token_response(user, pw, None).await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn refresh(app: &TestApp, token: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+    form.extend_from_slice(extra);
+    let r = app
+        .client
+        .post(app.at("/oauth2/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn revoke(app: &TestApp, token: &str, auth: Option<&str>) -> u16 {
+    let mut rb = app
+        .client
+        .post(app.at("/oauth2/revoke"))
+        .form(&[("token", token)]);
+    if let Some(a) = auth {
+        rb = rb.header("authorization", a);
+    }
+    rb.send().await.unwrap().status().as_u16()
+}
+
+fn s(v: &Value, k: &str) -> String {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("no {k} in {v}"))
+        .to_owned()
+}
+
+fn claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn me(app: &TestApp, access: &str) -> u16 {
+    app.get_bearer("/users/me", access).await.status().as_u16()
+}
+
+/// Each refresh rotates; the old refresh token used again revokes the family: its newest refresh
+/// token and every access token of that login die, while the user's other logins keep working.
+#[tokio::test]
+async fn reuse_of_a_rotated_refresh_token_revokes_only_its_family() {
+    for db in BOTH {
+        let Some(app) = TestApp::spawn_on(db).await else {
+            continue;
+        };
+        let (name, pw, _) = app.user_with_roles("rotator", &["user"]).await;
+        let first = login(&app, &name, &pw).await;
+        let other_login = login(&app, &name, &pw).await;
+        let (st, second) = refresh(&app, &s(&first, "refresh_token"), &[]).await;
+        assert_eq!(st, 200, "{db:?}: {second}");
+        assert_ne!(s(&second, "refresh_token"), s(&first, "refresh_token"));
+        assert!(s(&second, "refresh_token").starts_with("bnr_"));
+        assert_eq!(me(&app, &s(&second, "access_token")).await, 200);
+        // auth_time is the login's, through the refresh.
+        assert_eq!(
+            claims(&s(&second, "access_token"))["auth_time"],
+            claims(&s(&first, "access_token"))["auth_time"]
+        );
+
+        let (st, body) = refresh(&app, &s(&first, "refresh_token"), &[]).await;
+        assert_eq!(
+            (st, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{db:?}"
+        );
+        let (st, _) = refresh(&app, &s(&second, "refresh_token"), &[]).await;
+        assert_eq!(st, 400, "the family's newest refresh token died with it");
+        assert_eq!(me(&app, &s(&first, "access_token")).await, 401);
+        assert_eq!(me(&app, &s(&second, "access_token")).await, 401);
+        // Another login of the same user is another family.
+        assert_eq!(me(&app, &s(&other_login, "access_token")).await, 200);
+        let (st, _) = refresh(&app, &s(&other_login, "refresh_token"), &[]).await;
+        assert_eq!(st, 200);
+        app.stop().await;
+    }
+}
+
+/// Two (here: eight) concurrent refreshes of one token: exactly one rotation wins; the others are
+/// reuses, which revoke the family, so the winner's new tokens die too.
+#[tokio::test]
+async fn concurrent_refreshes_of_one_token_rotate_exactly_once() {
+    for db in BOTH {
+        let Some(app) = TestApp::spawn_on(db).await else {
+            continue;
+        };
+        let (name, pw, _) = app.user_with_roles("racer2", &["user"]).await;
+        let t = login(&app, &name, &pw).await;
+        let rt = s(&t, "refresh_token");
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (client, url, rt) = (app.client.clone(), app.at("/oauth2/token"), rt.clone());
+                tokio::spawn(async move {
+                    let r = client
+                        .post(url)
+                        .form(&[
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", rt.as_str()),
+                        ])
+                        .send()
+                        .await
+                        .unwrap();
+                    let st = r.status().as_u16();
+                    (st, r.json::<Value>().await.unwrap())
+                })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for t in tasks {
+            let (st, body) = t.await.unwrap();
+            assert!(st == 200 || st == 400, "{db:?}: {st} {body}");
+            if st == 200 {
+                won.push(body);
+            } else {
+                assert_eq!(body["error"], "invalid_grant");
+            }
+        }
+        assert_eq!(won.len(), 1, "{db:?}: exactly one rotation");
+        let (st, _) = refresh(&app, &s(&won[0], "refresh_token"), &[]).await;
+        assert_eq!(st, 400, "{db:?}: the losers' reuse revoked the family");
+        app.stop().await;
+    }
+}
+
+/// Refresh tokens die with the user's credential generation (disable, password change) and with
+/// the user, work only within their lifetimes, and never widen the login's scope.
+#[tokio::test]
+async fn refresh_respects_the_user_the_lifetimes_and_the_scope() {
+    let app = TestApp::spawn_with(Db::Sqlite, |c| {
+        c.tokens.refresh_ttl_s = 3600;
+        c.tokens.refresh_absolute_ttl_s = 3 * 3600;
+    })
+    .await
+    .unwrap();
+    let admin = app.admin_token().await;
+    let (name, pw, id) = app.user_with_roles("lifer", &["user"]).await;
+    let patch = |body: Value| {
+        app.client
+            .patch(app.at(&format!("/users/{id}")))
+            .bearer_auth(&admin)
+            .json(&body)
+    };
+
+    // Disabled: refused; enabled again: the old refresh token stays dead (new generation).
+    let t = login(&app, &name, &pw).await;
+    assert_eq!(
+        patch(serde_json::json!({"disabled": true}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(refresh(&app, &s(&t, "refresh_token"), &[]).await.0, 400);
+    assert_eq!(
+        patch(serde_json::json!({"disabled": false}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(refresh(&app, &s(&t, "refresh_token"), &[]).await.0, 400);
+
+    // Scope: narrower is fine, wider is invalid_scope.
+    let narrow = app.token_response(&name, &pw, Some("items:read")).await;
+    let narrow: Value = narrow.json().await.unwrap();
+    let (st, body) = refresh(
+        &app,
+        &s(&narrow, "refresh_token"),
+        &[("scope", "items:write")],
+    )
+    .await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_scope")));
+    let (st, body) = refresh(&app, &s(&narrow, "refresh_token"), &[]).await;
+    assert_eq!(st, 200);
+    assert_eq!(body["scope"], "items:read");
+
+    // Sliding: an idle hour kills it; each use starts the hour again, up to the absolute 3 h.
+    let t = login(&app, &name, &pw).await;
+    let mut rt = s(&t, "refresh_token");
+    for _ in 0..2 {
+        app.clock.advance_s(3500);
+        let (st, body) = refresh(&app, &rt, &[]).await;
+        assert_eq!(st, 200, "{body}");
+        rt = s(&body, "refresh_token");
+    }
+    app.clock.advance_s(3500); // 10,500 s since the login: within the sliding hour...
+    let (st, body) = refresh(&app, &rt, &[]).await;
+    assert_eq!(st, 200, "{body}");
+    rt = s(&body, "refresh_token");
+    app.clock.advance_s(600); // ...but now past the absolute 3 hours.
+    assert_eq!(refresh(&app, &rt, &[]).await.0, 400);
+    let t = login(&app, &name, &pw).await;
+    app.clock.advance_s(3601);
+    assert_eq!(
+        refresh(&app, &s(&t, "refresh_token"), &[]).await.0,
+        400,
+        "idle past the sliding hour"
+    );
+
+    // Deleted with the user.
+    let t = login(&app, &name, &pw).await;
+    let r = app
+        .client
+        .delete(app.at(&format!("/users/{id}")))
+        .bearer_auth(app.admin_token().await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(refresh(&app, &s(&t, "refresh_token"), &[]).await.0, 400);
+    app.stop().await;
+}
+
+/// RFC 7009 and API.md: the owner (any of their credentials) revokes; a refresh token takes its
+/// family's access tokens along, an access token only itself; someone else's token is left alone
+/// with 200; no credential, or the public client naming itself, is 401 `invalid_client`.
+#[tokio::test]
+async fn revocation_by_owner_possession_and_nobody_else() {
+    for db in BOTH {
+        let Some(app) = TestApp::spawn_on(db).await else {
+            continue;
+        };
+        let (name, pw, _) = app.user_with_roles("revoker", &["user"]).await;
+        let (other, opw, _) = app.user_with_roles("bystander", &["user"]).await;
+        let mine = login(&app, &name, &pw).await;
+        let theirs = login(&app, &other, &opw).await;
+        let bearer = format!("Bearer {}", s(&mine, "access_token"));
+
+        // Nothing revoked without a credential, or with the public client alone.
+        assert_eq!(revoke(&app, &s(&mine, "access_token"), None).await, 401);
+        let swagger = format!("Basic {}", base64_of("swagger:"));
+        assert_eq!(
+            revoke(&app, &s(&mine, "refresh_token"), Some(&swagger)).await,
+            401
+        );
+        assert_eq!(me(&app, &s(&mine, "access_token")).await, 200);
+
+        // Someone else's tokens: 200, untouched.
+        assert_eq!(
+            revoke(&app, &s(&theirs, "access_token"), Some(&bearer)).await,
+            200
+        );
+        assert_eq!(
+            revoke(&app, &s(&theirs, "refresh_token"), Some(&bearer)).await,
+            200
+        );
+        assert_eq!(me(&app, &s(&theirs, "access_token")).await, 200);
+        assert_eq!(
+            refresh(&app, &s(&theirs, "refresh_token"), &[]).await.0,
+            200
+        );
+
+        // Garbage and unknown tokens: 200.
+        assert_eq!(revoke(&app, "not-a-token", Some(&bearer)).await, 200);
+        assert_eq!(revoke(&app, "bnr_unknown", Some(&bearer)).await, 200);
+
+        // An access token revokes only itself.
+        let second = login(&app, &name, &pw).await;
+        let basic = format!("Basic {}", base64_of(&format!("{name}:{pw}")));
+        assert_eq!(
+            revoke(&app, &s(&second, "access_token"), Some(&basic)).await,
+            200
+        );
+        assert_eq!(me(&app, &s(&second, "access_token")).await, 401, "{db:?}");
+        assert_eq!(
+            refresh(&app, &s(&second, "refresh_token"), &[]).await.0,
+            200,
+            "its refresh token lives"
+        );
+
+        // A refresh token revokes its family, access tokens included; possession suffices.
+        assert_eq!(
+            revoke(&app, &s(&mine, "refresh_token"), Some(&bearer)).await,
+            200
+        );
+        assert_eq!(me(&app, &s(&mine, "access_token")).await, 401);
+        assert_eq!(refresh(&app, &s(&mine, "refresh_token"), &[]).await.0, 400);
+        assert_eq!(
+            revoke(&app, &s(&mine, "access_token"), Some(&bearer)).await,
+            200
+        );
+        app.stop().await;
+    }
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// Revocations survive a restart: revoked access tokens, revoked families and used refresh tokens
+/// stay dead on a new server over the same database.
+#[tokio::test]
+async fn revocations_survive_a_restart() {
+    for db in BOTH {
+        let Some(app) = TestApp::spawn_on(db).await else {
+            continue;
+        };
+        let (name, pw, _) = app.user_with_roles("survivor", &["user"]).await;
+        let a = login(&app, &name, &pw).await;
+        let b = login(&app, &name, &pw).await;
+        let c = login(&app, &name, &pw).await;
+        let bearer = |t: &Value| format!("Bearer {}", s(t, "access_token"));
+        assert_eq!(
+            revoke(&app, &s(&a, "access_token"), Some(&bearer(&a))).await,
+            200
+        );
+        assert_eq!(
+            revoke(&app, &s(&b, "refresh_token"), Some(&bearer(&b))).await,
+            200
+        );
+        let (_, c2) = refresh(&app, &s(&c, "refresh_token"), &[]).await;
+        let (config, clock, dir) = app.stop_and_keep().await;
+        let app = TestApp::spawn_from(config, clock, dir).await;
+        assert_eq!(
+            me(&app, &s(&a, "access_token")).await,
+            401,
+            "{db:?}: revoked token"
+        );
+        assert_eq!(
+            me(&app, &s(&b, "access_token")).await,
+            401,
+            "{db:?}: revoked family"
+        );
+        assert_eq!(refresh(&app, &s(&b, "refresh_token"), &[]).await.0, 400);
+        assert_eq!(me(&app, &s(&c2, "access_token")).await, 200);
+        assert_eq!(
+            refresh(&app, &s(&c, "refresh_token"), &[]).await.0,
+            400,
+            "rotated stays dead"
+        );
+        app.stop().await;
+    }
+}
+
+/// Two instances on one PostgreSQL database: a revocation, a disable and a role change made through
+/// one are in force on the other. Polling is slowed to 3 s here, so only LISTEN/NOTIFY can deliver
+/// them within the 2.5 s the test allows; it prints the delays it saw (the note quotes them).
+#[tokio::test]
+async fn a_second_instance_sees_revocations_disables_and_role_changes() {
+    let Some(a) = TestApp::spawn_with(Db::Postgres, |c| c.auth.revision_poll_ms = 3000).await
+    else {
+        return;
+    };
+    let b = TestApp::spawn_shared(&a).await;
+    let (name, pw, id) = a.user_with_roles("twin", &["user"]).await;
+    let wait_for = |app: &TestApp, token: String, want: u16, path: &'static str| {
+        let (client, url) = (app.client.clone(), app.at(path));
+        async move {
+            let started = Instant::now();
+            loop {
+                let st = client
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16();
+                if st == want {
+                    return started.elapsed();
+                }
+                assert!(
+                    started.elapsed() < Duration::from_millis(2500),
+                    "{path}: still {st}, want {want}"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    // Revocation through A, seen by B.
+    let t = login(&a, &name, &pw).await;
+    assert_eq!(me(&b, &s(&t, "access_token")).await, 200);
+    let bearer = format!("Bearer {}", s(&t, "access_token"));
+    assert_eq!(revoke(&a, &s(&t, "access_token"), Some(&bearer)).await, 200);
+    let revoked = wait_for(&b, s(&t, "access_token"), 401, "/users/me").await;
+
+    // Role change through A, seen by B (items:write gone).
+    let t = login(&a, &name, &pw).await;
+    let access = s(&t, "access_token");
+    assert_eq!(b.get_bearer("/users/me", &access).await.status(), 200);
+    let admin = a.admin_token().await;
+    let r = a
+        .client
+        .put(a.at("/roles/user"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"permissions": ["items:read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let started = Instant::now();
+    loop {
+        let r = b
+            .client
+            .post(b.at("/items"))
+            .bearer_auth(&access)
+            .json(&serde_json::json!({"name": "x"}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 403 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "role change not seen"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let role_change = started.elapsed();
+
+    // Disable through A, seen by B.
+    let r = a
+        .client
+        .patch(a.at(&format!("/users/{id}")))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let disabled = wait_for(&b, access, 401, "/users/me").await;
+    eprintln!(
+        "second instance saw: revocation after {revoked:?}, role change after {role_change:?}, disable after {disabled:?}"
+    );
+    b.stop().await;
+    a.stop().await;
+}
