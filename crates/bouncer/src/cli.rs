@@ -52,6 +52,9 @@ pub enum Command {
     /// Manage roles and who holds them.
     #[command(subcommand)]
     Role(RoleCommand),
+    /// Manage machine clients (client credentials, introspection).
+    #[command(subcommand)]
+    Client(ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +119,24 @@ pub enum RoleCommand {
     Grant { role: String, username: String },
     /// Take the role ROLE from USERNAME.
     Revoke { role: String, username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; its secret is printed once.
+    Add {
+        name: String,
+        /// A scope the client may hold (repeatable), e.g. items:read or tokens:introspect.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Allow the password grant (trust this client with users' passwords).
+        #[arg(long)]
+        first_party: bool,
+    },
+    /// List clients (never their secrets).
+    List,
+    /// Delete a client; its tokens stop working at once.
+    Remove { client_id: String },
 }
 
 fn read_password(src: &PasswordSource) -> Result<String, AppError> {
@@ -236,6 +257,46 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
                     )
                     .await?;
                     println!("password changed for {}", u.username);
+                }
+            }
+            Ok(())
+        }
+        Command::Client(cmd) => {
+            let b = domain(&config).await?;
+            match cmd {
+                ClientCommand::Add {
+                    name,
+                    scopes,
+                    first_party,
+                } => {
+                    let (c, secret) = b
+                        .create_client(
+                            Actor::Operator,
+                            bouncer_core::service::NewClient {
+                                name,
+                                scopes,
+                                first_party,
+                            },
+                        )
+                        .await?;
+                    println!("client_id:     {}", c.id);
+                    println!("client_secret: {secret}");
+                    eprintln!("The secret is shown only this once.");
+                }
+                ClientCommand::List => {
+                    for c in b.list_clients().await? {
+                        println!(
+                            "{}\t{}\t{}\t{}",
+                            c.id,
+                            c.name,
+                            if c.first_party { "first-party" } else { "-" },
+                            c.scopes.join(" ")
+                        );
+                    }
+                }
+                ClientCommand::Remove { client_id } => {
+                    b.delete_client(Actor::Operator, &client_id).await?;
+                    println!("removed {client_id}");
                 }
             }
             Ok(())

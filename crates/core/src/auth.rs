@@ -24,16 +24,27 @@ use crate::error::{AuthFailure, Error, Result};
 use crate::model::{ChangeKind, User};
 use crate::password::PasswordHasher;
 use crate::permission::PermissionSet;
-use crate::principal::{CredentialKind, Principal, UserState};
+use crate::principal::{ClientState, CredentialId, CredentialKind, Principal, Subject, UserState};
+use crate::service::SWAGGER_CLIENT;
 use crate::settings::AuthSettings;
 use crate::store::Store;
 use crate::token::TokenService;
 use crate::validate;
 
+/// Whom a verified token names.
+#[derive(Debug)]
+enum TokenSubject {
+    User(Uuid),
+    /// A client's own token (client-credentials grant): `sub` is its `client_id`.
+    Client,
+}
+
 /// A token whose signature and claims were checked once.
 #[derive(Debug)]
 struct VerifiedToken {
-    sub: Uuid,
+    sub: TokenSubject,
+    /// The client the token was issued to.
+    client_id: String,
     r#gen: i64,
     exp: i64,
     /// Milliseconds, from the `auth_time` claim.
@@ -61,6 +72,7 @@ pub struct Authenticator {
     settings: AuthSettings,
     users: Cache<Uuid, Arc<UserState>>,
     roles: RwLock<Arc<HashMap<String, PermissionSet>>>,
+    clients: RwLock<Arc<HashMap<String, Arc<ClientState>>>>,
     /// Bumped by every invalidation; a load that started before one does not fill the cache.
     generation: AtomicU64,
     /// The change feed position this process has applied.
@@ -99,6 +111,7 @@ impl Authenticator {
                 .time_to_live(settings.cache_max_age)
                 .build(),
             roles: RwLock::new(Arc::default()),
+            clients: RwLock::new(Arc::default()),
             generation: AtomicU64::new(0),
             last_seq: AtomicI64::new(store.revision().await?),
             revoked: RwLock::default(),
@@ -124,6 +137,7 @@ impl Authenticator {
             settings,
         };
         a.reload_roles().await?;
+        a.reload_clients().await?;
         a.load_revocations().await?;
         Ok(a)
     }
@@ -223,6 +237,7 @@ impl Authenticator {
             }
             let mut everything = batch.gap;
             let mut roles = false;
+            let mut clients = false;
             for c in &batch.changes {
                 match c.kind {
                     Some(ChangeKind::User) => match Uuid::parse_str(&c.key) {
@@ -238,7 +253,8 @@ impl Authenticator {
                         Ok(id) => self.note_revoked_family(id),
                         Err(_) => everything = true,
                     },
-                    Some(ChangeKind::Keys | ChangeKind::Client) => {}
+                    Some(ChangeKind::Client) => clients = true,
+                    Some(ChangeKind::Keys) => {}
                     None => everything = true,
                 }
             }
@@ -247,6 +263,9 @@ impl Authenticator {
                 self.load_revocations().await?;
             } else if roles {
                 self.invalidate_all().await?;
+            }
+            if everything || clients {
+                self.reload_clients().await?;
             }
             applied += batch.changes.len();
             self.last_seq.store(batch.latest, Ordering::SeqCst);
@@ -323,8 +342,13 @@ impl Authenticator {
                     .tokens
                     .verify(token, now_s)
                     .map_err(Error::InvalidCredentials)?;
-                let sub = Uuid::parse_str(&claims.sub)
-                    .map_err(|_| Error::InvalidCredentials(AuthFailure::Malformed))?;
+                let sub = match Uuid::parse_str(&claims.sub) {
+                    Ok(id) => TokenSubject::User(id),
+                    Err(_) if claims.sub == claims.client_id && !claims.sub.is_empty() => {
+                        TokenSubject::Client
+                    }
+                    Err(_) => return Err(Error::InvalidCredentials(AuthFailure::Malformed)),
+                };
                 let scopes = PermissionSet::parse_scope(&claims.scope)
                     .map_err(|_| Error::InvalidCredentials(AuthFailure::Malformed))?;
                 let family = match claims.sid.as_deref() {
@@ -336,6 +360,7 @@ impl Authenticator {
                 };
                 let v = Arc::new(VerifiedToken {
                     sub,
+                    client_id: claims.client_id.clone(),
                     family,
                     r#gen: claims.r#gen,
                     auth_time: claims.auth_time.saturating_mul(1000),
@@ -350,23 +375,74 @@ impl Authenticator {
         if self.is_revoked(&verified.jti, verified.family) {
             return Err(Error::InvalidCredentials(AuthFailure::Revoked));
         }
-        let state = self
-            .user_state(verified.sub)
-            .await?
-            .ok_or(Error::InvalidCredentials(AuthFailure::UnknownUser))?;
-        Self::usable(&state).map_err(Error::InvalidCredentials)?;
-        // Disabling the user or changing the password moved the generation: the token is dead,
-        // exactly (no clock comparison), and re-enabling does not bring it back.
-        if verified.r#gen != state.user.credential_gen {
-            return Err(Error::InvalidCredentials(AuthFailure::Superseded));
+        // A deleted client's tokens die with it.
+        let client = self.client(&verified.client_id);
+        if client.is_none() && verified.client_id != SWAGGER_CLIENT {
+            return Err(Error::InvalidCredentials(AuthFailure::Revoked));
         }
+        let credential_id = CredentialId::Token {
+            jti: verified.jti.clone(),
+            family: verified.family,
+        };
+        let (subject, credential) = match &verified.sub {
+            TokenSubject::User(id) => {
+                let state = self
+                    .user_state(*id)
+                    .await?
+                    .ok_or(Error::InvalidCredentials(AuthFailure::UnknownUser))?;
+                Self::usable(&state).map_err(Error::InvalidCredentials)?;
+                // Disabling the user or changing the password moved the generation: the token
+                // is dead, exactly (no clock comparison), and re-enabling does not bring it back.
+                if verified.r#gen != state.user.credential_gen {
+                    return Err(Error::InvalidCredentials(AuthFailure::Superseded));
+                }
+                (Subject::User(state), CredentialKind::Jwt)
+            }
+            TokenSubject::Client => {
+                let client = client.ok_or(Error::InvalidCredentials(AuthFailure::Revoked))?;
+                (Subject::Client(client), CredentialKind::Client)
+            }
+        };
         Ok(Principal {
-            user: state,
-            credential: CredentialKind::Jwt,
-            credential_id: Some(verified.jti.clone()),
+            subject,
+            credential,
+            credential_id,
             scopes: Some(verified.scopes.clone()),
             auth_time: verified.auth_time,
         })
+    }
+
+    /// (Re)loads every client (a handful, kept in memory: each token's client is checked at
+    /// every request, so a deleted client's tokens die at once).
+    pub async fn reload_clients(&self) -> Result<()> {
+        let map = self
+            .store
+            .list_clients()
+            .await?
+            .into_iter()
+            .map(|c| {
+                let permissions =
+                    PermissionSet::parse(c.scopes.iter().map(String::as_str)).unwrap_or_default();
+                (
+                    c.id.clone(),
+                    Arc::new(ClientState {
+                        client: c,
+                        permissions,
+                    }),
+                )
+            })
+            .collect();
+        *self.clients.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+        Ok(())
+    }
+
+    /// A registered client (not the built-in `swagger`).
+    pub fn client(&self, id: &str) -> Option<Arc<ClientState>> {
+        self.clients
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
     }
 
     fn basic_key(&self, username: &str, password: &str) -> [u8; 32] {
@@ -415,9 +491,9 @@ impl Authenticator {
 
     fn basic_principal(&self, user: Arc<UserState>) -> Principal {
         Principal {
-            user,
+            subject: Subject::User(user),
             credential: CredentialKind::Basic,
-            credential_id: None,
+            credential_id: CredentialId::None,
             scopes: None,
             auth_time: self.clock.now_ms(),
         }

@@ -39,6 +39,8 @@ pub enum DenyCode {
     MissingRole,
     MissingPermission,
     InsufficientScope,
+    /// The operation acts on the caller's own user account, and the caller is a client.
+    NotAUser,
     /// The caller tried to give (or touch someone holding) a permission it does not hold itself.
     CannotGrant,
 }
@@ -50,6 +52,7 @@ impl DenyCode {
             DenyCode::MissingPermission => "missing_permission",
             DenyCode::InsufficientScope => "insufficient_scope",
             DenyCode::CannotGrant => "cannot_grant",
+            DenyCode::NotAUser => "not_a_user",
         }
     }
 }
@@ -84,6 +87,20 @@ impl Decision {
             missing: Some(missing),
             steps: trace.into_steps(),
         }
+    }
+
+    /// A refusal with `code` naming `missing`.
+    pub fn deny_with(code: DenyCode, missing: &str) -> Self {
+        Decision::deny(code, missing.to_owned(), Trace(None))
+    }
+
+    /// The refusal of a user-only operation to a client.
+    pub fn not_a_user() -> Self {
+        Decision::deny(DenyCode::NotAUser, "a user".into(), Trace(None))
+    }
+
+    pub fn into_error(self) -> crate::Error {
+        crate::Error::Forbidden(Box::new(self))
     }
 
     /// `Ok(())` when allowed, the forbidden error otherwise.
@@ -212,7 +229,7 @@ fn decide(
                 );
                 return Decision::deny(DenyCode::MissingPermission, p.to_owned(), t);
             };
-            if !principal.user.permissions.covers_ref(required) {
+            if !principal.permissions().covers_ref(required) {
                 t.step(|| format!("user lacks permission {p}"));
                 return Decision::deny(DenyCode::MissingPermission, p.to_owned(), t);
             }

@@ -225,3 +225,29 @@ pub struct Revocations {
     /// Families revoked recently enough that access tokens of theirs may still be alive.
     pub families: Vec<Uuid>,
 }
+
+/// A machine client (RFC 6749 §2): authenticates with its id and secret (stored as a SHA-256
+/// digest), gets tokens for itself by the client-credentials grant, at most `scopes`. Only a
+/// `first_party` client may use the password grant.
+#[derive(Clone)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    /// Hex SHA-256 of the secret. Never logged, never returned.
+    pub secret_hash: String,
+    /// Sorted permission strings: what the client may hold.
+    pub scopes: Vec<String>,
+    pub first_party: bool,
+    pub created_at: Millis,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .field("first_party", &self.first_party)
+            .finish_non_exhaustive()
+    }
+}

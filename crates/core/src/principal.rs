@@ -13,6 +13,8 @@ use crate::permission::PermissionSet;
 pub enum CredentialKind {
     Jwt,
     Basic,
+    /// A token issued to a client by the client-credentials grant.
+    Client,
 }
 
 impl CredentialKind {
@@ -20,8 +22,32 @@ impl CredentialKind {
         match self {
             CredentialKind::Jwt => "jwt",
             CredentialKind::Basic => "basic",
+            CredentialKind::Client => "client",
         }
     }
+}
+
+/// A client as authorization sees it: the stored client and the scopes it may hold, parsed.
+#[derive(Debug)]
+pub struct ClientState {
+    pub client: crate::model::Client,
+    pub permissions: PermissionSet,
+}
+
+/// Who a principal is: a user, or a machine client acting for itself.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    User(Arc<UserState>),
+    Client(Arc<ClientState>),
+}
+
+/// Which credential a principal presented, typed (for revocation, audit and explain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialId {
+    /// An access token's `jti`, with its refresh-token family when it has one.
+    Token { jti: String, family: Option<Uuid> },
+    /// No identifier: Basic credentials are checked at each request.
+    None,
 }
 
 /// A user's current state as authorization sees it: the stored user plus the permissions its
@@ -39,10 +65,9 @@ pub struct UserState {
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub user: Arc<UserState>,
+    pub subject: Subject,
     pub credential: CredentialKind,
-    /// The token's `jti`, when the credential has one.
-    pub credential_id: Option<String>,
+    pub credential_id: CredentialId,
     /// The token's granted scopes; `None` means not narrowed (Basic). Effective rights are the
     /// intersection of these and the user's current permissions.
     pub scopes: Option<Arc<PermissionSet>>,
@@ -52,21 +77,54 @@ pub struct Principal {
 }
 
 impl Principal {
-    pub fn user_id(&self) -> Uuid {
-        self.user.user.id
+    /// The user, when the subject is one.
+    pub fn user(&self) -> Option<&Arc<UserState>> {
+        match &self.subject {
+            Subject::User(u) => Some(u),
+            Subject::Client(_) => None,
+        }
     }
+    /// The user's id, or `Forbidden(not_a_user)` for a client: for operations that act on a
+    /// user's own account or record a user as owner.
+    pub fn user_id(&self) -> crate::Result<Uuid> {
+        self.user()
+            .map(|u| u.user.id)
+            .ok_or_else(|| crate::authz::Decision::not_a_user().into_error())
+    }
+    /// The subject's stable id: a user's UUID, a client's `client_id`.
+    pub fn subject_id(&self) -> String {
+        match &self.subject {
+            Subject::User(u) => u.user.id.to_string(),
+            Subject::Client(c) => c.client.id.clone(),
+        }
+    }
+    /// A user's username, a client's `client_id`.
     pub fn username(&self) -> &str {
-        &self.user.user.username
+        match &self.subject {
+            Subject::User(u) => &u.user.username,
+            Subject::Client(c) => &c.client.id,
+        }
     }
     pub fn roles(&self) -> &[String] {
-        &self.user.user.roles
+        match &self.subject {
+            Subject::User(u) => &u.user.roles,
+            Subject::Client(_) => &[],
+        }
     }
     pub fn has_role(&self, role: &str) -> bool {
-        self.user.user.has_role(role)
+        self.roles().iter().any(|r| r == role)
     }
-    /// Whether this credential could use `p` itself: the user holds it now and, for a scoped
+    /// What the subject holds now: a user's permissions (roles and direct grants), a client's
+    /// scopes.
+    pub fn permissions(&self) -> &PermissionSet {
+        match &self.subject {
+            Subject::User(u) => &u.permissions,
+            Subject::Client(c) => &c.permissions,
+        }
+    }
+    /// Whether this credential could use `p` itself: the subject holds it now and, for a scoped
     /// credential, the scope covers it.
     pub fn holds(&self, p: &crate::permission::Permission) -> bool {
-        self.user.permissions.covers(p) && self.scopes.as_ref().is_none_or(|s| s.covers(p))
+        self.permissions().covers(p) && self.scopes.as_ref().is_none_or(|s| s.covers(p))
     }
 }

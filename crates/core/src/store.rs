@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::clock::Millis;
 use crate::model::{
-    ChangeBatch, Item, Page, PageRequest, RefreshToken, Revocations, Role, SigningKeyRecord,
-    TokenFamily, User,
+    ChangeBatch, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role,
+    SigningKeyRecord, TokenFamily, User,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +110,13 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_access_token(&self, jti: &str, expires_at: Millis) -> StoreResult<()>;
     /// Revoked access tokens not yet expired at `now`, and families revoked after `since`.
     async fn revocations(&self, since: Millis, now: Millis) -> StoreResult<Revocations>;
+
+    /// Registers a client (a taken id is `Conflict`).
+    async fn insert_client(&self, client: &Client) -> StoreResult<()>;
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// Deletes a client and revokes every refresh-token family issued to it, in one transaction
+    /// recorded in the change feed. Returns false if there was none.
+    async fn delete_client(&self, id: &str, now: Millis) -> StoreResult<bool>;
 
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Inserts a key; a concurrent insert of the same algorithm by another instance is not an error

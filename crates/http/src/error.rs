@@ -195,6 +195,9 @@ fn core_response(e: Error) -> Response {
                 Some(DenyCode::InsufficientScope) => {
                     format!("the token's scope does not include {missing}")
                 }
+                Some(DenyCode::NotAUser) => {
+                    "this operation acts on a user account; the caller is a client".to_owned()
+                }
                 Some(DenyCode::CannotGrant) => {
                     format!("nobody grants what they do not hold: the caller lacks {missing}")
                 }
@@ -276,7 +279,11 @@ impl IntoResponse for OAuthErrorResponse {
             ),
             OAuthError::UnsupportedGrantType => (
                 StatusCode::BAD_REQUEST,
-                Some("supported: password".to_owned()),
+                Some("supported: password, refresh_token, client_credentials".to_owned()),
+            ),
+            OAuthError::UnauthorizedClient => (
+                StatusCode::BAD_REQUEST,
+                Some("this client may not use this grant".to_owned()),
             ),
             OAuthError::InvalidClient => (
                 StatusCode::UNAUTHORIZED,

@@ -146,6 +146,7 @@ permission!(UsersRead, "users:read");
 permission!(UsersWrite, "users:write");
 permission!(RolesRead, "roles:read");
 permission!(RolesWrite, "roles:write");
+permission!(ClientsWrite, "clients:write");
 
 /// Role `admin`.
 pub struct Admin;

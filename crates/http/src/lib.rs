@@ -77,6 +77,8 @@ impl utoipa::Modify for SecuritySchemes {
             ("users:write", "manage users"),
             ("roles:read", "read roles"),
             ("roles:write", "manage roles"),
+            ("clients:write", "manage machine clients"),
+            ("tokens:introspect", "introspect tokens (clients)"),
         ]);
         components.add_security_scheme(
             "bearer",
@@ -101,6 +103,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(wellknown::metadata))
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::revoke))
+        .routes(routes!(oauth::introspect))
+        .routes(routes!(clients::list, clients::create))
+        .routes(routes!(clients::delete))
         .routes(routes!(users::register))
         .routes(routes!(users::me, users::patch_me))
         .routes(routes!(users::list))

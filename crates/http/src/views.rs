@@ -115,3 +115,25 @@ pub struct ProblemDoc {
     /// The missing role, permission or scope (403).
     pub missing: Option<String>,
 }
+
+/// A client as the API shows it: never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub first_party: bool,
+    pub created_at: String,
+}
+
+impl From<&bouncer_core::model::Client> for ClientView {
+    fn from(c: &bouncer_core::model::Client) -> Self {
+        ClientView {
+            client_id: c.id.clone(),
+            name: c.name.clone(),
+            scopes: c.scopes.clone(),
+            first_party: c.first_party,
+            created_at: bouncer_core::clock::rfc3339(c.created_at),
+        }
+    }
+}

@@ -7,6 +7,7 @@
 //! [`StoreError::Conflict`].
 
 mod changes;
+mod clients;
 mod items;
 mod keys;
 pub mod listen;
@@ -20,8 +21,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bouncer_core::model::{
-    ChangeBatch, Item, Page, PageRequest, RefreshToken, Revocations, Role, SigningKeyRecord,
-    TokenFamily, User,
+    ChangeBatch, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role,
+    SigningKeyRecord, TokenFamily, User,
 };
 use bouncer_core::store::{RoleDeletion, Store, StoreError, StoreResult};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -60,6 +61,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "token_lifecycle",
         include_str!("../migrations/0003_token_lifecycle.sql"),
     ),
+    (4, "clients", include_str!("../migrations/0004_clients.sql")),
 ];
 
 fn migrator() -> Migrator {
@@ -503,6 +505,16 @@ impl Store for SqlStore {
     }
     async fn delete_item(&self, id: Uuid) -> StoreResult<bool> {
         items::delete(self, id).await
+    }
+
+    async fn insert_client(&self, client: &Client) -> StoreResult<()> {
+        clients::insert(self, client).await
+    }
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        clients::list(self).await
+    }
+    async fn delete_client(&self, id: &str, now: i64) -> StoreResult<bool> {
+        clients::delete(self, id, now).await
     }
 
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {

@@ -191,6 +191,11 @@ fn help_works_for_every_command() {
         &["role", "list"],
         &["role", "grant"],
         &["role", "revoke"],
+        &["client"],
+        &["client", "add"],
+        &["client", "list"],
+        &["client", "remove"],
+        &["backup"],
     ];
     for cmd in commands {
         let mut args = cmd.to_vec();
@@ -613,5 +618,54 @@ async fn a_running_server_sees_cli_changes_within_a_second() {
     within_5s(|| async { app.get_bearer("/users", &fresh).await.status() == 403 })
         .await
         .expect("revoked moderator role still honoured 5 s later");
+    app.stop().await;
+}
+
+/// `client add|list|remove`: the secret is printed once, the client works against a running server
+/// on the same database, and its removal reaches that server through the change feed.
+#[tokio::test]
+async fn client_commands() {
+    let cli = Cli::new();
+    cli.run(&["migrate"]).ok();
+    let out = cli
+        .run(&["client", "add", "ci-bot", "--scope", "items:read"])
+        .ok();
+    let field = |name: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {name} in {out:?}"))
+    };
+    let (id, secret) = (field("client_id:"), field("client_secret:"));
+    assert!(id.starts_with("cl_") && secret.starts_with("bns_"));
+    let list = cli.run(&["client", "list"]).ok().stdout;
+    assert!(list.contains(&id) && list.contains("ci-bot") && !list.contains(&secret));
+
+    let app = cli.server().await;
+    let grant = || {
+        app.client
+            .post(app.at("/oauth2/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let r = grant().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let token: Value = r.json().await.unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.get_bearer("/items", &token).await.status(), 200);
+    let out = cli.run(&["client", "remove", &id]).ok();
+    assert!(out.stdout.contains(&id));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.get_bearer("/items", &token).await.status() != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "the server never saw the removal"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(grant().await.unwrap().status(), 401);
+    cli.run(&["client", "remove", &id]).failed();
     app.stop().await;
 }

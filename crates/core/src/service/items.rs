@@ -71,7 +71,7 @@ impl Bouncer {
         if any_decision.allowed {
             return Ok(());
         }
-        if item.owner_id == who.user_id() {
+        if who.user_id().is_ok_and(|id| id == item.owner_id) {
             return self.need(who, own, Some(item.owner_id)).into_result();
         }
         any_decision.into_result()
@@ -84,7 +84,7 @@ impl Bouncer {
         let now = self.clock.now_ms();
         let item = Item {
             id: Uuid::now_v7(),
-            owner_id: who.user_id(),
+            owner_id: who.user_id()?,
             name: input.name,
             description: input.description,
             created_at: now,

@@ -3,6 +3,7 @@
 //! and decide through [`crate::authz::authorize`]; route-level permissions are declared by the
 //! HTTP handlers.
 
+mod clients;
 mod items;
 mod oauth;
 mod roles;
@@ -10,8 +11,12 @@ mod users;
 
 use std::sync::Arc;
 
+pub use clients::{CLIENT_SECRET_PREFIX, NewClient};
 pub use items::{ItemInput, ItemPatch};
-pub use oauth::{ClientCredentials, OAuthError, RevokeCaller, SWAGGER_CLIENT, TokenGrant};
+pub use oauth::{
+    AuthenticatedClient, ClientCredentials, Introspection, OAuthError, RevokeCaller,
+    SWAGGER_CLIENT, TokenGrant,
+};
 pub use users::{AdminUserPatch, NewUser, OwnUserPatch, Registration};
 
 use crate::auth::Authenticator;

@@ -9,6 +9,7 @@ use crate::clock::Millis;
 use crate::error::Error;
 use crate::model::{RefreshToken, TokenFamily};
 use crate::permission::{Permission, PermissionRef, PermissionSet};
+use crate::principal::ClientState;
 use crate::principal::UserState;
 use crate::secret;
 use crate::token::Claims;
@@ -28,6 +29,10 @@ pub enum OAuthError {
     InvalidScope(String),
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
+    /// The client may not use this grant (RFC 6749 §5.2): the password grant is for first-party
+    /// clients, client credentials for registered ones.
+    #[error("unauthorized_client")]
+    UnauthorizedClient,
     #[error("busy")]
     Busy,
     #[error("internal: {0}")]
@@ -42,6 +47,7 @@ impl OAuthError {
             OAuthError::InvalidGrant => "invalid_grant",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::UnauthorizedClient => "unauthorized_client",
             OAuthError::Busy => "temporarily_unavailable",
             OAuthError::Internal(_) => "server_error",
         }
@@ -82,13 +88,60 @@ pub struct TokenGrant {
     pub refresh_token: Option<String>,
 }
 
+/// An RFC 7662 answer: `active: false` and nothing else for anything not valid.
+#[derive(Debug, Clone, Default)]
+pub struct Introspection {
+    pub active: bool,
+    pub sub: String,
+    pub username: String,
+    pub scope: String,
+    pub client_id: String,
+    /// Seconds since the epoch.
+    pub exp: i64,
+    pub iat: i64,
+    /// `access_token` or `refresh_token`.
+    pub token_type: &'static str,
+}
+
+/// The permission a client needs to call `/oauth2/introspect`.
+pub const INTROSPECT: &str = "tokens:introspect";
+
+/// A client that authenticated at the token endpoint.
+#[derive(Debug, Clone)]
+pub enum AuthenticatedClient {
+    /// The built-in public client (what `/docs` uses, and a grant without a client).
+    Swagger,
+    Registered(std::sync::Arc<ClientState>),
+}
+
+impl AuthenticatedClient {
+    pub fn id(&self) -> &str {
+        match self {
+            AuthenticatedClient::Swagger => SWAGGER_CLIENT,
+            AuthenticatedClient::Registered(c) => &c.client.id,
+        }
+    }
+    /// May use the password grant (RFC 9700: only clients the operator trusts with passwords).
+    pub fn first_party(&self) -> bool {
+        match self {
+            AuthenticatedClient::Swagger => true,
+            AuthenticatedClient::Registered(c) => c.client.first_party,
+        }
+    }
+}
+
+/// Compared against when the named client does not exist, so the comparison costs the same.
+const UNKNOWN_CLIENT_DIGEST: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
 /// What `/oauth2/revoke` authenticated (RFC 7009 §2.1).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum RevokeCaller<'a> {
     /// An authenticated client: it may revoke the tokens issued to it.
     Client(&'a str),
-    /// A credential of a user: they may revoke their own tokens.
-    Owner(Uuid),
+    /// A credential of a subject (a user's id, a client's `client_id`): they may revoke their own
+    /// tokens.
+    Owner(String),
     /// The request presented the very token it revokes as its bearer credential (possession is
     /// proof enough, even once that token is dead).
     Possession,
@@ -104,20 +157,78 @@ fn parse_scope(scope: &str) -> Result<PermissionSet, OAuthError> {
 }
 
 impl Bouncer {
-    /// Authenticates the client of a token request; returns its id. No client at all is the
-    /// built-in public `swagger` client. A public client has no secret: an empty one (`Basic
-    /// swagger:`) is accepted, any other secret, and any unknown client, are `invalid_client`.
+    /// Authenticates the client of a token request. No client at all is the built-in public
+    /// `swagger` client, which has no secret: an empty one (`Basic swagger:`) is accepted. A
+    /// registered client needs its secret, compared as digests in constant time. Anything else is
+    /// `invalid_client`.
     pub fn authenticate_client(
         &self,
         client: ClientCredentials<'_>,
-    ) -> Result<&'static str, OAuthError> {
+    ) -> Result<AuthenticatedClient, OAuthError> {
         match client.client_id {
-            None if client.client_secret.is_none() => Ok(SWAGGER_CLIENT),
+            None if client.client_secret.is_none() => Ok(AuthenticatedClient::Swagger),
             Some(SWAGGER_CLIENT) if client.client_secret.is_none_or(str::is_empty) => {
-                Ok(SWAGGER_CLIENT)
+                Ok(AuthenticatedClient::Swagger)
             }
-            _ => Err(OAuthError::InvalidClient),
+            Some(SWAGGER_CLIENT) | None => Err(OAuthError::InvalidClient),
+            Some(id) => {
+                let found = self.auth.client(id);
+                let presented = secret::digest(client.client_secret.unwrap_or_default());
+                let expected = found
+                    .as_ref()
+                    .map_or(UNKNOWN_CLIENT_DIGEST, |c| c.client.secret_hash.as_str());
+                let same: bool =
+                    subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected.as_bytes()).into();
+                match found {
+                    Some(c) if same && client.client_secret.is_some() => {
+                        Ok(AuthenticatedClient::Registered(c))
+                    }
+                    _ => Err(OAuthError::InvalidClient),
+                }
+            }
         }
+    }
+
+    /// The client credentials grant (RFC 6749 §4.4): a registered client gets a token for itself
+    /// (`sub` = its `client_id`), with the requested scope if the client may hold all of it
+    /// (default: all its scopes). No refresh token (§4.4.3).
+    pub async fn client_credentials_grant(
+        &self,
+        client_auth: ClientCredentials<'_>,
+        scope: Option<&str>,
+    ) -> Result<TokenGrant, OAuthError> {
+        let AuthenticatedClient::Registered(client) = self.authenticate_client(client_auth)? else {
+            return Err(OAuthError::UnauthorizedClient);
+        };
+        let granted = match scope.map(parse_scope).transpose()? {
+            Some(req) if !req.is_empty() => {
+                if let Some(p) = req.iter().find(|p| !client.permissions.covers(p)) {
+                    return Err(OAuthError::InvalidScope(format!(
+                        "the client may not hold {p}"
+                    )));
+                }
+                req
+            }
+            _ => client.permissions.clone(),
+        };
+        let now = self.clock.now_ms();
+        let scope = granted.to_scope();
+        let claims = Claims {
+            sub: client.client.id.clone(),
+            auth_time: now.div_euclid(1000),
+            client_id: client.client.id.clone(),
+            username: client.client.name.clone(),
+            scope: scope.clone(),
+            permissions: granted.to_strings(),
+            ..Default::default()
+        };
+        let (access_token, _) = self.tokens.issue(claims, now)?;
+        Ok(TokenGrant {
+            access_token,
+            expires_in: self.tokens.settings().access_ttl.as_secs(),
+            scope,
+            refresh_token: None,
+        })
     }
 
     /// The resource owner password credentials grant (RFC 6749 §4.3). Unknown user, wrong password
@@ -131,7 +242,10 @@ impl Bouncer {
         scope: Option<&str>,
         client: Option<std::net::IpAddr>,
     ) -> Result<TokenGrant, OAuthError> {
-        let client_id = self.authenticate_client(client_auth)?;
+        let client_auth = self.authenticate_client(client_auth)?;
+        if !client_auth.first_party() {
+            return Err(OAuthError::UnauthorizedClient);
+        }
         let requested = scope.map(parse_scope).transpose()?;
         let state = self.auth.check_password(username, password, client).await?;
         let grant = Grant::narrow(&state, requested)?;
@@ -140,7 +254,7 @@ impl Bouncer {
         let family = TokenFamily {
             id: Uuid::now_v7(),
             user_id: state.user.id,
-            client_id: client_id.to_owned(),
+            client_id: client_auth.id().to_owned(),
             scope: grant.scope.clone(),
             auth_time: now,
             created_at: now,
@@ -213,7 +327,7 @@ impl Bouncer {
         refresh_token: &str,
         scope: Option<&str>,
     ) -> Result<TokenGrant, OAuthError> {
-        let client_id = self.authenticate_client(client_auth)?;
+        let client_auth = self.authenticate_client(client_auth)?;
         let requested = scope.map(parse_scope).transpose()?;
         let now = self.clock.now_ms();
         let Some((token, family)) = self
@@ -224,7 +338,7 @@ impl Bouncer {
         else {
             return Err(OAuthError::InvalidGrant);
         };
-        if family.client_id != client_id || family.revoked_at.is_some() {
+        if family.client_id != client_auth.id() || family.revoked_at.is_some() {
             return Err(OAuthError::InvalidGrant);
         }
         if token.used_at.is_some() {
@@ -276,6 +390,75 @@ impl Bouncer {
         Ok(())
     }
 
+    /// Token introspection (RFC 7662), for registered clients holding `tokens:introspect` only
+    /// (anyone else, users included, is `invalid_client`). Access and refresh tokens; everything
+    /// that is not valid right now (expired, revoked, used, of a disabled user, unknown) is just
+    /// `active: false`.
+    pub async fn introspect(
+        &self,
+        client_auth: ClientCredentials<'_>,
+        token: &str,
+    ) -> Result<Introspection, OAuthError> {
+        let AuthenticatedClient::Registered(caller) = self.authenticate_client(client_auth)? else {
+            return Err(OAuthError::InvalidClient);
+        };
+        let needed = Permission::parse(INTROSPECT).expect("a valid permission");
+        if !caller.permissions.covers(&needed) {
+            return Err(OAuthError::InvalidClient);
+        }
+        let now = self.clock.now_ms();
+        if token.starts_with(secret::REFRESH_PREFIX) {
+            let Some((t, family)) = self
+                .store
+                .refresh_token(&secret::digest(token))
+                .await
+                .map_err(Error::from)?
+            else {
+                return Ok(Introspection::default());
+            };
+            let live = family.revoked_at.is_none()
+                && t.used_at.is_none()
+                && t.expires_at > now
+                && family.expires_at > now;
+            let state = match live {
+                true => self.auth.user_state(family.user_id).await?,
+                false => None,
+            };
+            return Ok(match state {
+                Some(s) if !s.user.disabled && s.user.credential_gen == t.credential_gen => {
+                    Introspection {
+                        active: true,
+                        sub: family.user_id.to_string(),
+                        username: s.user.username.clone(),
+                        scope: family.scope,
+                        client_id: family.client_id,
+                        exp: t.expires_at.min(family.expires_at).div_euclid(1000),
+                        iat: t.created_at.div_euclid(1000),
+                        token_type: "refresh_token",
+                    }
+                }
+                _ => Introspection::default(),
+            });
+        }
+        // An access token: valid exactly when it would be accepted on a request right now.
+        let Ok(p) = self.auth.bearer(token).await else {
+            return Ok(Introspection::default());
+        };
+        let Ok(c) = self.tokens.verify(token, now.div_euclid(1000)) else {
+            return Ok(Introspection::default());
+        };
+        Ok(Introspection {
+            active: true,
+            sub: p.subject_id(),
+            username: c.username,
+            scope: c.scope,
+            client_id: c.client_id,
+            exp: c.exp,
+            iat: c.iat,
+            token_type: "access_token",
+        })
+    }
+
     /// Token revocation (RFC 7009): a refresh token revokes its family (with the family's access
     /// tokens); an access token only itself. Only the token's owner, its client, or a request
     /// presenting the token itself may revoke it; anything else (someone else's token, an invalid
@@ -289,9 +472,9 @@ impl Bouncer {
                 .await
                 .map_err(Error::from)?
             {
-                let allowed = match caller {
-                    RevokeCaller::Client(c) => c == family.client_id,
-                    RevokeCaller::Owner(u) => u == family.user_id,
+                let allowed = match &caller {
+                    RevokeCaller::Client(c) => *c == family.client_id,
+                    RevokeCaller::Owner(u) => *u == family.user_id.to_string(),
                     RevokeCaller::Possession => true,
                 };
                 if allowed && family.revoked_at.is_none() {
@@ -304,9 +487,9 @@ impl Bouncer {
         let Ok(claims) = self.tokens.verify(token, now.div_euclid(1000)) else {
             return Ok(());
         };
-        let allowed = match caller {
-            RevokeCaller::Client(c) => c == claims.client_id,
-            RevokeCaller::Owner(u) => u.to_string() == claims.sub,
+        let allowed = match &caller {
+            RevokeCaller::Client(c) => *c == claims.client_id,
+            RevokeCaller::Owner(u) => *u == claims.sub,
             RevokeCaller::Possession => true,
         };
         if allowed {

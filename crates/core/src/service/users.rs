@@ -287,7 +287,7 @@ impl Bouncer {
     pub async fn update_own(&self, who: &Principal, patch: OwnUserPatch) -> Result<User> {
         self.apply_patch(
             Actor::Caller(who),
-            who.user_id(),
+            who.user_id()?,
             true,
             AdminUserPatch {
                 email: patch.email,
@@ -321,7 +321,7 @@ impl Bouncer {
     ) -> Result<User> {
         let mut user = self.user(id).await?;
         let table = self.role_table().await?;
-        let own = matches!(actor, Actor::Caller(p) if p.user_id() == id);
+        let own = matches!(actor, Actor::Caller(p) if p.user_id().is_ok_and(|me| me == id));
         if !self_service {
             may_grant(actor, Self::held_by(&user, &table).iter())?;
         }

@@ -1,3 +1,4 @@
+pub mod clients;
 pub mod demo;
 pub mod health;
 pub mod items;

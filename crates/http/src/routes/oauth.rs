@@ -94,6 +94,38 @@ fn basic_client(headers: &axum::http::HeaderMap) -> Result<Option<(String, Strin
     Ok(Some((id, decode(secret))))
 }
 
+/// The client credentials of a request: from `Authorization: Basic` (already decoded) or the form
+/// (`client_id`, `client_secret`); both at once must agree on the client and not both carry a
+/// secret.
+fn client_credentials<'a>(
+    basic: &'a Option<(String, String)>,
+    form: &'a HashMap<String, String>,
+) -> Result<ClientCredentials<'a>, OAuthError> {
+    let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    Ok(match basic {
+        Some((id, secret)) => {
+            if field("client_id").is_some_and(|c| c != id) {
+                return Err(OAuthError::InvalidRequest(
+                    "client_id differs from the client in the Authorization header".into(),
+                ));
+            }
+            if form.contains_key("client_secret") {
+                return Err(OAuthError::InvalidRequest(
+                    "use one client authentication method, not two".into(),
+                ));
+            }
+            ClientCredentials {
+                client_id: Some(id),
+                client_secret: Some(secret),
+            }
+        }
+        None => ClientCredentials {
+            client_id: field("client_id"),
+            client_secret: form.get("client_secret").map(String::as_str),
+        },
+    })
+}
+
 /// Issues tokens. Grant `password` (RFC 6749 §4.3): `username`, `password`, optional `scope`
 /// (space-separated permissions and `role:NAME`) and `client_id` (`swagger`). Grant
 /// `refresh_token` (§6): `refresh_token`, optional narrower `scope`; the refresh token rotates.
@@ -129,28 +161,7 @@ async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthE
     let bytes = body_bytes(req, &()).await.map_err(Err)?;
     let form = parse_form(&bytes).map_err(Ok)?;
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
-    let client_auth = match &basic {
-        Some((id, secret)) => {
-            if field("client_id").is_some_and(|c| c != id) {
-                return Err(Ok(OAuthError::InvalidRequest(
-                    "client_id differs from the client in the Authorization header".into(),
-                )));
-            }
-            if form.contains_key("client_secret") {
-                return Err(Ok(OAuthError::InvalidRequest(
-                    "use one client authentication method, not two".into(),
-                )));
-            }
-            ClientCredentials {
-                client_id: Some(id),
-                client_secret: Some(secret),
-            }
-        }
-        None => ClientCredentials {
-            client_id: field("client_id"),
-            client_secret: form.get("client_secret").map(String::as_str),
-        },
-    };
+    let client_auth = client_credentials(&basic, &form).map_err(Ok)?;
     let grant = field("grant_type")
         .ok_or_else(|| Ok(OAuthError::InvalidRequest("grant_type is required".into())))?;
     match grant {
@@ -167,6 +178,13 @@ async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthE
                     form.get("scope").map(String::as_str),
                     client,
                 )
+                .await
+                .map_err(Ok)?;
+            Ok(grant.into())
+        }
+        "client_credentials" => {
+            let grant = b
+                .client_credentials_grant(client_auth, form.get("scope").map(String::as_str))
                 .await
                 .map_err(Ok)?;
             Ok(grant.into())
@@ -243,10 +261,20 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
         .map(String::as_str)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Ok(OAuthError::InvalidRequest("token is required".into())))?;
-    let value = authorization
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .ok_or(Ok(OAuthError::InvalidClient))?;
+    let Some(value) = authorization.as_ref() else {
+        // client_secret_post: a registered client with its secret (a public client's bare
+        // client_id proves nothing).
+        let creds = client_credentials(&None, &form).map_err(Ok)?;
+        if creds.client_secret.is_none() {
+            return Err(Ok(OAuthError::InvalidClient));
+        }
+        let client = b.authenticate_client(creds).map_err(Ok)?;
+        return b
+            .revoke(RevokeCaller::Client(client.id()), token)
+            .await
+            .map_err(Ok);
+    };
+    let value = value.to_str().map_err(|_| Ok(OAuthError::InvalidClient))?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     let rest = rest.trim();
     let caller = if scheme.eq_ignore_ascii_case("bearer") {
@@ -258,7 +286,7 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
                 .bearer(rest)
                 .await
                 .map_err(|_| Ok(OAuthError::InvalidClient))?;
-            RevokeCaller::Owner(p.user_id())
+            RevokeCaller::Owner(p.subject_id())
         }
     } else if scheme.eq_ignore_ascii_case("basic") {
         let (user, pass) =
@@ -266,6 +294,22 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
         if user == SWAGGER_CLIENT && pass.is_empty() {
             // A public client naming itself proves nothing: not enough to revoke.
             return Err(Ok(OAuthError::InvalidClient));
+        }
+        if b.auth.client(&user).is_some() {
+            // A registered client (client_secret_basic) revokes the tokens issued to it.
+            let Some(Some((id, secret))) = basic_client(&headers_of(value)).ok() else {
+                return Err(Ok(OAuthError::InvalidClient));
+            };
+            let client = b
+                .authenticate_client(ClientCredentials {
+                    client_id: Some(&id),
+                    client_secret: Some(&secret),
+                })
+                .map_err(Ok)?;
+            return b
+                .revoke(RevokeCaller::Client(client.id()), token)
+                .await
+                .map_err(Ok);
         }
         let p = b
             .auth
@@ -275,9 +319,97 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
                 bouncer_core::Error::Busy => Ok(OAuthError::Busy),
                 _ => Ok(OAuthError::InvalidClient),
             })?;
-        RevokeCaller::Owner(p.user_id())
+        RevokeCaller::Owner(p.subject_id())
     } else {
         return Err(Ok(OAuthError::InvalidClient));
     };
     b.revoke(caller, token).await.map_err(Ok)
+}
+
+/// A header map holding just this Authorization value (to reuse [`basic_client`]).
+fn headers_of(authorization: &str) -> axum::http::HeaderMap {
+    let mut h = axum::http::HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(authorization) {
+        h.insert(header::AUTHORIZATION, v);
+    }
+    h
+}
+
+/// RFC 7662 answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntrospectionResponse {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+}
+
+/// Introspects a token (RFC 7662) for a registered client holding `tokens:introspect` (Basic or
+/// `client_secret_post`); users, even admins, get 401. `{"active": false}` for anything not valid.
+#[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth2",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "token=..."),
+    responses((status = 200, body = IntrospectionResponse), (status = 400, description = "RFC 6749 error"), (status = 401, description = "invalid_client")))]
+pub async fn introspect(State(b): State<Arc<Bouncer>>, req: Request) -> Response {
+    let result = async {
+        if !form_content_type(req.headers()) {
+            return Err(Ok(OAuthError::InvalidRequest(
+                "the body must be application/x-www-form-urlencoded".into(),
+            )));
+        }
+        let basic = basic_client(req.headers()).map_err(Ok)?;
+        let bytes = body_bytes(req, &()).await.map_err(Err)?;
+        let form = parse_form(&bytes).map_err(Ok)?;
+        let creds = client_credentials(&basic, &form).map_err(Ok)?;
+        let token = form
+            .get("token")
+            .map(String::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Ok(OAuthError::InvalidRequest("token is required".into())))?;
+        b.introspect(creds, token).await.map_err(Ok)
+    }
+    .await;
+    match result {
+        Ok(i) => {
+            let body = if i.active {
+                IntrospectionResponse {
+                    active: true,
+                    sub: Some(i.sub),
+                    username: Some(i.username),
+                    scope: Some(i.scope),
+                    client_id: Some(i.client_id),
+                    exp: Some(i.exp),
+                    iat: Some(i.iat),
+                    token_type: Some(i.token_type),
+                }
+            } else {
+                IntrospectionResponse {
+                    active: false,
+                    sub: None,
+                    username: None,
+                    scope: None,
+                    client_id: None,
+                    exp: None,
+                    iat: None,
+                    token_type: None,
+                }
+            };
+            let mut res = Json(body).into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(Ok(e)) => OAuthErrorResponse(e).into_response(),
+        Err(Err(e)) => e.into_response(),
+    }
 }

@@ -86,13 +86,17 @@ pub async fn register(
 /// The caller's own profile.
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = []), ("basic" = [])),
     responses((status = 200, body = UserView), (status = 401, body = ProblemDoc)))]
-pub async fn me(Auth(p): Auth) -> impl IntoResponse {
+pub async fn me(Auth(p): Auth) -> ApiResult<impl IntoResponse> {
+    let Some(user) = p.user() else {
+        return Err(bouncer_core::authz::Decision::not_a_user()
+            .into_error()
+            .into());
+    };
     // Rendered once per user state (the hot route of every deployment), then copied.
-    let body = p
-        .user
+    let body = user
         .rendered
-        .get_or_init(|| serde_json::to_vec(&UserView::from(&p.user.user)).unwrap_or_default());
-    ([(header::CONTENT_TYPE, "application/json")], body.clone())
+        .get_or_init(|| serde_json::to_vec(&UserView::from(&user.user)).unwrap_or_default());
+    Ok(([(header::CONTENT_TYPE, "application/json")], body.clone()))
 }
 
 /// Changes the caller's own email, full name or password (which needs `current_password`).

@@ -25,12 +25,14 @@ pub async fn metadata(State(b): State<Arc<Bouncer>>) -> impl IntoResponse {
         "issuer": iss,
         "token_endpoint": format!("{iss}/oauth2/token"),
         "revocation_endpoint": format!("{iss}/oauth2/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint": format!("{iss}/oauth2/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-        "grant_types_supported": ["password", "refresh_token"],
+        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["none"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "token_endpoint_auth_signing_alg_values_supported": [b.tokens.algorithm().name()],
-        "scopes_supported": ["*", "items:read", "items:write", "items:delete", "items:*", "users:read", "users:write", "roles:read", "roles:write"],
+        "scopes_supported": ["*", "items:read", "items:write", "items:delete", "items:*", "users:read", "users:write", "roles:read", "roles:write", "clients:write", "tokens:introspect"],
     }))
 }
