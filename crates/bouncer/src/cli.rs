@@ -55,6 +55,9 @@ pub enum Command {
     /// Manage machine clients (client credentials, introspection).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// List or rotate the token-signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +122,21 @@ pub enum RoleCommand {
     Grant { role: String, username: String },
     /// Take the role ROLE from USERNAME.
     Revoke { role: String, username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// The keys in force: signing, next (published, signing after keys.publish_delay_s), and
+    /// verifying (replaced; until their last token expires).
+    List,
+    /// Add a new signing key: published at once, signing after keys.publish_delay_s; every running
+    /// instance picks it up.
+    Rotate {
+        /// Sign with the new key at once (emergencies: a leaked key). Verifiers that cached the
+        /// JWKS may refuse the first tokens until they refetch it.
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,6 +275,38 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
                     )
                     .await?;
                     println!("password changed for {}", u.username);
+                }
+            }
+            Ok(())
+        }
+        Command::Keys(cmd) => {
+            let b = domain(&config).await?;
+            match cmd {
+                KeysCommand::List => {
+                    for k in b.list_keys().await? {
+                        println!(
+                            "{}\t{}\t{}\t{}\tsigns from {}\t{}",
+                            k.kid,
+                            k.alg,
+                            k.generation,
+                            k.state,
+                            bouncer_core::clock::rfc3339(k.activates_at),
+                            k.retires_at.map_or(String::from("-"), |r| format!(
+                                "retires {}",
+                                bouncer_core::clock::rfc3339(r)
+                            )),
+                        );
+                    }
+                }
+                KeysCommand::Rotate { now } => {
+                    let kid = b.rotate_keys(now).await?;
+                    println!("new signing key {kid}");
+                    if !now {
+                        eprintln!(
+                            "Published now; it signs after {} s (keys.publish_delay_s).",
+                            config.keys.publish_delay_s
+                        );
+                    }
                 }
             }
             Ok(())

@@ -23,7 +23,15 @@ pub struct Config {
     pub auth: AuthConfig,
     pub passwords: PasswordConfig,
     pub tokens: TokenConfig,
+    pub keys: KeysConfig,
     pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    pub publish_delay_s: u64,
+    pub encryption_key_file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,6 +149,10 @@ impl Default for Config {
                 refresh_ttl_s: core.tokens.refresh_ttl.as_secs(),
                 refresh_absolute_ttl_s: core.tokens.refresh_absolute_ttl.as_secs(),
             },
+            keys: KeysConfig {
+                publish_delay_s: core.keys.publish_delay.as_secs(),
+                encryption_key_file: String::new(),
+            },
             admin: AdminConfig {
                 username: "admin".into(),
                 password: String::new(),
@@ -166,6 +178,7 @@ const STRING_KEYS: &[&str] = &[
     "admin.username",
     "admin.password",
     "auth.default_role",
+    "keys.encryption_key_file",
 ];
 
 /// Keys whose values never appear in an error message (a database URL may hold a password).
@@ -292,6 +305,29 @@ impl Config {
         }
     }
 
+    /// The key-encryption key: `BOUNCER_KEY_ENCRYPTION_KEY`, else the contents of
+    /// `keys.encryption_key_file`; 32 bytes as 64 hex digits or base64. Never echoed.
+    pub fn encryption_key(&self) -> Result<Option<[u8; 32]>, ConfigError> {
+        let (source, text) = match std::env::var("BOUNCER_KEY_ENCRYPTION_KEY") {
+            Ok(v) if !v.is_empty() => ("BOUNCER_KEY_ENCRYPTION_KEY", v),
+            _ if self.keys.encryption_key_file.is_empty() => return Ok(None),
+            _ => (
+                "keys.encryption_key_file",
+                std::fs::read_to_string(&self.keys.encryption_key_file).map_err(|e| {
+                    ConfigError(format!(
+                        "keys.encryption_key_file = {:?}: cannot read it: {e}",
+                        self.keys.encryption_key_file
+                    ))
+                })?,
+            ),
+        };
+        parse_key(text.trim()).map(Some).ok_or_else(|| {
+            ConfigError(format!(
+                "{source}: expected 32 bytes as 64 hex digits or base64 (value not shown)"
+            ))
+        })
+    }
+
     /// Every rule a value must meet beyond its type.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
@@ -397,6 +433,14 @@ impl Config {
                 "1 to 3600",
             ));
         }
+        if self.keys.publish_delay_s > 86_400 {
+            return Err(bad(
+                "keys.publish_delay_s",
+                self.keys.publish_delay_s,
+                "0 to 86400",
+            ));
+        }
+        self.encryption_key()?;
         if self.tokens.leeway_s > 300 {
             return Err(bad("tokens.leeway_s", self.tokens.leeway_s, "0 to 300"));
         }
@@ -454,6 +498,10 @@ impl Config {
                 refresh_ttl: Duration::from_secs(self.tokens.refresh_ttl_s),
                 refresh_absolute_ttl: Duration::from_secs(self.tokens.refresh_absolute_ttl_s),
             },
+            keys: bouncer_core::settings::KeySettings {
+                publish_delay: Duration::from_secs(self.keys.publish_delay_s),
+                encryption_key: self.encryption_key().ok().flatten(),
+            },
             auth: AuthSettings {
                 basic_enabled: self.auth.basic,
                 bearer_enabled: self.auth.bearer,
@@ -465,6 +513,25 @@ impl Config {
             },
         }
     }
+}
+
+/// 32 bytes from 64 hex digits or base64 (standard or URL-safe, padded or not).
+fn parse_key(text: &str) -> Option<[u8; 32]> {
+    use base64::Engine as _;
+    let bytes = if text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+        (0..32)
+            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+            .collect::<Option<Vec<u8>>>()?
+    } else {
+        let engines = [
+            &base64::engine::general_purpose::STANDARD,
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &base64::engine::general_purpose::URL_SAFE,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        engines.iter().find_map(|e| e.decode(text).ok())?
+    };
+    bytes.try_into().ok()
 }
 
 /// `bouncer config default`: a complete, commented file with every key at its default.
@@ -539,6 +606,14 @@ leeway_s = 60
 # absolute lifetime of a login (never extended); the earlier end wins.
 refresh_ttl_s = 1209600
 refresh_absolute_ttl_s = 7776000
+
+[keys]
+# A rotation (`bouncer keys rotate`) publishes the new key at once and signs with it after this
+# long (the JWKS cache lifetime); `--now` skips the wait.
+publish_delay_s = 300
+# A file holding a 32-byte key-encryption key (64 hex digits or base64): private signing keys are
+# then sealed at rest. BOUNCER_KEY_ENCRYPTION_KEY gives the key itself instead.
+encryption_key_file = ""
 
 [admin]
 # The first admin, created when the database has no users. With an empty password one is

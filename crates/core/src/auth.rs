@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::clock::{Clock, Millis};
 use crate::error::{AuthFailure, Error, Result};
+use crate::keys::KeyVault;
 use crate::model::{ChangeKind, User};
 use crate::password::PasswordHasher;
 use crate::permission::PermissionSet;
@@ -69,6 +70,10 @@ pub struct Authenticator {
     clock: Arc<dyn Clock>,
     hasher: Arc<PasswordHasher>,
     tokens: Arc<TokenService>,
+    vault: KeyVault,
+    /// When the keys were last reloaded because a token named an unknown `kid` (ms): at most once
+    /// per [`KID_RELOAD_EVERY`], so junk `kid`s cannot turn into database load.
+    last_kid_reload: AtomicI64,
     settings: AuthSettings,
     users: Cache<Uuid, Arc<UserState>>,
     roles: RwLock<Arc<HashMap<String, PermissionSet>>>,
@@ -89,6 +94,9 @@ pub struct Authenticator {
     stripe_hasher: RandomState,
 }
 
+/// An unknown `kid` reloads the keys at most this often (ms).
+const KID_RELOAD_EVERY: Millis = 5_000;
+
 /// Stripes of the per-client limit; addresses that share one share its slots.
 const CLIENT_STRIPES: usize = 256;
 
@@ -98,6 +106,7 @@ impl Authenticator {
         clock: Arc<dyn Clock>,
         hasher: Arc<PasswordHasher>,
         tokens: Arc<TokenService>,
+        vault: KeyVault,
         settings: AuthSettings,
     ) -> Result<Self> {
         let mut basic_key = [0u8; 32];
@@ -134,6 +143,8 @@ impl Authenticator {
             clock,
             hasher,
             tokens,
+            vault,
+            last_kid_reload: AtomicI64::new(i64::MIN / 2),
             settings,
         };
         a.reload_roles().await?;
@@ -172,6 +183,40 @@ impl Authenticator {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.users.invalidate_all();
         Ok(())
+    }
+
+    pub fn vault(&self) -> &KeyVault {
+        &self.vault
+    }
+
+    /// Reloads the signing keys from the store (a rotation here or on another instance).
+    pub async fn reload_keys(&self) -> Result<()> {
+        let keys = self.store.signing_keys(self.clock.now_ms()).await?;
+        self.tokens.reload(&self.vault.open_all(&keys)?)
+    }
+
+    /// Verifies a token; on an unknown `kid`, reloads the keys (at most once per few seconds) and
+    /// tries once more, in case a rotation's feed entry has not arrived yet.
+    async fn verify_token(&self, token: &str, now_s: i64) -> Result<crate::token::Claims> {
+        match self.tokens.verify(token, now_s) {
+            Err(AuthFailure::UnknownKey) => {
+                let now = self.clock.now_ms();
+                let last = self.last_kid_reload.load(Ordering::SeqCst);
+                if now - last < KID_RELOAD_EVERY
+                    || self
+                        .last_kid_reload
+                        .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_err()
+                {
+                    return Err(Error::InvalidCredentials(AuthFailure::UnknownKey));
+                }
+                self.reload_keys().await?;
+                self.tokens
+                    .verify(token, now_s)
+                    .map_err(Error::InvalidCredentials)
+            }
+            other => other.map_err(Error::InvalidCredentials),
+        }
     }
 
     /// How long after a revocation an access token it concerns may still be presented.
@@ -238,6 +283,7 @@ impl Authenticator {
             let mut everything = batch.gap;
             let mut roles = false;
             let mut clients = false;
+            let mut keys = false;
             for c in &batch.changes {
                 match c.kind {
                     Some(ChangeKind::User) => match Uuid::parse_str(&c.key) {
@@ -254,7 +300,7 @@ impl Authenticator {
                         Err(_) => everything = true,
                     },
                     Some(ChangeKind::Client) => clients = true,
-                    Some(ChangeKind::Keys) => {}
+                    Some(ChangeKind::Keys) => keys = true,
                     None => everything = true,
                 }
             }
@@ -266,6 +312,9 @@ impl Authenticator {
             }
             if everything || clients {
                 self.reload_clients().await?;
+            }
+            if everything || keys {
+                self.reload_keys().await?;
             }
             applied += batch.changes.len();
             self.last_seq.store(batch.latest, Ordering::SeqCst);
@@ -338,10 +387,7 @@ impl Authenticator {
                 v
             }
             None => {
-                let claims = self
-                    .tokens
-                    .verify(token, now_s)
-                    .map_err(Error::InvalidCredentials)?;
+                let claims = self.verify_token(token, now_s).await?;
                 let sub = match Uuid::parse_str(&claims.sub) {
                     Ok(id) => TokenSubject::User(id),
                     Err(_) if claims.sub == claims.client_id && !claims.sub.is_empty() => {

@@ -72,10 +72,30 @@ pub struct Item {
 pub struct SigningKeyRecord {
     pub kid: String,
     pub alg: String,
+    /// 1, 2, ... per algorithm, in rotation order (set by the store).
+    pub generation: i64,
+    /// The private key (PEM; base64 secret for HS256), or its sealed form when a key-encryption
+    /// key is configured (see [`crate::keys`]).
     pub private_pem: String,
     /// The public JWK as JSON text (empty object for HS256).
     pub public_jwk: String,
     pub created_at: Millis,
+    /// When it starts signing: published first, so every verifier has it before the first token.
+    pub activates_at: Millis,
+    /// When it stops verifying (set when a newer key replaces it): its last token has expired.
+    pub retires_at: Option<Millis>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("generation", &self.generation)
+            .field("activates_at", &self.activates_at)
+            .field("retires_at", &self.retires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One page of a listing.

@@ -66,11 +66,29 @@ pub struct AuthSettings {
     pub cache_max_age: Duration,
 }
 
+#[derive(Clone)]
+pub struct KeySettings {
+    /// How long a rotated-in key is published before it signs (the JWKS cache lifetime).
+    pub publish_delay: Duration,
+    /// Seals private keys at rest when set.
+    pub encryption_key: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for KeySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySettings")
+            .field("publish_delay", &self.publish_delay)
+            .field("encryption_key", &self.encryption_key.map(|_| "(set)"))
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub passwords: PasswordSettings,
     pub tokens: TokenSettings,
     pub auth: AuthSettings,
+    pub keys: KeySettings,
 }
 
 impl Default for Settings {
@@ -106,6 +124,10 @@ impl Default for Settings {
                 basic_cache_ttl: Duration::from_secs(60),
                 revision_poll: Duration::from_secs(1),
                 cache_max_age: Duration::from_secs(30),
+            },
+            keys: KeySettings {
+                publish_delay: Duration::from_secs(300),
+                encryption_key: None,
             },
         }
     }

@@ -118,8 +118,18 @@ pub trait Store: Send + Sync + 'static {
     /// recorded in the change feed. Returns false if there was none.
     async fn delete_client(&self, id: &str, now: Millis) -> StoreResult<bool>;
 
-    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
-    /// Inserts a key; a concurrent insert of the same algorithm by another instance is not an error
-    /// (callers re-read `signing_keys` afterwards and use the oldest).
+    /// Every key not yet retired at `now` (all algorithms), oldest generation first.
+    async fn signing_keys(&self, now: Millis) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Inserts a first key; a concurrent insert of the same algorithm by another instance is not
+    /// an error (callers re-read `signing_keys` afterwards).
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// A rotation, in one transaction recorded in the change feed: every unretired key of
+    /// `next`'s algorithm retires at `retire_at`, and `next` is added (next generation).
+    async fn rotate_signing_key(
+        &self,
+        next: &SigningKeyRecord,
+        retire_at: Millis,
+    ) -> StoreResult<()>;
+    /// Replaces a key's stored private part (sealing it under a key-encryption key).
+    async fn set_signing_key_private(&self, kid: &str, private_pem: &str) -> StoreResult<()>;
 }

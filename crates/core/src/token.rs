@@ -3,6 +3,7 @@
 //! built from the published JWK, so what third parties verify with is exactly what we verify with.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -125,9 +126,12 @@ pub fn generate_key(alg: SigningAlg, now: Millis) -> Result<SigningKeyRecord> {
     Ok(SigningKeyRecord {
         kid,
         alg: alg.name().into(),
+        generation: 0,
         private_pem,
         public_jwk: jwk.to_string(),
         created_at: now,
+        activates_at: now,
+        retires_at: None,
     })
 }
 
@@ -146,51 +150,103 @@ fn has_crit(token: &str) -> bool {
 
 struct Verifier {
     key: DecodingKey,
+    /// Past this (ms) the key verifies nothing: every token it signed has expired.
+    retires_at: Option<Millis>,
 }
 
-/// Signs and verifies access tokens with the keys of the configured algorithm.
+struct Signer {
+    kid: String,
+    key: EncodingKey,
+    /// The key signs from this moment (ms) on: a rotation publishes first, signs later.
+    activates_at: Millis,
+}
+
+/// The keys in force, swapped as a whole when they change.
+struct KeySet {
+    /// Oldest first; the newest active one signs.
+    signers: Vec<Signer>,
+    verifiers: HashMap<String, Verifier>,
+    /// Public JWKs, each with the time it leaves the set (its key's retirement).
+    published: Vec<(Option<Millis>, serde_json::Value)>,
+}
+
+/// Signs and verifies access tokens with the keys of the configured algorithm. The keys can be
+/// swapped at runtime ([`TokenService::reload`]) when a rotation happens on any instance.
 pub struct TokenService {
     settings: TokenSettings,
     alg: Algorithm,
-    signing_kid: String,
-    signing_key: EncodingKey,
-    verifiers: HashMap<String, Verifier>,
+    keys: std::sync::RwLock<Arc<KeySet>>,
     validation: Validation,
-    jwks: serde_json::Value,
 }
 
 impl TokenService {
-    /// Builds from stored keys; the newest key of the configured algorithm signs, every key of that
-    /// algorithm verifies and is published.
+    /// Builds from stored keys: every unretired key of the configured algorithm verifies and is
+    /// published; the newest one whose activation time has come signs.
     pub fn new(settings: TokenSettings, keys: &[SigningKeyRecord]) -> Result<Self> {
         let alg = jwt_alg(settings.algorithm);
-        let mut mine: Vec<&SigningKeyRecord> = keys
-            .iter()
-            .filter(|k| k.alg == settings.algorithm.name())
-            .collect();
-        mine.sort_by_key(|k| (k.created_at, k.kid.clone()));
-        let signer = *mine
-            .last()
-            .ok_or_else(|| Error::internal("no signing key"))?;
-        let signing_key = match settings.algorithm {
-            SigningAlg::EdDsa => EncodingKey::from_ed_pem(signer.private_pem.as_bytes()),
-            SigningAlg::Rs256 => EncodingKey::from_rsa_pem(signer.private_pem.as_bytes()),
-            SigningAlg::Es256 => EncodingKey::from_ec_pem(signer.private_pem.as_bytes()),
-            SigningAlg::Hs256 => B64
-                .decode(&signer.private_pem)
-                .map(|s| EncodingKey::from_secret(&s))
-                .map_err(|e| {
-                    jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::Base64(e))
-                }),
+        let mut validation = Validation::new(alg);
+        validation.algorithms = vec![alg];
+        validation.set_issuer(&[settings.issuer.as_str()]);
+        validation.set_audience(&[settings.audience.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
+        // Time claims are checked below against our Clock, so tests can move time.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        let set = Self::key_set(settings.algorithm, keys)?;
+        Ok(Self {
+            alg,
+            keys: std::sync::RwLock::new(Arc::new(set)),
+            validation,
+            settings,
+        })
+    }
+
+    /// Replaces the key set (after a rotation, here or on another instance).
+    pub fn reload(&self, keys: &[SigningKeyRecord]) -> Result<()> {
+        let set = Arc::new(Self::key_set(self.settings.algorithm, keys)?);
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = set;
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<KeySet> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn key_set(algorithm: SigningAlg, keys: &[SigningKeyRecord]) -> Result<KeySet> {
+        let mut mine: Vec<&SigningKeyRecord> =
+            keys.iter().filter(|k| k.alg == algorithm.name()).collect();
+        mine.sort_by_key(|k| (k.generation, k.created_at, k.kid.clone()));
+        if mine.is_empty() {
+            return Err(Error::internal("no signing key"));
         }
-        .map_err(Error::internal)?;
+        let mut signers = Vec::new();
         let mut verifiers = HashMap::new();
         let mut published = Vec::new();
         for k in &mine {
+            let key = match algorithm {
+                SigningAlg::EdDsa => EncodingKey::from_ed_pem(k.private_pem.as_bytes()),
+                SigningAlg::Rs256 => EncodingKey::from_rsa_pem(k.private_pem.as_bytes()),
+                SigningAlg::Es256 => EncodingKey::from_ec_pem(k.private_pem.as_bytes()),
+                SigningAlg::Hs256 => B64
+                    .decode(&k.private_pem)
+                    .map(|s| EncodingKey::from_secret(&s))
+                    .map_err(|e| {
+                        jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::Base64(
+                            e,
+                        ))
+                    }),
+            }
+            .map_err(Error::internal)?;
+            // A replaced key keeps signing until its successor activates.
+            signers.push(Signer {
+                kid: k.kid.clone(),
+                key,
+                activates_at: k.activates_at,
+            });
             let jwk: serde_json::Value =
                 serde_json::from_str(&k.public_jwk).map_err(Error::internal)?;
             let s = |f: &str| jwk[f].as_str().unwrap_or_default().to_owned();
-            let key = match settings.algorithm {
+            let key = match algorithm {
                 SigningAlg::EdDsa => DecodingKey::from_ed_components(&s("x")),
                 SigningAlg::Rs256 => DecodingKey::from_rsa_components(&s("n"), &s("e")),
                 SigningAlg::Es256 => DecodingKey::from_ec_components(&s("x"), &s("y")),
@@ -200,27 +256,21 @@ impl TokenService {
                     .map_err(|e| jsonwebtoken::errors::ErrorKind::Base64(e).into()),
             }
             .map_err(Error::internal)?;
-            verifiers.insert(k.kid.clone(), Verifier { key });
-            if settings.algorithm != SigningAlg::Hs256 {
-                published.push(jwk);
+            verifiers.insert(
+                k.kid.clone(),
+                Verifier {
+                    key,
+                    retires_at: k.retires_at,
+                },
+            );
+            if algorithm != SigningAlg::Hs256 {
+                published.push((k.retires_at, jwk));
             }
         }
-        let mut validation = Validation::new(alg);
-        validation.algorithms = vec![alg];
-        validation.set_issuer(&[settings.issuer.as_str()]);
-        validation.set_audience(&[settings.audience.as_str()]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
-        // Time claims are checked below against our Clock, so tests can move time.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        Ok(Self {
-            signing_kid: signer.kid.clone(),
-            signing_key,
-            alg,
+        Ok(KeySet {
+            signers,
             verifiers,
-            validation,
-            jwks: serde_json::json!({ "keys": published }),
-            settings,
+            published,
         })
     }
 
@@ -228,9 +278,38 @@ impl TokenService {
         &self.settings
     }
 
-    /// The RFC 7517 key set (empty for HS256, whose key is secret).
-    pub fn jwks(&self) -> &serde_json::Value {
-        &self.jwks
+    /// The RFC 7517 key set at `now` (empty for HS256, whose key is secret): every key that signs,
+    /// will sign, or still verifies unexpired tokens.
+    pub fn jwks_at(&self, now: Millis) -> serde_json::Value {
+        let set = self.current();
+        let keys: Vec<&serde_json::Value> = set
+            .published
+            .iter()
+            .filter(|(retires, _)| retires.is_none_or(|r| r > now))
+            .map(|(_, jwk)| jwk)
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// Every published key, retiring or not (tests).
+    pub fn jwks(&self) -> serde_json::Value {
+        self.jwks_at(i64::MIN)
+    }
+
+    /// The `kid` that signs at `now`.
+    pub fn signing_kid(&self, now: Millis) -> String {
+        let set = self.current();
+        Self::signer(&set, now).kid.clone()
+    }
+
+    /// The newest key whose activation time has come (the oldest if none has: it cannot happen,
+    /// a first key activates when it is made).
+    fn signer(set: &KeySet, now: Millis) -> &Signer {
+        set.signers
+            .iter()
+            .rev()
+            .find(|s| s.activates_at <= now)
+            .unwrap_or(&set.signers[0])
     }
 
     pub fn algorithm(&self) -> SigningAlg {
@@ -248,7 +327,7 @@ impl TokenService {
         claims.iat = iat;
         claims.nbf = iat;
         claims.jti = Uuid::new_v4().to_string();
-        Ok((self.sign(&claims)?, claims))
+        Ok((self.sign_at(&claims, Some(ACCESS_TOKEN_TYP), now)?, claims))
     }
 
     /// Signs arbitrary claims with the current key as an access token (`typ: at+jwt`); tests build
@@ -257,13 +336,19 @@ impl TokenService {
         self.sign_typed(claims, Some(ACCESS_TOKEN_TYP))
     }
 
-    /// Signs with the current key and the given header `typ` (tests: a JWT that is not an access
-    /// token).
+    /// Signs with the key active now (by the system clock) and the given header `typ` (tests: a
+    /// JWT that is not an access token).
     pub fn sign_typed<T: Serialize>(&self, claims: &T, typ: Option<&str>) -> Result<String> {
+        self.sign_at(claims, typ, i64::MAX)
+    }
+
+    fn sign_at<T: Serialize>(&self, claims: &T, typ: Option<&str>, now: Millis) -> Result<String> {
+        let set = self.current();
+        let signer = Self::signer(&set, now);
         let mut header = Header::new(self.alg);
-        header.kid = Some(self.signing_kid.clone());
+        header.kid = Some(signer.kid.clone());
         header.typ = typ.map(str::to_owned);
-        jsonwebtoken::encode(&header, claims, &self.signing_key).map_err(Error::internal)
+        jsonwebtoken::encode(&header, claims, &signer.key).map_err(Error::internal)
     }
 
     /// Verifies signature, algorithm, `kid`, `iss`, `aud`, and the time claims against `now_s`
@@ -285,10 +370,12 @@ impl TokenService {
         if has_crit(token) {
             return Err(AuthFailure::Malformed);
         }
+        let set = self.current();
         let verifier = header
             .kid
             .as_deref()
-            .and_then(|k| self.verifiers.get(k))
+            .and_then(|k| set.verifiers.get(k))
+            .filter(|v| v.retires_at.is_none_or(|r| r > now_s.saturating_mul(1000)))
             .ok_or(AuthFailure::UnknownKey)?;
         let data = jsonwebtoken::decode::<Claims>(token, &verifier.key, &self.validation).map_err(
             |e| {
@@ -393,18 +480,17 @@ mod tests {
         let (_, payload) = token.split_once('.').unwrap();
         let payload = payload.split('.').next().unwrap();
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(svc.signing_kid.clone());
+        header.kid = Some(svc.signing_kid(now));
+        let set = svc.current();
+        let signing_key = &set.signers.last().unwrap().key;
         header.typ = Some(ACCESS_TOKEN_TYP.into());
         let mut h = serde_json::to_value(&header).unwrap();
         h["crit"] = serde_json::json!(["exp"]);
         h["exp"] = serde_json::json!(1);
         let signing_input = format!("{}.{payload}", B64.encode(h.to_string()));
-        let sig = jsonwebtoken::crypto::sign(
-            signing_input.as_bytes(),
-            &svc.signing_key,
-            Algorithm::EdDSA,
-        )
-        .unwrap();
+        let sig =
+            jsonwebtoken::crypto::sign(signing_input.as_bytes(), signing_key, Algorithm::EdDSA)
+                .unwrap();
         let forged = format!("{signing_input}.{sig}");
         assert_eq!(
             svc.verify(&forged, now / 1000).unwrap_err(),
@@ -413,12 +499,9 @@ mod tests {
         // The same construction without `crit` verifies, so the refusal is the `crit`.
         h.as_object_mut().unwrap().remove("crit");
         let signing_input = format!("{}.{payload}", B64.encode(h.to_string()));
-        let sig = jsonwebtoken::crypto::sign(
-            signing_input.as_bytes(),
-            &svc.signing_key,
-            Algorithm::EdDSA,
-        )
-        .unwrap();
+        let sig =
+            jsonwebtoken::crypto::sign(signing_input.as_bytes(), signing_key, Algorithm::EdDSA)
+                .unwrap();
         assert!(
             svc.verify(&format!("{signing_input}.{sig}"), now / 1000)
                 .is_ok()

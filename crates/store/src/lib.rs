@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0003_token_lifecycle.sql"),
     ),
     (4, "clients", include_str!("../migrations/0004_clients.sql")),
+    (
+        5,
+        "key_rotation",
+        include_str!("../migrations/0005_key_rotation.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -517,8 +522,14 @@ impl Store for SqlStore {
         clients::delete(self, id, now).await
     }
 
-    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        keys::list(self).await
+    async fn signing_keys(&self, now: i64) -> StoreResult<Vec<SigningKeyRecord>> {
+        keys::list(self, now).await
+    }
+    async fn rotate_signing_key(&self, next: &SigningKeyRecord, retire_at: i64) -> StoreResult<()> {
+        keys::rotate(self, next, retire_at).await
+    }
+    async fn set_signing_key_private(&self, kid: &str, private_pem: &str) -> StoreResult<()> {
+        keys::set_private(self, kid, private_pem).await
     }
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
         keys::insert(self, key).await

@@ -195,6 +195,9 @@ fn help_works_for_every_command() {
         &["client", "add"],
         &["client", "list"],
         &["client", "remove"],
+        &["keys"],
+        &["keys", "list"],
+        &["keys", "rotate"],
         &["backup"],
     ];
     for cmd in commands {
@@ -667,5 +670,53 @@ async fn client_commands() {
     }
     assert_eq!(grant().await.unwrap().status(), 401);
     cli.run(&["client", "remove", &id]).failed();
+    app.stop().await;
+}
+
+/// `keys rotate` on the database while a server runs: the server signs with the new key once the
+/// change feed reaches it (`--now`); `keys list` shows both keys.
+#[tokio::test]
+async fn keys_commands() {
+    let cli = Cli::new();
+    cli.run(&["migrate"]).ok();
+    let app = cli.server().await;
+    let before = app.admin_token().await;
+    let out = cli.run(&["keys", "rotate", "--now"]).ok();
+    let new = out
+        .stdout
+        .trim()
+        .strip_prefix("new signing key ")
+        .unwrap_or_else(|| panic!("{out:?}"))
+        .to_owned();
+    let list = cli.run(&["keys", "list"]).ok().stdout;
+    assert_eq!(list.lines().count(), 2, "{list}");
+    // The server's test clock stood still while the CLI (on the real clock) rotated.
+    app.clock.advance_s(1);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&new) && l.contains("signing")),
+        "{list}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let t = app.admin_token().await;
+        let header = t.split('.').next().unwrap().to_owned();
+        use base64::Engine as _;
+        let h: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(header)
+                .unwrap(),
+        )
+        .unwrap();
+        if h["kid"] == new.as_str() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never picked up the new key"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.get_bearer("/users/me", &before).await.status(), 200);
     app.stop().await;
 }

@@ -196,7 +196,7 @@ async fn a_foreign_key_claiming_the_real_kid_is_refused() {
 #[tokio::test]
 async fn no_kid_is_refused_even_when_signed_with_the_real_key() {
     let app = TestApp::spawn().await;
-    let keys = app.bouncer.store.signing_keys().await.expect("keys");
+    let keys = app.bouncer.store.signing_keys(0).await.expect("keys");
     let key = keys.iter().find(|k| k.alg == "EdDSA").expect("EdDSA key");
     let real = EncodingKey::from_ed_pem(key.private_pem.as_bytes()).expect("pem");
     let body = claims(&app, &admin_id(&app).await);

@@ -9,6 +9,7 @@ mod cli;
 mod clients;
 mod durability;
 mod hostile_tokens;
+mod keys;
 mod lifecycle;
 mod probe;
 mod security;

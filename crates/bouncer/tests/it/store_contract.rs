@@ -154,7 +154,7 @@ async fn migrated_store_has_builtin_roles_and_no_users(store: &dyn Store) {
         },
     ];
     assert_eq!(roles, want);
-    assert!(store.signing_keys().await.unwrap().is_empty());
+    assert!(store.signing_keys(now()).await.unwrap().is_empty());
 }
 
 async fn insert_and_get_user_by_id_and_normalized_username(store: &dyn Store) {
@@ -524,6 +524,9 @@ fn key(kid: &str, alg: &str) -> SigningKeyRecord {
         private_pem: format!("-----BEGIN PRIVATE KEY-----\n{kid}\n-----END PRIVATE KEY-----\n"),
         public_jwk: format!(r#"{{"kid":"{kid}"}}"#),
         created_at: now(),
+        generation: 0,
+        activates_at: now(),
+        retires_at: None,
     }
 }
 
@@ -532,7 +535,7 @@ async fn signing_keys_insert_list_and_generation_race(store: &dyn Store) {
     let (k1, k2) = (key("k1", "EdDSA"), key("k2", "EdDSA"));
     store.insert_signing_key(&k1).await.expect("first");
     store.insert_signing_key(&k2).await.expect("second");
-    let listed = store.signing_keys().await.unwrap();
+    let listed = store.signing_keys(now()).await.unwrap();
     let kids: Vec<&str> = listed.iter().map(|k| k.kid.as_str()).collect();
     assert_eq!(kids, ["k1", "k2"]);
     assert_eq!(listed[0].alg, "EdDSA");
@@ -544,7 +547,7 @@ async fn signing_keys_insert_list_and_generation_race(store: &dyn Store) {
     let r1 = key("r1", "RS256");
     store.insert_signing_key(&r1).await.expect("RS256");
     let kids: Vec<String> = store
-        .signing_keys()
+        .signing_keys(now())
         .await
         .unwrap()
         .into_iter()
@@ -565,7 +568,7 @@ async fn signing_keys_insert_list_and_generation_race(store: &dyn Store) {
         ra.expect("insert a");
         rb.expect("insert b");
         let mine: Vec<SigningKeyRecord> = store
-            .signing_keys()
+            .signing_keys(now())
             .await
             .unwrap()
             .into_iter()
@@ -585,7 +588,7 @@ async fn signing_keys_insert_list_and_generation_race(store: &dyn Store) {
     // Re-inserting an existing kid is not an error and does not duplicate it.
     store.insert_signing_key(&k1).await.expect("same kid again");
     let n = store
-        .signing_keys()
+        .signing_keys(now())
         .await
         .unwrap()
         .iter()

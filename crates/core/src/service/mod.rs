@@ -22,6 +22,7 @@ pub use users::{AdminUserPatch, NewUser, OwnUserPatch, Registration};
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::keys::KeyVault;
 use crate::password::PasswordHasher;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -54,19 +55,34 @@ impl Bouncer {
         }
         let hasher = Arc::new(PasswordHasher::new(&settings.passwords)?);
         let alg = settings.tokens.algorithm;
-        let mut keys = store.signing_keys().await?;
+        let vault = KeyVault::new(settings.keys.encryption_key);
+        let now = clock.now_ms();
+        let mut keys = store.signing_keys(now).await?;
         if !keys.iter().any(|k| k.alg == alg.name()) {
-            let key = token::generate_key(alg, clock.now_ms())?;
+            let mut key = token::generate_key(alg, now)?;
+            key.private_pem = vault.seal(&key.kid, &key.private_pem)?;
             store.insert_signing_key(&key).await?;
             tracing::info!(kid = %key.kid, alg = alg.name(), "generated a new signing key");
-            keys = store.signing_keys().await?;
+            keys = store.signing_keys(now).await?;
         }
-        let tokens = Arc::new(TokenService::new(settings.tokens.clone(), &keys)?);
+        // Keys stored in the clear before a key-encryption key was configured: seal them now.
+        if vault.seals() {
+            for k in keys.iter().filter(|k| !KeyVault::is_sealed(&k.private_pem)) {
+                let sealed = vault.seal(&k.kid, &k.private_pem)?;
+                store.set_signing_key_private(&k.kid, &sealed).await?;
+                tracing::info!(kid = %k.kid, "sealed a signing key under the key-encryption key");
+            }
+        }
+        let tokens = Arc::new(TokenService::new(
+            settings.tokens.clone(),
+            &vault.open_all(&keys)?,
+        )?);
         let auth = Authenticator::new(
             store.clone(),
             clock.clone(),
             hasher.clone(),
             tokens.clone(),
+            vault,
             settings.auth.clone(),
         )
         .await?;

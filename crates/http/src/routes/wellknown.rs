@@ -10,9 +10,15 @@ use serde_json::json;
 /// RFC 7517 key set: the public keys that verify our access tokens.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth2", responses((status = 200, description = "JWK set")))]
 pub async fn jwks(State(b): State<Arc<Bouncer>>) -> impl IntoResponse {
+    // Cached no longer than a rotated-in key waits before it signs: every verifier that refetches
+    // on schedule has a key before its first token.
+    let max_age = format!(
+        "public, max-age={}",
+        b.settings.keys.publish_delay.as_secs()
+    );
     (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(b.tokens.jwks().clone()),
+        [(header::CACHE_CONTROL, max_age)],
+        Json(b.tokens.jwks_at(b.clock.now_ms())),
     )
 }
 
