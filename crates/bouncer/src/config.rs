@@ -86,6 +86,7 @@ pub struct PasswordConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
+    pub format: String,
     pub issuer: String,
     pub audience: String,
     pub algorithm: String,
@@ -141,6 +142,7 @@ impl Default for Config {
                 hash_queue: core.passwords.queue,
             },
             tokens: TokenConfig {
+                format: "jwt".into(),
                 issuer: String::new(),
                 audience: core.tokens.audience,
                 algorithm: "EdDSA".into(),
@@ -172,6 +174,7 @@ const STRING_KEYS: &[&str] = &[
     "database.url",
     "log.format",
     "log.level",
+    "tokens.format",
     "tokens.issuer",
     "tokens.audience",
     "tokens.algorithm",
@@ -289,6 +292,15 @@ impl Config {
                 "an address like 127.0.0.1:8080",
             )
         })
+    }
+
+    pub fn token_format(&self) -> Result<bouncer_core::settings::TokenFormat, ConfigError> {
+        use bouncer_core::settings::TokenFormat;
+        match self.tokens.format.as_str() {
+            "jwt" => Ok(TokenFormat::Jwt),
+            "opaque" => Ok(TokenFormat::Opaque),
+            other => Err(bad("tokens.format", other, "jwt or opaque")),
+        }
     }
 
     pub fn algorithm(&self) -> Result<SigningAlg, ConfigError> {
@@ -433,6 +445,7 @@ impl Config {
                 "1 to 3600",
             ));
         }
+        self.token_format()?;
         if self.keys.publish_delay_s > 86_400 {
             return Err(bad(
                 "keys.publish_delay_s",
@@ -490,6 +503,9 @@ impl Config {
                 queue: self.passwords.hash_queue,
             },
             tokens: TokenSettings {
+                format: self
+                    .token_format()
+                    .unwrap_or(bouncer_core::settings::TokenFormat::Jwt),
                 issuer,
                 audience: self.tokens.audience.clone(),
                 algorithm: self.algorithm().unwrap_or(SigningAlg::EdDsa),
@@ -594,6 +610,9 @@ hash_workers = 0
 hash_queue = 64
 
 [tokens]
+# "jwt" (signed, verifiable by anyone with the JWKS) or "opaque" (random, stored as digests,
+# revocable at once; checked by Bouncer itself: introspection, forward-auth).
+format = "jwt"
 # "iss" of issued tokens; empty means http://<server.listen>.
 issuer = ""
 audience = "bouncer"

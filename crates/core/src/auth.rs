@@ -86,6 +86,8 @@ pub struct Authenticator {
     /// Keyed by the token itself: a hit is an exact match, so no token can collide with another.
     verified_tokens: Cache<String, Arc<VerifiedToken>>,
     basic: Cache<[u8; 32], (Uuid, Millis)>,
+    /// Digests of opaque tokens the store does not know, for a short while.
+    unknown_opaque: Cache<String, ()>,
     basic_key: [u8; 32],
     /// Password checks in flight per client address (striped by a keyed hash of the address), so
     /// one client flooding logins waits on its own stripe instead of filling the shared Argon2
@@ -135,6 +137,10 @@ impl Authenticator {
                 .time_to_live(settings.basic_cache_ttl)
                 .build(),
             basic_key,
+            unknown_opaque: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(30))
+                .build(),
             client_stripes: (0..CLIENT_STRIPES)
                 .map(|_| Arc::new(Semaphore::new(hasher.workers().max(4))))
                 .collect(),
@@ -217,6 +223,32 @@ impl Authenticator {
             }
             other => other.map_err(Error::InvalidCredentials),
         }
+    }
+
+    /// The claims of an access token, JWT (signature, algorithm, `kid`, `typ`, issuer, audience,
+    /// times) or opaque (looked up by digest; unknown ones are remembered for a while, so junk
+    /// cannot turn into database load). Not the revocation, subject and client checks:
+    /// [`Authenticator::bearer`] does those, on every request.
+    pub async fn claims_of(&self, token: &str, now_s: i64) -> Result<crate::token::Claims> {
+        if !token.starts_with(crate::secret::OPAQUE_PREFIX) {
+            return self.verify_token(token, now_s).await;
+        }
+        if token.len() > crate::token::MAX_TOKEN_LEN {
+            return Err(Error::InvalidCredentials(AuthFailure::Malformed));
+        }
+        let digest = crate::secret::digest(token);
+        if self.unknown_opaque.contains_key(&digest) {
+            return Err(Error::InvalidCredentials(AuthFailure::UnknownKey));
+        }
+        let Some(json) = self.store.access_token(&digest).await? else {
+            self.unknown_opaque.insert(digest, ());
+            return Err(Error::InvalidCredentials(AuthFailure::UnknownKey));
+        };
+        let claims: crate::token::Claims = serde_json::from_str(&json).map_err(Error::internal)?;
+        self.tokens
+            .check_times(&claims, now_s)
+            .map_err(Error::InvalidCredentials)?;
+        Ok(claims)
     }
 
     /// How long after a revocation an access token it concerns may still be presented.
@@ -387,7 +419,7 @@ impl Authenticator {
                 v
             }
             None => {
-                let claims = self.verify_token(token, now_s).await?;
+                let claims = self.claims_of(token, now_s).await?;
                 let sub = match Uuid::parse_str(&claims.sub) {
                     Ok(id) => TokenSubject::User(id),
                     Err(_) if claims.sub == claims.client_id && !claims.sub.is_empty() => {

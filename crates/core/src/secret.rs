@@ -8,6 +8,8 @@ use sha2::{Digest, Sha256};
 
 /// Refresh tokens: `bnr_` + 43 characters.
 pub const REFRESH_PREFIX: &str = "bnr_";
+/// Opaque access tokens: `bno_` + 43 characters.
+pub const OPAQUE_PREFIX: &str = "bno_";
 
 /// A new secret: `prefix` followed by 32 random bytes in base64url.
 pub fn generate(prefix: &str) -> String {

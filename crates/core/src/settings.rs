@@ -37,8 +37,19 @@ pub struct PasswordSettings {
     pub queue: usize,
 }
 
+/// What access tokens are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFormat {
+    /// Signed JWTs (RFC 9068) that anyone can verify with the JWKS.
+    Jwt,
+    /// Random strings, stored as digests with their claims: revocable at once, verifiable only by
+    /// Bouncer (introspection, forward-auth).
+    Opaque,
+}
+
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
+    pub format: TokenFormat,
     pub issuer: String,
     pub audience: String,
     pub algorithm: SigningAlg,
@@ -108,6 +119,7 @@ impl Default for Settings {
                 queue: 64,
             },
             tokens: TokenSettings {
+                format: TokenFormat::Jwt,
                 issuer: "http://127.0.0.1:8080".into(),
                 audience: "bouncer".into(),
                 algorithm: SigningAlg::EdDsa,

@@ -108,8 +108,19 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_family(&self, id: Uuid, now: Millis) -> StoreResult<()>;
     /// Revokes one access token until `expires_at`; recorded in the change feed.
     async fn revoke_access_token(&self, jti: &str, expires_at: Millis) -> StoreResult<()>;
-    /// Revoked access tokens not yet expired at `now`, and families revoked after `since`.
+    /// Revoked access tokens not yet expired at `now`, and families revoked after `since`. Also
+    /// forgets revocations and opaque tokens that have expired.
     async fn revocations(&self, since: Millis, now: Millis) -> StoreResult<Revocations>;
+    /// Stores an opaque access token: its digest and the claims it stands for (JSON).
+    async fn insert_access_token(
+        &self,
+        token_hash: &str,
+        jti: &str,
+        claims_json: &str,
+        expires_at: Millis,
+    ) -> StoreResult<()>;
+    /// The claims (JSON) of the opaque access token with this digest.
+    async fn access_token(&self, token_hash: &str) -> StoreResult<Option<String>>;
 
     /// Registers a client (a taken id is `Conflict`).
     async fn insert_client(&self, client: &Client) -> StoreResult<()>;

@@ -318,7 +318,14 @@ impl TokenService {
 
     /// Signs an access token with `claims` (subject, scope, generation...), filling in the issuer,
     /// audience, a fresh `jti`, and the times: valid from `now` for the configured lifetime.
-    pub fn issue(&self, mut claims: Claims, now: Millis) -> Result<(String, Claims)> {
+    pub fn issue(&self, claims: Claims, now: Millis) -> Result<(String, Claims)> {
+        let claims = self.complete(claims, now);
+        Ok((self.sign_at(&claims, Some(ACCESS_TOKEN_TYP), now)?, claims))
+    }
+
+    /// Fills in the issuer, audience, a fresh `jti`, and the times (valid from `now` for the
+    /// configured lifetime): what every access token carries, JWT or opaque.
+    pub fn complete(&self, mut claims: Claims, now: Millis) -> Claims {
         let iat = now.div_euclid(1000);
         let ttl = i64::try_from(self.settings.access_ttl.as_secs()).unwrap_or(i64::MAX / 2);
         claims.iss = self.settings.issuer.clone();
@@ -327,7 +334,20 @@ impl TokenService {
         claims.iat = iat;
         claims.nbf = iat;
         claims.jti = Uuid::new_v4().to_string();
-        Ok((self.sign_at(&claims, Some(ACCESS_TOKEN_TYP), now)?, claims))
+        claims
+    }
+
+    /// The time checks of [`TokenService::verify`], for claims that come from elsewhere (opaque
+    /// tokens' stored claims).
+    pub fn check_times(&self, c: &Claims, now_s: i64) -> std::result::Result<(), AuthFailure> {
+        let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(0);
+        if c.exp <= now_s - leeway {
+            return Err(AuthFailure::Expired);
+        }
+        if c.nbf > now_s + leeway || c.iat > now_s + leeway {
+            return Err(AuthFailure::NotYetValid);
+        }
+        Ok(())
     }
 
     /// Signs arbitrary claims with the current key as an access token (`typ: at+jwt`); tests build
@@ -390,13 +410,7 @@ impl TokenService {
             },
         )?;
         let c = data.claims;
-        let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(0);
-        if c.exp <= now_s - leeway {
-            return Err(AuthFailure::Expired);
-        }
-        if c.nbf > now_s + leeway || c.iat > now_s + leeway {
-            return Err(AuthFailure::NotYetValid);
-        }
+        self.check_times(&c, now_s)?;
         Ok(c)
     }
 }
@@ -409,6 +423,7 @@ mod tests {
 
     fn settings(algorithm: SigningAlg) -> TokenSettings {
         TokenSettings {
+            format: crate::settings::TokenFormat::Jwt,
             issuer: "https://issuer.test".into(),
             audience: "bouncer".into(),
             algorithm,

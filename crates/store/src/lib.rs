@@ -67,6 +67,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "key_rotation",
         include_str!("../migrations/0005_key_rotation.sql"),
     ),
+    (
+        6,
+        "opaque_tokens",
+        include_str!("../migrations/0006_opaque_tokens.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -446,6 +451,18 @@ impl Store for SqlStore {
     }
     async fn revocations(&self, since: i64, now: i64) -> StoreResult<Revocations> {
         tokens::revocations(self, since, now).await
+    }
+    async fn insert_access_token(
+        &self,
+        token_hash: &str,
+        jti: &str,
+        claims_json: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        tokens::insert_access(self, token_hash, jti, claims_json, expires_at).await
+    }
+    async fn access_token(&self, token_hash: &str) -> StoreResult<Option<String>> {
+        tokens::access_by_hash(self, token_hash).await
     }
 
     async fn insert_user(&self, user: &User) -> StoreResult<()> {

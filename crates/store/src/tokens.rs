@@ -190,10 +190,46 @@ pub(crate) async fn revocations(
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .map_err(backend_err)?;
     // Expired rows are of no use to anyone.
-    sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
-        .bind(now)
-        .execute(store.pool())
-        .await
-        .map_err(backend_err)?;
+    for sql in [
+        "DELETE FROM revoked_tokens WHERE expires_at <= $1",
+        "DELETE FROM access_tokens WHERE expires_at <= $1",
+    ] {
+        sqlx::query(sql)
+            .bind(now)
+            .execute(store.pool())
+            .await
+            .map_err(backend_err)?;
+    }
     Ok(Revocations { tokens, families })
+}
+
+pub(crate) async fn insert_access(
+    store: &SqlStore,
+    token_hash: &str,
+    jti: &str,
+    claims: &str,
+    expires_at: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO access_tokens (token_hash, jti, claims, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_hash.to_owned())
+    .bind(jti.to_owned())
+    .bind(claims.to_owned())
+    .bind(expires_at)
+    .execute(store.pool())
+    .await
+    .map(drop)
+    .map_err(backend_err)
+}
+
+pub(crate) async fn access_by_hash(
+    store: &SqlStore,
+    token_hash: &str,
+) -> StoreResult<Option<String>> {
+    sqlx::query_scalar("SELECT claims FROM access_tokens WHERE token_hash = $1")
+        .bind(token_hash.to_owned())
+        .fetch_optional(store.pool())
+        .await
+        .map_err(backend_err)
 }

@@ -11,6 +11,7 @@ mod durability;
 mod hostile_tokens;
 mod keys;
 mod lifecycle;
+mod opaque;
 mod probe;
 mod security;
 mod sqlite_ops;

@@ -12,6 +12,7 @@ use crate::permission::{Permission, PermissionRef, PermissionSet};
 use crate::principal::ClientState;
 use crate::principal::UserState;
 use crate::secret;
+use crate::settings::TokenFormat;
 use crate::token::Claims;
 
 /// The one built-in public client, used by the Swagger UI at `/docs`.
@@ -222,7 +223,7 @@ impl Bouncer {
             permissions: granted.to_strings(),
             ..Default::default()
         };
-        let (access_token, _) = self.tokens.issue(claims, now)?;
+        let access_token = self.issue_token(claims, now).await?;
         Ok(TokenGrant {
             access_token,
             expires_in: self.tokens.settings().access_ttl.as_secs(),
@@ -267,6 +268,7 @@ impl Bouncer {
             .await
             .map_err(Error::from)?;
         self.issue_access(&state, &family, grant, Some(refresh), now)
+            .await
     }
 
     /// A new refresh token of `family`, and the record stored for it (its digest only).
@@ -289,7 +291,30 @@ impl Bouncer {
         (token, record)
     }
 
-    fn issue_access(
+    /// An access token for `claims`, in the configured format: a signed JWT, or an opaque random
+    /// string stored (as a digest) with the claims it stands for.
+    async fn issue_token(&self, claims: Claims, now: Millis) -> Result<String, OAuthError> {
+        match self.tokens.settings().format {
+            TokenFormat::Jwt => Ok(self.tokens.issue(claims, now)?.0),
+            TokenFormat::Opaque => {
+                let claims = self.tokens.complete(claims, now);
+                let token = secret::generate(secret::OPAQUE_PREFIX);
+                let json = serde_json::to_string(&claims).map_err(Error::internal)?;
+                self.store
+                    .insert_access_token(
+                        &secret::digest(&token),
+                        &claims.jti,
+                        &json,
+                        claims.exp.saturating_mul(1000),
+                    )
+                    .await
+                    .map_err(Error::from)?;
+                Ok(token)
+            }
+        }
+    }
+
+    async fn issue_access(
         &self,
         state: &UserState,
         family: &TokenFamily,
@@ -306,7 +331,7 @@ impl Bouncer {
             sid: Some(family.id.to_string()),
             ..grant.claims()
         };
-        let (access_token, _) = self.tokens.issue(claims, now)?;
+        let access_token = self.issue_token(claims, now).await?;
         Ok(TokenGrant {
             access_token,
             expires_in: self.tokens.settings().access_ttl.as_secs(),
@@ -379,6 +404,7 @@ impl Bouncer {
             return Err(OAuthError::InvalidGrant);
         }
         self.issue_access(&state, &family, grant, Some(next), now)
+            .await
     }
 
     async fn revoke_family_now(&self, id: Uuid, now: Millis) -> Result<(), OAuthError> {
@@ -444,7 +470,7 @@ impl Bouncer {
         let Ok(p) = self.auth.bearer(token).await else {
             return Ok(Introspection::default());
         };
-        let Ok(c) = self.tokens.verify(token, now.div_euclid(1000)) else {
+        let Ok(c) = self.auth.claims_of(token, now.div_euclid(1000)).await else {
             return Ok(Introspection::default());
         };
         Ok(Introspection {
@@ -484,7 +510,7 @@ impl Bouncer {
             return Ok(());
         }
         // An access token: only one of ours, still valid, names a jti worth revoking.
-        let Ok(claims) = self.tokens.verify(token, now.div_euclid(1000)) else {
+        let Ok(claims) = self.auth.claims_of(token, now.div_euclid(1000)).await else {
             return Ok(());
         };
         let allowed = match &caller {
