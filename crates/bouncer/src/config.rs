@@ -94,6 +94,7 @@ pub struct TokenConfig {
     pub leeway_s: u64,
     pub refresh_ttl_s: u64,
     pub refresh_absolute_ttl_s: u64,
+    pub refresh_retry_window_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +151,7 @@ impl Default for Config {
                 leeway_s: core.tokens.leeway.as_secs(),
                 refresh_ttl_s: core.tokens.refresh_ttl.as_secs(),
                 refresh_absolute_ttl_s: core.tokens.refresh_absolute_ttl.as_secs(),
+                refresh_retry_window_s: core.tokens.refresh_retry_window.as_secs(),
             },
             keys: KeysConfig {
                 publish_delay_s: core.keys.publish_delay.as_secs(),
@@ -438,6 +440,13 @@ impl Config {
                 return Err(bad(key, v, "1 to 31622400 (366 days)"));
             }
         }
+        if self.tokens.refresh_retry_window_s > 60 {
+            return Err(bad(
+                "tokens.refresh_retry_window_s",
+                self.tokens.refresh_retry_window_s,
+                "0 to 60",
+            ));
+        }
         if !(1..=3600).contains(&self.auth.cache_max_age_s) {
             return Err(bad(
                 "auth.cache_max_age_s",
@@ -513,6 +522,7 @@ impl Config {
                 leeway: Duration::from_secs(self.tokens.leeway_s),
                 refresh_ttl: Duration::from_secs(self.tokens.refresh_ttl_s),
                 refresh_absolute_ttl: Duration::from_secs(self.tokens.refresh_absolute_ttl_s),
+                refresh_retry_window: Duration::from_secs(self.tokens.refresh_retry_window_s),
             },
             keys: bouncer_core::settings::KeySettings {
                 publish_delay: Duration::from_secs(self.keys.publish_delay_s),
@@ -625,6 +635,9 @@ leeway_s = 60
 # absolute lifetime of a login (never extended); the earlier end wins.
 refresh_ttl_s = 1209600
 refresh_absolute_ttl_s = 7776000
+# Up to 60: the same client presenting a just-rotated refresh token again within this many seconds
+# (a lost response) gets the same new pair instead of a revoked login. 0: never.
+refresh_retry_window_s = 0
 
 [keys]
 # A rotation (`bouncer keys rotate`) publishes the new key at once and signs with it after this

@@ -163,6 +163,9 @@ pub struct RefreshToken {
     /// Sliding end: `refresh_ttl_s` from issue, never past the family's end.
     pub expires_at: Millis,
     pub used_at: Option<Millis>,
+    /// Once rotated: the claims (JSON) of the access token the rotation issued, for the retry
+    /// window.
+    pub successor_claims: Option<String>,
 }
 
 impl std::fmt::Debug for RefreshToken {

@@ -59,6 +59,9 @@ pub struct TokenSettings {
     pub refresh_ttl: Duration,
     /// A refresh-token family's absolute lifetime, from the login; never extended.
     pub refresh_absolute_ttl: Duration,
+    /// How long the same client may present a just-rotated refresh token again and get the same
+    /// new pair (0: never; a second use is always theft).
+    pub refresh_retry_window: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +130,7 @@ impl Default for Settings {
                 leeway: Duration::from_secs(60),
                 refresh_ttl: Duration::from_secs(1_209_600),
                 refresh_absolute_ttl: Duration::from_secs(7_776_000),
+                refresh_retry_window: Duration::ZERO,
             },
             auth: AuthSettings {
                 basic_enabled: true,

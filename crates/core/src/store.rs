@@ -96,14 +96,19 @@ pub trait Store: Send + Sync + 'static {
         &self,
         token_hash: &str,
     ) -> StoreResult<Option<(RefreshToken, TokenFamily)>>;
-    /// Rotation, as one compare-and-set: marks `old` used and stores `new`, only if `old` was
-    /// still unused and its family unrevoked. `false`: another request used it first (a reuse).
+    /// Rotation, as one compare-and-set: marks `old` used (keeping `successor_claims`, the claims
+    /// of the access token issued with `new`) and stores `new`, only if `old` was still unused and
+    /// its family unrevoked. `false`: another request used it first (a reuse).
     async fn rotate_refresh_token(
         &self,
         old: Uuid,
         new: &RefreshToken,
+        successor_claims: &str,
         now: Millis,
     ) -> StoreResult<bool>;
+    /// A server-wide secret named `name`: the stored one, or `fresh` if there was none (the first
+    /// of several instances starting at once wins).
+    async fn server_secret(&self, name: &str, fresh: &str) -> StoreResult<String>;
     /// Revokes a family (and so its refresh and access tokens); recorded in the change feed.
     async fn revoke_family(&self, id: Uuid, now: Millis) -> StoreResult<()>;
     /// Revokes one access token until `expires_at`; recorded in the change feed.

@@ -323,6 +323,16 @@ impl TokenService {
         Ok((self.sign_at(&claims, Some(ACCESS_TOKEN_TYP), now)?, claims))
     }
 
+    /// Signs completed claims with the key that was signing at their `iat`: the same claims give
+    /// the same token (EdDSA, RS256 and HS256 signatures are deterministic; ES256's use RFC 6979).
+    pub fn sign_issued(&self, claims: &Claims) -> Result<String> {
+        self.sign_at(
+            claims,
+            Some(ACCESS_TOKEN_TYP),
+            claims.iat.saturating_mul(1000),
+        )
+    }
+
     /// Fills in the issuer, audience, a fresh `jti`, and the times (valid from `now` for the
     /// configured lifetime): what every access token carries, JWT or opaque.
     pub fn complete(&self, mut claims: Claims, now: Millis) -> Claims {
@@ -431,6 +441,7 @@ mod tests {
             leeway: Duration::from_secs(60),
             refresh_ttl: Duration::from_secs(3600),
             refresh_absolute_ttl: Duration::from_secs(86_400),
+            refresh_retry_window: Duration::ZERO,
         }
     }
 

@@ -72,6 +72,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "opaque_tokens",
         include_str!("../migrations/0006_opaque_tokens.sql"),
     ),
+    (
+        7,
+        "refresh_retry",
+        include_str!("../migrations/0007_refresh_retry.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -439,9 +444,25 @@ impl Store for SqlStore {
         &self,
         old: Uuid,
         new: &RefreshToken,
+        successor_claims: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        tokens::rotate(self, old, new, now).await
+        tokens::rotate(self, old, new, successor_claims, now).await
+    }
+    async fn server_secret(&self, name: &str, fresh: &str) -> StoreResult<String> {
+        sqlx::query(
+            "INSERT INTO store_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(name.to_owned())
+        .bind(fresh.to_owned())
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        sqlx::query_scalar("SELECT value FROM store_meta WHERE key = $1")
+            .bind(name.to_owned())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_err)
     }
     async fn revoke_family(&self, id: Uuid, now: i64) -> StoreResult<()> {
         tokens::revoke_family(self, id, now).await

@@ -62,7 +62,7 @@ pub(crate) async fn by_hash(
 ) -> StoreResult<Option<(RefreshToken, TokenFamily)>> {
     let row = sqlx::query(
         "SELECT t.id, t.family_id, t.token_hash, t.credential_gen, t.created_at AS t_created, \
-         t.expires_at AS t_expires, t.used_at, f.user_id, f.client_id, f.scope, f.auth_time, \
+         t.expires_at AS t_expires, t.used_at, t.successor_claims, f.user_id, f.client_id, f.scope, f.auth_time, \
          f.created_at AS f_created, f.expires_at AS f_expires, f.revoked_at \
          FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id WHERE t.token_hash = $1",
     )
@@ -82,6 +82,7 @@ pub(crate) async fn by_hash(
                 created_at: row.try_get("t_created")?,
                 expires_at: row.try_get("t_expires")?,
                 used_at: row.try_get("used_at")?,
+                successor_claims: row.try_get("successor_claims")?,
             },
             TokenFamily {
                 id: family_id,
@@ -102,18 +103,21 @@ pub(crate) async fn rotate(
     store: &SqlStore,
     old: Uuid,
     new: &RefreshToken,
+    successor_claims: &str,
     now: i64,
 ) -> StoreResult<bool> {
     let mut tx = store.pool().begin().await.map_err(backend_err)?;
     // The compare-and-set that decides a race between two refreshes of one token: exactly one
     // sets `used_at`; the other finds it set and is a reuse.
     let won = sqlx::query(
-        "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL \
+        "UPDATE refresh_tokens SET used_at = $1, successor_claims = $4 WHERE id = $2 \
+         AND used_at IS NULL \
          AND family_id IN (SELECT id FROM token_families WHERE id = $3 AND revoked_at IS NULL)",
     )
     .bind(now)
     .bind(old.to_string())
     .bind(new.family_id.to_string())
+    .bind(successor_claims.to_owned())
     .execute(&mut *tx)
     .await
     .map_err(backend_err)?

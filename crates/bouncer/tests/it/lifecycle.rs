@@ -454,3 +454,52 @@ async fn a_second_instance_sees_revocations_disables_and_role_changes() {
     b.stop().await;
     a.stop().await;
 }
+
+/// The retry window: the same client presenting a just-rotated refresh token again within the
+/// window gets the same pair back (JWT and opaque); after the window, or once the successor has
+/// been used, it is a reuse and the family dies.
+#[tokio::test]
+async fn the_retry_window_gives_the_same_pair_to_a_retry() {
+    for format in ["jwt", "opaque"] {
+        let app = TestApp::spawn_with(Db::Sqlite, |c| {
+            c.tokens.refresh_retry_window_s = 30;
+            c.tokens.format = format.into();
+        })
+        .await
+        .unwrap();
+        let (name, pw, _) = app.user_with_roles("retrier", &["user"]).await;
+        let t = login(&app, &name, &pw).await;
+        let rt = s(&t, "refresh_token");
+        let (st, first) = refresh(&app, &rt, &[]).await;
+        assert_eq!(st, 200);
+        app.clock.advance_s(10);
+        let (st, again) = refresh(&app, &rt, &[]).await;
+        assert_eq!(st, 200, "{format}: a retry within the window: {again}");
+        assert_eq!(again["refresh_token"], first["refresh_token"], "{format}");
+        assert_eq!(again["access_token"], first["access_token"], "{format}");
+        assert_eq!(me(&app, &s(&again, "access_token")).await, 200);
+
+        // The successor used: the old token is now a reuse, window or not.
+        let (st, next) = refresh(&app, &s(&first, "refresh_token"), &[]).await;
+        assert_eq!(st, 200);
+        let (st, _) = refresh(&app, &rt, &[]).await;
+        assert_eq!(st, 400, "{format}");
+        assert_eq!(
+            refresh(&app, &s(&next, "refresh_token"), &[]).await.0,
+            400,
+            "family revoked"
+        );
+
+        // Past the window: a reuse.
+        let t = login(&app, &name, &pw).await;
+        let rt = s(&t, "refresh_token");
+        assert_eq!(refresh(&app, &rt, &[]).await.0, 200);
+        app.clock.advance_s(31);
+        assert_eq!(
+            refresh(&app, &rt, &[]).await.0,
+            400,
+            "{format}: after the window"
+        );
+        app.stop().await;
+    }
+}

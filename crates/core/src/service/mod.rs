@@ -35,9 +35,31 @@ pub struct Bouncer {
     pub tokens: Arc<TokenService>,
     pub auth: Authenticator,
     pub settings: Settings,
+    /// The server-wide key refresh-token successors are derived under (the retry window).
+    refresh_key: [u8; 32],
 }
 
 impl Bouncer {
+    /// The refresh key: made once per deployment, kept in the store (sealed under the
+    /// key-encryption key when there is one), shared by every instance.
+    async fn load_refresh_key(store: &dyn Store, vault: &KeyVault) -> Result<[u8; 32]> {
+        use base64::Engine as _;
+        const NAME: &str = "refresh_key";
+        let mut fresh = [0u8; 32];
+        rand::Rng::fill(&mut rand::rngs::OsRng, &mut fresh[..]);
+        let fresh = vault.seal(
+            NAME,
+            &base64::engine::general_purpose::STANDARD.encode(fresh),
+        )?;
+        let stored = store.server_secret(NAME, &fresh).await?;
+        let opened = vault.open(NAME, &stored)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(opened)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| Error::internal("the stored refresh key is corrupt"))
+    }
+
     /// Wires the domain on top of a migrated store, generating the signing key on first start.
     pub async fn new(
         store: Arc<dyn Store>,
@@ -86,6 +108,7 @@ impl Bouncer {
             settings.auth.clone(),
         )
         .await?;
+        let refresh_key = Self::load_refresh_key(store.as_ref(), auth.vault()).await?;
         Ok(Self {
             store,
             clock,
@@ -93,6 +116,7 @@ impl Bouncer {
             tokens,
             auth,
             settings,
+            refresh_key,
         })
     }
 }

@@ -262,7 +262,7 @@ impl Bouncer {
             expires_at: now + millis(s.refresh_absolute_ttl),
             revoked_at: None,
         };
-        let (refresh, record) = self.new_refresh_token(&family, &state, now);
+        let (refresh, record) = self.new_refresh_token(&family, &state, now, None);
         self.store
             .insert_family(&family, &record)
             .await
@@ -271,14 +271,22 @@ impl Bouncer {
             .await
     }
 
-    /// A new refresh token of `family`, and the record stored for it (its digest only).
+    /// A new refresh token of `family`, and the record stored for it (its digest only). With a
+    /// retry window, a rotation's successor is derived from the token it replaces, so a retry can
+    /// be answered with the same one.
     fn new_refresh_token(
         &self,
         family: &TokenFamily,
         state: &UserState,
         now: Millis,
+        previous: Option<&str>,
     ) -> (String, RefreshToken) {
-        let token = secret::generate(secret::REFRESH_PREFIX);
+        let token = match previous {
+            Some(p) if !self.tokens.settings().refresh_retry_window.is_zero() => {
+                self.derive("refresh", p, secret::REFRESH_PREFIX)
+            }
+            _ => secret::generate(secret::REFRESH_PREFIX),
+        };
         let record = RefreshToken {
             id: Uuid::now_v7(),
             family_id: family.id,
@@ -287,6 +295,7 @@ impl Bouncer {
             created_at: now,
             expires_at: (now + millis(self.tokens.settings().refresh_ttl)).min(family.expires_at),
             used_at: None,
+            successor_claims: None,
         };
         (token, record)
     }
@@ -294,23 +303,70 @@ impl Bouncer {
     /// An access token for `claims`, in the configured format: a signed JWT, or an opaque random
     /// string stored (as a digest) with the claims it stands for.
     async fn issue_token(&self, claims: Claims, now: Millis) -> Result<String, OAuthError> {
+        let claims = self.tokens.complete(claims, now);
+        self.materialize(&claims, None, true).await
+    }
+
+    /// The token for completed `claims`. A JWT is signed by the key that was signing at `iat`
+    /// (signatures are deterministic, so the same claims give the same token again). An opaque
+    /// token is random, or derived from `derive_from` (the retry window's replay gives the same
+    /// one); `store` records it.
+    async fn materialize(
+        &self,
+        claims: &Claims,
+        derive_from: Option<&str>,
+        store: bool,
+    ) -> Result<String, OAuthError> {
         match self.tokens.settings().format {
-            TokenFormat::Jwt => Ok(self.tokens.issue(claims, now)?.0),
+            TokenFormat::Jwt => Ok(self.tokens.sign_issued(claims)?),
             TokenFormat::Opaque => {
-                let claims = self.tokens.complete(claims, now);
-                let token = secret::generate(secret::OPAQUE_PREFIX);
-                let json = serde_json::to_string(&claims).map_err(Error::internal)?;
-                self.store
-                    .insert_access_token(
-                        &secret::digest(&token),
-                        &claims.jti,
-                        &json,
-                        claims.exp.saturating_mul(1000),
-                    )
-                    .await
-                    .map_err(Error::from)?;
+                let token = match derive_from {
+                    Some(from) => self.derive("opaque", from, secret::OPAQUE_PREFIX),
+                    None => secret::generate(secret::OPAQUE_PREFIX),
+                };
+                if store {
+                    let json = serde_json::to_string(claims).map_err(Error::internal)?;
+                    self.store
+                        .insert_access_token(
+                            &secret::digest(&token),
+                            &claims.jti,
+                            &json,
+                            claims.exp.saturating_mul(1000),
+                        )
+                        .await
+                        .map_err(Error::from)?;
+                }
                 Ok(token)
             }
+        }
+    }
+
+    /// A secret derived from another under the server's refresh key (HMAC-SHA256): what the
+    /// retry window needs to hand out the same successor again without storing it.
+    fn derive(&self, label: &str, from: &str, prefix: &str) -> String {
+        use base64::Engine as _;
+        use hmac::Mac as _;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&self.refresh_key)
+            .expect("HMAC takes any key length");
+        mac.update(label.as_bytes());
+        mac.update(&[0]);
+        mac.update(from.as_bytes());
+        let out = mac.finalize().into_bytes();
+        format!(
+            "{prefix}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
+        )
+    }
+
+    fn access_claims(state: &UserState, family: &TokenFamily, grant: &Grant) -> Claims {
+        Claims {
+            sub: state.user.id.to_string(),
+            auth_time: family.auth_time.div_euclid(1000),
+            client_id: family.client_id.clone(),
+            username: state.user.username.clone(),
+            r#gen: state.user.credential_gen,
+            sid: Some(family.id.to_string()),
+            ..grant.claims()
         }
     }
 
@@ -322,22 +378,57 @@ impl Bouncer {
         refresh_token: Option<String>,
         now: Millis,
     ) -> Result<TokenGrant, OAuthError> {
-        let claims = Claims {
-            sub: state.user.id.to_string(),
-            auth_time: family.auth_time.div_euclid(1000),
-            client_id: family.client_id.clone(),
-            username: state.user.username.clone(),
-            r#gen: state.user.credential_gen,
-            sid: Some(family.id.to_string()),
-            ..grant.claims()
-        };
-        let access_token = self.issue_token(claims, now).await?;
+        let access_token = self
+            .issue_token(Self::access_claims(state, family, &grant), now)
+            .await?;
         Ok(TokenGrant {
             access_token,
             expires_in: self.tokens.settings().access_ttl.as_secs(),
             scope: grant.scope,
             refresh_token,
         })
+    }
+
+    /// Within the retry window, the same client presenting the token it just rotated gets the
+    /// same pair again (a response lost on the network is not theft). `None`: not a retry.
+    async fn replay_rotation(
+        &self,
+        presented: &str,
+        token: &RefreshToken,
+        family: &TokenFamily,
+        now: Millis,
+    ) -> Result<Option<TokenGrant>, OAuthError> {
+        let Some(json) = &token.successor_claims else {
+            return Ok(None);
+        };
+        let successor = self.derive("refresh", presented, secret::REFRESH_PREFIX);
+        let Some((next, next_family)) = self
+            .store
+            .refresh_token(&secret::digest(&successor))
+            .await
+            .map_err(Error::from)?
+        else {
+            return Ok(None);
+        };
+        if next_family.id != family.id || next.used_at.is_some() || next.expires_at <= now {
+            return Ok(None);
+        }
+        let claims: Claims = serde_json::from_str(json).map_err(Error::internal)?;
+        let state = self
+            .auth
+            .user_state(family.user_id)
+            .await?
+            .filter(|s| !s.user.disabled && s.user.credential_gen == claims.r#gen);
+        if state.is_none() {
+            return Ok(None);
+        }
+        let access_token = self.materialize(&claims, Some(presented), false).await?;
+        Ok(Some(TokenGrant {
+            access_token,
+            expires_in: self.tokens.settings().access_ttl.as_secs(),
+            scope: claims.scope,
+            refresh_token: Some(successor),
+        }))
     }
 
     /// The refresh grant (RFC 6749 §6). The refresh token rotates on every use. A token presented
@@ -366,7 +457,15 @@ impl Bouncer {
         if family.client_id != client_auth.id() || family.revoked_at.is_some() {
             return Err(OAuthError::InvalidGrant);
         }
-        if token.used_at.is_some() {
+        if let Some(used_at) = token.used_at {
+            let window = millis(self.tokens.settings().refresh_retry_window);
+            if now - used_at <= window
+                && let Some(again) = self
+                    .replay_rotation(refresh_token, &token, &family, now)
+                    .await?
+            {
+                return Ok(again);
+            }
             self.revoke_family_now(family.id, now).await?;
             tracing::warn!(family = %family.id, "refresh token reused: family revoked");
             return Err(OAuthError::InvalidGrant);
@@ -391,10 +490,14 @@ impl Bouncer {
         // Without a scope the refresh keeps the login's (`*` stays unnarrowed).
         let requested = requested.or_else(|| (family.scope != "*").then_some(login_scope));
         let grant = Grant::narrow(&state, requested)?;
-        let (next, record) = self.new_refresh_token(&family, &state, now);
+        let (next, record) = self.new_refresh_token(&family, &state, now, Some(refresh_token));
+        let claims = self
+            .tokens
+            .complete(Self::access_claims(&state, &family, &grant), now);
+        let claims_json = serde_json::to_string(&claims).map_err(Error::internal)?;
         if !self
             .store
-            .rotate_refresh_token(token.id, &record, now)
+            .rotate_refresh_token(token.id, &record, &claims_json, now)
             .await
             .map_err(Error::from)?
         {
@@ -403,8 +506,16 @@ impl Bouncer {
             tracing::warn!(family = %family.id, "refresh token used twice at once: family revoked");
             return Err(OAuthError::InvalidGrant);
         }
-        self.issue_access(&state, &family, grant, Some(next), now)
-            .await
+        let retry = !self.tokens.settings().refresh_retry_window.is_zero();
+        let access_token = self
+            .materialize(&claims, retry.then_some(refresh_token), true)
+            .await?;
+        Ok(TokenGrant {
+            access_token,
+            expires_in: self.tokens.settings().access_ttl.as_secs(),
+            scope: grant.scope,
+            refresh_token: Some(next),
+        })
     }
 
     async fn revoke_family_now(&self, id: Uuid, now: Millis) -> Result<(), OAuthError> {
