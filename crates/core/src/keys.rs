@@ -165,7 +165,9 @@ impl Bouncer {
         };
         let t = self.tokens.settings();
         let mut next = token::generate_key(t.algorithm, now)?;
-        next.activates_at = now + delay;
+        // Whole seconds, like `iat`: a token's `iat` then tells which key signed it (a replayed
+        // rotation re-signs with the same key).
+        next.activates_at = now.div_euclid(1000) * 1000 + delay;
         let retire_at = next.activates_at + millis(t.access_ttl + t.leeway);
         next.private_pem = self.auth.vault().seal(&next.kid, &next.private_pem)?;
         self.store.rotate_signing_key(&next, retire_at).await?;
