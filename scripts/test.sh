@@ -22,7 +22,7 @@ cargo build --bin bouncer
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check pytest requests "pyjwt[crypto]"
+.venv/bin/python -m pip install -q --disable-pip-version-check pytest requests "pyjwt[crypto]" authlib
 
 # Contract cases for routes that later issues add (refresh tokens, revocation, API keys, sessions,
 # forward-auth); listed in one place so they are switched on by deleting their line.
