@@ -44,8 +44,8 @@ enum TokenSubject {
 #[derive(Debug)]
 struct VerifiedToken {
     sub: TokenSubject,
-    /// The client the token was issued to.
-    client_id: String,
+    /// What introspection answers about the token, kept from its claims.
+    info: TokenInfo,
     r#gen: i64,
     exp: i64,
     /// Milliseconds, from the `auth_time` claim.
@@ -54,6 +54,16 @@ struct VerifiedToken {
     /// The refresh-token family the token descends from (`sid`), if any.
     family: Option<Uuid>,
     scopes: Arc<PermissionSet>,
+}
+
+/// An accepted access token's claims, as introspection (RFC 7662) reports them.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub client_id: String,
+    pub username: String,
+    pub scope: String,
+    pub iat: i64,
+    pub exp: i64,
 }
 
 /// Revocations that every request checks, cache hit or miss: revoked access tokens (by `jti`) and
@@ -406,8 +416,14 @@ impl Authenticator {
         }
     }
 
-    /// `Authorization: Bearer <jwt>`.
+    /// `Authorization: Bearer <token>` (JWT or opaque).
     pub async fn bearer(&self, token: &str) -> Result<Principal> {
+        self.inspect(token).await.map(|(p, _)| p)
+    }
+
+    /// [`Authenticator::bearer`], with what the token's claims say (for introspection): the same
+    /// checks, one verification.
+    pub async fn inspect(&self, token: &str) -> Result<(Principal, TokenInfo)> {
         let now_s = self.clock.now_s();
         let leeway = i64::try_from(self.tokens.settings().leeway.as_secs()).unwrap_or(0);
         let verified = match self.verified_tokens.get(token) {
@@ -438,7 +454,13 @@ impl Authenticator {
                 };
                 let v = Arc::new(VerifiedToken {
                     sub,
-                    client_id: claims.client_id.clone(),
+                    info: TokenInfo {
+                        client_id: claims.client_id.clone(),
+                        username: claims.username.clone(),
+                        scope: claims.scope.clone(),
+                        iat: claims.iat,
+                        exp: claims.exp,
+                    },
                     family,
                     r#gen: claims.r#gen,
                     auth_time: claims.auth_time.saturating_mul(1000),
@@ -454,8 +476,8 @@ impl Authenticator {
             return Err(Error::InvalidCredentials(AuthFailure::Revoked));
         }
         // A deleted client's tokens die with it.
-        let client = self.client(&verified.client_id);
-        if client.is_none() && verified.client_id != SWAGGER_CLIENT {
+        let client = self.client(&verified.info.client_id);
+        if client.is_none() && verified.info.client_id != SWAGGER_CLIENT {
             return Err(Error::InvalidCredentials(AuthFailure::Revoked));
         }
         let credential_id = CredentialId::Token {
@@ -481,13 +503,14 @@ impl Authenticator {
                 (Subject::Client(client), CredentialKind::Client)
             }
         };
-        Ok(Principal {
+        let principal = Principal {
             subject,
             credential,
             credential_id,
             scopes: Some(verified.scopes.clone()),
             auth_time: verified.auth_time,
-        })
+        };
+        Ok((principal, verified.info.clone()))
     }
 
     /// (Re)loads every client (a handful, kept in memory: each token's client is checked at

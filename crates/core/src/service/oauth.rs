@@ -578,10 +578,7 @@ impl Bouncer {
             });
         }
         // An access token: valid exactly when it would be accepted on a request right now.
-        let Ok(p) = self.auth.bearer(token).await else {
-            return Ok(Introspection::default());
-        };
-        let Ok(c) = self.auth.claims_of(token, now.div_euclid(1000)).await else {
+        let Ok((p, c)) = self.auth.inspect(token).await else {
             return Ok(Introspection::default());
         };
         Ok(Introspection {
