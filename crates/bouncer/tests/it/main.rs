@@ -6,6 +6,7 @@ mod support;
 mod authz_matrix;
 mod bad_input;
 mod cli;
+mod cli_tokens;
 mod clients;
 mod durability;
 mod hostile_tokens;

@@ -6,6 +6,7 @@
 mod clients;
 mod items;
 mod oauth;
+mod revocation;
 mod roles;
 mod users;
 
@@ -13,10 +14,8 @@ use std::sync::Arc;
 
 pub use clients::{CLIENT_SECRET_PREFIX, NewClient};
 pub use items::{ItemInput, ItemPatch};
-pub use oauth::{
-    AuthenticatedClient, ClientCredentials, Introspection, OAuthError, RevokeCaller,
-    SWAGGER_CLIENT, TokenGrant,
-};
+pub use oauth::{AuthenticatedClient, ClientCredentials, OAuthError, SWAGGER_CLIENT, TokenGrant};
+pub use revocation::{INTROSPECT, Introspection, RevokeCaller};
 pub use users::{AdminUserPatch, NewUser, OwnUserPatch, Registration};
 
 use crate::auth::Authenticator;

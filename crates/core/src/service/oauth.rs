@@ -89,24 +89,6 @@ pub struct TokenGrant {
     pub refresh_token: Option<String>,
 }
 
-/// An RFC 7662 answer: `active: false` and nothing else for anything not valid.
-#[derive(Debug, Clone, Default)]
-pub struct Introspection {
-    pub active: bool,
-    pub sub: String,
-    pub username: String,
-    pub scope: String,
-    pub client_id: String,
-    /// Seconds since the epoch.
-    pub exp: i64,
-    pub iat: i64,
-    /// `access_token` or `refresh_token`.
-    pub token_type: &'static str,
-}
-
-/// The permission a client needs to call `/oauth2/introspect`.
-pub const INTROSPECT: &str = "tokens:introspect";
-
 /// A client that authenticated at the token endpoint.
 #[derive(Debug, Clone)]
 pub enum AuthenticatedClient {
@@ -135,20 +117,7 @@ impl AuthenticatedClient {
 const UNKNOWN_CLIENT_DIGEST: &str =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// What `/oauth2/revoke` authenticated (RFC 7009 §2.1).
-#[derive(Debug, Clone)]
-pub enum RevokeCaller<'a> {
-    /// An authenticated client: it may revoke the tokens issued to it.
-    Client(&'a str),
-    /// A credential of a subject (a user's id, a client's `client_id`): they may revoke their own
-    /// tokens.
-    Owner(String),
-    /// The request presented the very token it revokes as its bearer credential (possession is
-    /// proof enough, even once that token is dead).
-    Possession,
-}
-
-fn millis(d: std::time::Duration) -> Millis {
+pub(super) fn millis(d: std::time::Duration) -> Millis {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
@@ -518,122 +487,12 @@ impl Bouncer {
         })
     }
 
-    async fn revoke_family_now(&self, id: Uuid, now: Millis) -> Result<(), OAuthError> {
+    pub(super) async fn revoke_family_now(&self, id: Uuid, now: Millis) -> Result<(), OAuthError> {
         self.store
             .revoke_family(id, now)
             .await
             .map_err(Error::from)?;
         self.auth.note_revoked_family(id);
-        Ok(())
-    }
-
-    /// Token introspection (RFC 7662), for registered clients holding `tokens:introspect` only
-    /// (anyone else, users included, is `invalid_client`). Access and refresh tokens; everything
-    /// that is not valid right now (expired, revoked, used, of a disabled user, unknown) is just
-    /// `active: false`.
-    pub async fn introspect(
-        &self,
-        client_auth: ClientCredentials<'_>,
-        token: &str,
-    ) -> Result<Introspection, OAuthError> {
-        let AuthenticatedClient::Registered(caller) = self.authenticate_client(client_auth)? else {
-            return Err(OAuthError::InvalidClient);
-        };
-        let needed = Permission::parse(INTROSPECT).expect("a valid permission");
-        if !caller.permissions.covers(&needed) {
-            return Err(OAuthError::InvalidClient);
-        }
-        let now = self.clock.now_ms();
-        if token.starts_with(secret::REFRESH_PREFIX) {
-            let Some((t, family)) = self
-                .store
-                .refresh_token(&secret::digest(token))
-                .await
-                .map_err(Error::from)?
-            else {
-                return Ok(Introspection::default());
-            };
-            let live = family.revoked_at.is_none()
-                && t.used_at.is_none()
-                && t.expires_at > now
-                && family.expires_at > now;
-            let state = match live {
-                true => self.auth.user_state(family.user_id).await?,
-                false => None,
-            };
-            return Ok(match state {
-                Some(s) if !s.user.disabled && s.user.credential_gen == t.credential_gen => {
-                    Introspection {
-                        active: true,
-                        sub: family.user_id.to_string(),
-                        username: s.user.username.clone(),
-                        scope: family.scope,
-                        client_id: family.client_id,
-                        exp: t.expires_at.min(family.expires_at).div_euclid(1000),
-                        iat: t.created_at.div_euclid(1000),
-                        token_type: "refresh_token",
-                    }
-                }
-                _ => Introspection::default(),
-            });
-        }
-        // An access token: valid exactly when it would be accepted on a request right now.
-        let Ok((p, c)) = self.auth.inspect(token).await else {
-            return Ok(Introspection::default());
-        };
-        Ok(Introspection {
-            active: true,
-            sub: p.subject_id(),
-            username: c.username,
-            scope: c.scope,
-            client_id: c.client_id,
-            exp: c.exp,
-            iat: c.iat,
-            token_type: "access_token",
-        })
-    }
-
-    /// Token revocation (RFC 7009): a refresh token revokes its family (with the family's access
-    /// tokens); an access token only itself. Only the token's owner, its client, or a request
-    /// presenting the token itself may revoke it; anything else (someone else's token, an invalid
-    /// or expired one) is left alone, and the answer is the same.
-    pub async fn revoke(&self, caller: RevokeCaller<'_>, token: &str) -> Result<(), OAuthError> {
-        let now = self.clock.now_ms();
-        if token.starts_with(secret::REFRESH_PREFIX) {
-            if let Some((_, family)) = self
-                .store
-                .refresh_token(&secret::digest(token))
-                .await
-                .map_err(Error::from)?
-            {
-                let allowed = match &caller {
-                    RevokeCaller::Client(c) => *c == family.client_id,
-                    RevokeCaller::Owner(u) => *u == family.user_id.to_string(),
-                    RevokeCaller::Possession => true,
-                };
-                if allowed && family.revoked_at.is_none() {
-                    self.revoke_family_now(family.id, now).await?;
-                }
-            }
-            return Ok(());
-        }
-        // An access token: only one of ours, still valid, names a jti worth revoking.
-        let Ok(claims) = self.auth.claims_of(token, now.div_euclid(1000)).await else {
-            return Ok(());
-        };
-        let allowed = match &caller {
-            RevokeCaller::Client(c) => *c == claims.client_id,
-            RevokeCaller::Owner(u) => *u == claims.sub,
-            RevokeCaller::Possession => true,
-        };
-        if allowed {
-            let expires = claims.exp.saturating_mul(1000);
-            self.store
-                .revoke_access_token(&claims.jti, expires)
-                .await
-                .map_err(Error::from)?;
-            self.auth.note_revoked_token(&claims.jti, expires);
-        }
         Ok(())
     }
 }
