@@ -136,6 +136,10 @@ pub enum KeysCommand {
         /// JWKS may refuse the first tokens until they refetch it.
         #[arg(long)]
         now: bool,
+        /// With --now: the replaced keys stop verifying at once, so every token they signed is
+        /// refused (a leaked key). Users sign in again.
+        #[arg(long, requires = "now")]
+        retire_old: bool,
     },
 }
 
@@ -298,8 +302,8 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
                         );
                     }
                 }
-                KeysCommand::Rotate { now } => {
-                    let kid = b.rotate_keys(now).await?;
+                KeysCommand::Rotate { now, retire_old } => {
+                    let kid = b.rotate_keys_with(now, retire_old).await?;
                     println!("new signing key {kid}");
                     if !now {
                         eprintln!(

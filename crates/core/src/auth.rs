@@ -208,7 +208,10 @@ impl Authenticator {
     /// Reloads the signing keys from the store (a rotation here or on another instance).
     pub async fn reload_keys(&self) -> Result<()> {
         let keys = self.store.signing_keys(self.clock.now_ms()).await?;
-        self.tokens.reload(&self.vault.open_all(&keys)?)
+        self.tokens.reload(&self.vault.open_all(&keys)?)?;
+        // Verified under the old key set: a retired key's tokens must be checked again.
+        self.verified_tokens.invalidate_all();
+        Ok(())
     }
 
     /// Verifies a token; on an unknown `kid`, reloads the keys (at most once per few seconds) and
@@ -271,7 +274,9 @@ impl Authenticator {
     pub async fn load_revocations(&self) -> Result<()> {
         let now = self.clock.now_ms();
         let window = self.revocation_window();
-        let found = self.store.revocations(now - window, now).await?;
+        // A token is accepted until `exp + leeway`: keep its revocation as long.
+        let leeway = i64::try_from(self.tokens.settings().leeway.as_millis()).unwrap_or(0);
+        let found = self.store.revocations(now - window, now - leeway).await?;
         let mut r = self.revoked.write().unwrap_or_else(|e| e.into_inner());
         for (jti, exp) in found.tokens {
             r.tokens.insert(jti, exp);

@@ -157,6 +157,12 @@ impl Bouncer {
     /// it replaces verify until `access_ttl + leeway` after that. Every instance reloads through
     /// the change feed. Returns the new key's `kid`.
     pub async fn rotate_keys(&self, immediately: bool) -> Result<String> {
+        self.rotate_keys_with(immediately, false).await
+    }
+
+    /// [`Bouncer::rotate_keys`]; with `retire_old` (a leaked key), the replaced keys stop
+    /// verifying at once: every token they signed is dead.
+    pub async fn rotate_keys_with(&self, immediately: bool, retire_old: bool) -> Result<String> {
         let now = self.clock.now_ms();
         let delay = if immediately {
             0
@@ -168,7 +174,11 @@ impl Bouncer {
         // Whole seconds, like `iat`: a token's `iat` then tells which key signed it (a replayed
         // rotation re-signs with the same key).
         next.activates_at = now.div_euclid(1000) * 1000 + delay;
-        let retire_at = next.activates_at + millis(t.access_ttl + t.leeway);
+        let retire_at = if retire_old {
+            now
+        } else {
+            next.activates_at + millis(t.access_ttl + t.leeway)
+        };
         next.private_pem = self.auth.vault().seal(&next.kid, &next.private_pem)?;
         self.store.rotate_signing_key(&next, retire_at).await?;
         self.auth.reload_keys().await?;

@@ -113,8 +113,8 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_family(&self, id: Uuid, now: Millis) -> StoreResult<()>;
     /// Revokes one access token until `expires_at`; recorded in the change feed.
     async fn revoke_access_token(&self, jti: &str, expires_at: Millis) -> StoreResult<()>;
-    /// Revoked access tokens not yet expired at `now`, and families revoked after `since`. Also
-    /// forgets revocations and opaque tokens that have expired.
+    /// Revoked access tokens not expired at `now` (callers pass now minus the leeway), and
+    /// families revoked after `since`. Also forgets revocations and opaque tokens expired at `now`.
     async fn revocations(&self, since: Millis, now: Millis) -> StoreResult<Revocations>;
     /// Stores an opaque access token: its digest and the claims it stands for (JSON).
     async fn insert_access_token(

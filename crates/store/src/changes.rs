@@ -78,8 +78,10 @@ pub(crate) async fn since(store: &SqlStore, seq: i64) -> StoreResult<ChangeBatch
         });
     }
     // Sequence numbers have no holes: every bump appends an entry in the same transaction. A
-    // hole at the start means entries were pruned before this reader saw them.
-    let gap = changes.first().is_none_or(|c| c.seq != seq + 1);
+    // hole (at the start or anywhere in between) means entries were pruned before this reader
+    // saw them.
+    let gap = changes.first().is_none_or(|c| c.seq != seq + 1)
+        || changes.windows(2).any(|w| w[1].seq != w[0].seq + 1);
     let latest = changes.last().map_or(latest, |c| c.seq);
     Ok(ChangeBatch {
         latest,

@@ -27,10 +27,16 @@ pub fn spawn(store: &SqlStore, wake: Arc<Notify>) -> Option<tokio::task::JoinHan
                     } else {
                         wake.notify_one();
                         loop {
-                            match listener.recv().await {
-                                Ok(_) => wake.notify_one(),
+                            // `try_recv` says when the connection was lost (`None`; it reconnects
+                            // on the next call): notifications sent meanwhile are gone, so read.
+                            match listener.try_recv().await {
+                                Ok(Some(_)) => wake.notify_one(),
+                                Ok(None) => {
+                                    tracing::debug!("change listener reconnecting");
+                                    wake.notify_one();
+                                }
                                 Err(e) => {
-                                    tracing::warn!(error = %e, "change listener lost its connection");
+                                    tracing::warn!(error = %e, "change listener failed");
                                     wake.notify_one();
                                     break;
                                 }

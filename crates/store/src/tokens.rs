@@ -134,6 +134,10 @@ pub(crate) async fn rotate(
 
 pub(crate) async fn revoke_family(store: &SqlStore, id: Uuid, now: i64) -> StoreResult<()> {
     let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    // The feed first, like every feed writer: one lock order (the revision row, then the rest).
+    changes::record(store, &mut tx, ChangeKind::Family, &id.to_string())
+        .await
+        .map_err(backend_err)?;
     let done = sqlx::query(
         "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
     )
@@ -145,14 +149,14 @@ pub(crate) async fn revoke_family(store: &SqlStore, id: Uuid, now: i64) -> Store
     if done.rows_affected() == 0 {
         return tx.rollback().await.map_err(backend_err);
     }
-    changes::record(store, &mut tx, ChangeKind::Family, &id.to_string())
-        .await
-        .map_err(backend_err)?;
     tx.commit().await.map_err(backend_err)
 }
 
 pub(crate) async fn revoke_access(store: &SqlStore, jti: &str, expires_at: i64) -> StoreResult<()> {
     let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    changes::record(store, &mut tx, ChangeKind::Token, jti)
+        .await
+        .map_err(backend_err)?;
     let done = sqlx::query(
         "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
     )
@@ -164,9 +168,6 @@ pub(crate) async fn revoke_access(store: &SqlStore, jti: &str, expires_at: i64) 
     if done.rows_affected() == 0 {
         return tx.rollback().await.map_err(backend_err);
     }
-    changes::record(store, &mut tx, ChangeKind::Token, jti)
-        .await
-        .map_err(backend_err)?;
     tx.commit().await.map_err(backend_err)
 }
 
@@ -215,7 +216,8 @@ pub(crate) async fn insert_access(
     expires_at: i64,
 ) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO access_tokens (token_hash, jti, claims, expires_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO access_tokens (token_hash, jti, claims, expires_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (token_hash) DO NOTHING",
     )
     .bind(token_hash.to_owned())
     .bind(jti.to_owned())

@@ -105,6 +105,20 @@ async fn an_emergency_rotation_signs_at_once() {
     app.stop().await;
 }
 
+/// `--now --retire-old` (a leaked key): the replaced key stops verifying at once.
+#[tokio::test]
+async fn retiring_the_old_key_kills_its_tokens_at_once() {
+    let app = TestApp::spawn().await;
+    let before = app.admin_token().await;
+    assert_eq!(app.get_bearer("/users/me", &before).await.status(), 200);
+    let new = app.bouncer.rotate_keys_with(true, true).await.unwrap();
+    assert_eq!(app.get_bearer("/users/me", &before).await.status(), 401);
+    assert_eq!(jwks_kids(&app).await, vec![new]);
+    let after = app.admin_token().await;
+    assert_eq!(app.get_bearer("/users/me", &after).await.status(), 200);
+    app.stop().await;
+}
+
 /// A rotation on one instance reaches another on the same database: it signs with the new key
 /// when the time comes and verifies the other's new tokens.
 #[tokio::test]

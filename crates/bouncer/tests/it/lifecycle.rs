@@ -479,6 +479,39 @@ async fn the_retry_window_gives_the_same_pair_to_a_retry() {
         assert_eq!(again["access_token"], first["access_token"], "{format}");
         assert_eq!(me(&app, &s(&again, "access_token")).await, 200);
 
+        // Retries racing each other (a client that timed out and tried again at once): every one
+        // gets the same pair, none revokes the login.
+        let t3 = login(&app, &name, &pw).await;
+        let rt3 = s(&t3, "refresh_token");
+        let racers: Vec<_> = (0..6)
+            .map(|_| {
+                let (client, url, rt) = (app.client.clone(), app.at("/oauth2/token"), rt3.clone());
+                tokio::spawn(async move {
+                    let r = client
+                        .post(url)
+                        .form(&[
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", rt.as_str()),
+                        ])
+                        .send()
+                        .await
+                        .unwrap();
+                    (r.status().as_u16(), r.json::<Value>().await.unwrap())
+                })
+            })
+            .collect();
+        let mut pairs = std::collections::HashSet::new();
+        for r in racers {
+            let (st, body) = r.await.unwrap();
+            assert_eq!(st, 200, "{format}: {body}");
+            pairs.insert((s(&body, "refresh_token"), s(&body, "access_token")));
+        }
+        assert_eq!(
+            pairs.len(),
+            1,
+            "{format}: one pair for all the racing retries"
+        );
+
         // The successor used: the old token is now a reuse, window or not.
         let (st, next) = refresh(&app, &s(&first, "refresh_token"), &[]).await;
         assert_eq!(st, 200);

@@ -391,7 +391,8 @@ impl Bouncer {
         if state.is_none() {
             return Ok(None);
         }
-        let access_token = self.materialize(&claims, Some(presented), false).await?;
+        // Stored again if the first answer's insert never happened (ignored if it did).
+        let access_token = self.materialize(&claims, Some(presented), true).await?;
         Ok(Some(TokenGrant {
             access_token,
             expires_in: self.tokens.settings().access_ttl.as_secs(),
@@ -470,7 +471,21 @@ impl Bouncer {
             .await
             .map_err(Error::from)?
         {
-            // Another request used it first: this one is the reuse.
+            // Another request used it first. Within the retry window that may be this client's own
+            // retry racing its first attempt: answer it like a retry that came later.
+            if !self.tokens.settings().refresh_retry_window.is_zero()
+                && let Some((again, fam)) = self
+                    .store
+                    .refresh_token(&token.token_hash)
+                    .await
+                    .map_err(Error::from)?
+                && let Some(grant) = self
+                    .replay_rotation(refresh_token, &again, &fam, now)
+                    .await?
+            {
+                return Ok(grant);
+            }
+            // Otherwise this one is the reuse.
             self.revoke_family_now(family.id, now).await?;
             tracing::warn!(family = %family.id, "refresh token used twice at once: family revoked");
             return Err(OAuthError::InvalidGrant);

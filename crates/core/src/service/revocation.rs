@@ -33,8 +33,9 @@ pub enum RevokeCaller<'a> {
     /// A credential of a subject (a user's id, a client's `client_id`): they may revoke their own
     /// tokens.
     Owner(String),
-    /// The request presented the very token it revokes as its bearer credential (possession is
-    /// proof enough, even once that token is dead).
+    /// The request presented the very access token it revokes as its bearer credential
+    /// (possession of a token Bouncer issued is proof enough, even once that token is revoked).
+    /// Not for refresh tokens: revoking a login needs its owner or its client.
     Possession,
 }
 
@@ -121,7 +122,7 @@ impl Bouncer {
                 let allowed = match &caller {
                     RevokeCaller::Client(c) => *c == family.client_id,
                     RevokeCaller::Owner(u) => *u == family.user_id.to_string(),
-                    RevokeCaller::Possession => true,
+                    RevokeCaller::Possession => false,
                 };
                 if allowed && family.revoked_at.is_none() {
                     self.revoke_family_now(family.id, now).await?;
@@ -129,9 +130,13 @@ impl Bouncer {
             }
             return Ok(());
         }
-        // An access token: only one of ours, still valid, names a jti worth revoking.
+        // An access token: only one of ours, still valid, names a jti worth revoking. Possession
+        // of anything else proves nothing.
         let Ok(claims) = self.auth.claims_of(token, now.div_euclid(1000)).await else {
-            return Ok(());
+            return match caller {
+                RevokeCaller::Possession => Err(OAuthError::InvalidClient),
+                _ => Ok(()),
+            };
         };
         let allowed = match &caller {
             RevokeCaller::Client(c) => *c == claims.client_id,

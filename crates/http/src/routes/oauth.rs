@@ -9,7 +9,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use bouncer_core::service::{
-    Bouncer, ClientCredentials, OAuthError, RevokeCaller, SWAGGER_CLIENT, TokenGrant,
+    AuthenticatedClient, Bouncer, ClientCredentials, OAuthError, RevokeCaller, SWAGGER_CLIENT,
+    TokenGrant,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -265,12 +266,12 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
         // client_secret_post: a registered client with its secret (a public client's bare
         // client_id proves nothing).
         let creds = client_credentials(&None, &form).map_err(Ok)?;
-        if creds.client_secret.is_none() {
+        let AuthenticatedClient::Registered(client) = b.authenticate_client(creds).map_err(Ok)?
+        else {
             return Err(Ok(OAuthError::InvalidClient));
-        }
-        let client = b.authenticate_client(creds).map_err(Ok)?;
+        };
         return b
-            .revoke(RevokeCaller::Client(client.id()), token)
+            .revoke(RevokeCaller::Client(&client.client.id), token)
             .await
             .map_err(Ok);
     };
@@ -278,7 +279,7 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     let rest = rest.trim();
     let caller = if scheme.eq_ignore_ascii_case("bearer") {
-        if rest == token {
+        if rest == token && !token.starts_with(bouncer_core::secret::REFRESH_PREFIX) {
             RevokeCaller::Possession
         } else {
             let p = b
@@ -300,14 +301,17 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
             let Some(Some((id, secret))) = basic_client(&headers_of(value)).ok() else {
                 return Err(Ok(OAuthError::InvalidClient));
             };
-            let client = b
+            let AuthenticatedClient::Registered(client) = b
                 .authenticate_client(ClientCredentials {
                     client_id: Some(&id),
                     client_secret: Some(&secret),
                 })
-                .map_err(Ok)?;
+                .map_err(Ok)?
+            else {
+                return Err(Ok(OAuthError::InvalidClient));
+            };
             return b
-                .revoke(RevokeCaller::Client(client.id()), token)
+                .revoke(RevokeCaller::Client(&client.client.id), token)
                 .await
                 .map_err(Ok);
         }
