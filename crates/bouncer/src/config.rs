@@ -43,6 +43,7 @@ pub struct ServerConfig {
     pub header_read_timeout_s: u64,
     pub max_connections: usize,
     pub shutdown_grace_s: u64,
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,6 +116,7 @@ impl Default for Config {
                 header_read_timeout_s: 10,
                 max_connections: 1024,
                 shutdown_grace_s: 30,
+                trusted_proxies: Vec::new(),
             },
             database: DatabaseConfig {
                 url: DEFAULT_DATABASE_URL.into(),
@@ -286,6 +288,25 @@ impl Config {
         Ok(config)
     }
 
+    /// `server.trusted_proxies` as networks: CIDRs, or single addresses.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .map(|t| {
+                t.parse::<ipnet::IpNet>()
+                    .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        bad(
+                            "server.trusted_proxies",
+                            t,
+                            "CIDRs such as 10.0.0.0/8 or addresses such as 127.0.0.1",
+                        )
+                    })
+            })
+            .collect()
+    }
+
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.server.listen.parse().map_err(|_| {
             bad(
@@ -455,6 +476,7 @@ impl Config {
             ));
         }
         self.token_format()?;
+        self.trusted_proxies()?;
         if self.keys.publish_delay_s > 86_400 {
             return Err(bad(
                 "keys.publish_delay_s",
@@ -579,6 +601,9 @@ header_read_timeout_s = 10
 max_connections = 1024
 # On SIGTERM, how long in-flight requests may take to finish.
 shutdown_grace_s = 30
+# Proxies (CIDRs or addresses) whose Forwarded / X-Forwarded-For / X-Forwarded-Proto headers are
+# believed. None by default: the client address is the socket's.
+trusted_proxies = []
 
 [database]
 # sqlite://PATH (created if missing) or postgres://USER:PASSWORD@HOST:PORT/DB

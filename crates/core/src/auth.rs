@@ -20,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::clock::{Clock, Millis};
+use crate::context::RequestContext;
 use crate::error::{AuthFailure, Error, Result};
 use crate::keys::KeyVault;
 use crate::model::{ChangeKind, User};
@@ -31,6 +32,34 @@ use crate::settings::AuthSettings;
 use crate::store::Store;
 use crate::token::TokenService;
 use crate::validate;
+
+/// A credential as the HTTP layer found it, before anything is checked. The one entry point is
+/// [`Authenticator::authenticate`]; the HTTP layer only extracts (and decides precedence and
+/// ambiguity).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// `Authorization: Bearer`: a JWT or an opaque access token.
+    Bearer(String),
+    /// `Authorization: Basic` (RFC 7617).
+    Basic { username: String, password: String },
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        match self {
+            Credential::Bearer(_) => f.write_str("Bearer(..)"),
+            Credential::Basic { username, .. } => write!(f, "Basic({username:?}, ..)"),
+        }
+    }
+}
+
+impl Credential {
+    /// Whether a refusal should carry `error="invalid_token"` (RFC 6750 §3).
+    pub fn is_bearer(&self) -> bool {
+        matches!(self, Credential::Bearer(_))
+    }
+}
 
 /// Whom a verified token names.
 #[derive(Debug)]
@@ -421,14 +450,30 @@ impl Authenticator {
         }
     }
 
+    /// Any credential, for the request `ctx` describes: the one way in.
+    pub async fn authenticate(
+        &self,
+        credential: &Credential,
+        ctx: &RequestContext,
+    ) -> Result<Principal> {
+        match credential {
+            Credential::Bearer(token) => self.bearer(token, ctx).await,
+            Credential::Basic { username, password } => self.basic(username, password, ctx).await,
+        }
+    }
+
     /// `Authorization: Bearer <token>` (JWT or opaque).
-    pub async fn bearer(&self, token: &str) -> Result<Principal> {
-        self.inspect(token).await.map(|(p, _)| p)
+    pub async fn bearer(&self, token: &str, ctx: &RequestContext) -> Result<Principal> {
+        self.inspect(token, ctx).await.map(|(p, _)| p)
     }
 
     /// [`Authenticator::bearer`], with what the token's claims say (for introspection): the same
     /// checks, one verification.
-    pub async fn inspect(&self, token: &str) -> Result<(Principal, TokenInfo)> {
+    pub async fn inspect(
+        &self,
+        token: &str,
+        ctx: &RequestContext,
+    ) -> Result<(Principal, TokenInfo)> {
         let now_s = self.clock.now_s();
         let leeway = i64::try_from(self.tokens.settings().leeway.as_secs()).unwrap_or(0);
         let verified = match self.verified_tokens.get(token) {
@@ -514,6 +559,7 @@ impl Authenticator {
             credential_id,
             scopes: Some(verified.scopes.clone()),
             auth_time: verified.auth_time,
+            context: ctx.clone(),
         };
         Ok((principal, verified.info.clone()))
     }
@@ -566,27 +612,33 @@ impl Authenticator {
         &self,
         username: &str,
         password: &str,
-        client: Option<IpAddr>,
+        ctx: &RequestContext,
     ) -> Result<Principal> {
         let key = self.basic_key(username, password);
         if let Some((id, pw_at)) = self.basic.get(&key) {
             match self.user_state(id).await? {
                 Some(state) if state.user.password_changed_at == pw_at => {
                     Self::usable(&state).map_err(Error::InvalidCredentials)?;
-                    return Ok(self.basic_principal(state));
+                    return Ok(self.basic_principal(state, ctx));
                 }
                 _ => self.basic.invalidate(&key),
             }
         }
-        let state = self.check_password(username, password, client).await?;
+        let state = self
+            .check_password(username, password, ctx.client_ip)
+            .await?;
         self.basic
             .insert(key, (state.user.id, state.user.password_changed_at));
-        Ok(self.basic_principal(state))
+        Ok(self.basic_principal(state, ctx))
     }
 
     /// Waits for one of the client's password-check slots (none needed without an address: CLI).
     pub async fn client_slot(&self, client: Option<IpAddr>) -> Option<OwnedSemaphorePermit> {
-        let ip = client?;
+        let ip = RequestContext {
+            client_ip: Some(client?),
+            ..Default::default()
+        }
+        .client_group()?;
         let stripe = (self.stripe_hasher.hash_one(ip) as usize) % self.client_stripes.len();
         self.client_stripes[stripe]
             .clone()
@@ -595,13 +647,14 @@ impl Authenticator {
             .ok()
     }
 
-    fn basic_principal(&self, user: Arc<UserState>) -> Principal {
+    fn basic_principal(&self, user: Arc<UserState>, ctx: &RequestContext) -> Principal {
         Principal {
             subject: Subject::User(user),
             credential: CredentialKind::Basic,
             credential_id: CredentialId::None,
             scopes: None,
             auth_time: self.clock.now_ms(),
+            context: ctx.clone(),
         }
     }
 
@@ -614,15 +667,21 @@ impl Authenticator {
         password: &str,
         client: Option<IpAddr>,
     ) -> Result<Arc<UserState>> {
-        let _slot = self.client_slot(client).await;
+        let slot = self.client_slot(client).await;
         let generation = self.generation.load(Ordering::SeqCst);
         let user = match validate::username(username) {
             Ok(norm) => self.store.user_by_username(&norm).await?,
             Err(_) => None,
         };
+        // The slot goes with the hashing job: a request that gives up does not free it while its
+        // hash still runs.
         let verdict = self
             .hasher
-            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .verify_holding(
+                password,
+                user.as_ref().map(|u| u.password_hash.as_str()),
+                slot,
+            )
             .await?;
         let Some(user) = user.filter(|_| verdict.ok) else {
             return Err(Error::InvalidCredentials(AuthFailure::WrongPassword));

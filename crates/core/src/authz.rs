@@ -27,11 +27,7 @@ pub struct Resource {
 }
 
 /// Facts about the request beyond the principal (time, address), for conditional rules.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Context {
-    pub now_ms: i64,
-    pub client_ip: Option<std::net::IpAddr>,
-}
+pub type Context = crate::context::RequestContext;
 
 /// Why a request was refused, as the stable `code` of the 403.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

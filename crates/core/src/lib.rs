@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod authz;
 pub mod clock;
+pub mod context;
 pub mod error;
 pub mod keys;
 pub mod model;

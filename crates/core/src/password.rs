@@ -209,11 +209,23 @@ impl PasswordHasher {
     /// Verifies `password` against `stored`; with `None` (no such user) verifies against the dummy
     /// hash and reports failure, taking the same time.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified> {
+        self.verify_holding::<()>(password, stored, None).await
+    }
+
+    /// [`PasswordHasher::verify`], keeping `hold` (a per-client slot) until the job has run, even
+    /// if the caller stops waiting.
+    pub async fn verify_holding<H: Send + 'static>(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+        hold: Option<H>,
+    ) -> Result<Verified> {
         let exists = stored.is_some();
         let hash = stored.unwrap_or(&self.dummy).to_owned();
         let params = self.params.clone();
         let pw = password.as_bytes().to_vec();
         self.run(move || {
+            let _hold = hold;
             let Ok(parsed) = PasswordHash::new(&hash) else {
                 return Verified {
                     ok: false,

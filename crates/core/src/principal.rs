@@ -74,6 +74,9 @@ pub struct Principal {
     /// When the user last proved who they are: the login that started a token's chain (its
     /// `auth_time`), or now for Basic, which is a login at every request.
     pub auth_time: Millis,
+    /// The request this principal came with (client address, time, id): what services and
+    /// `authorize()` see of it.
+    pub context: crate::context::RequestContext,
 }
 
 impl Principal {

@@ -12,7 +12,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine as _;
-use bouncer_core::authz::{Context, Requirement, Resource, authorize};
+use bouncer_core::auth::Credential;
+use bouncer_core::authz::{Requirement, Resource, authorize};
 use bouncer_core::principal::Principal;
 use bouncer_core::{Error, service::Bouncer};
 use serde::de::DeserializeOwned;
@@ -56,59 +57,90 @@ pub fn parse_basic(encoded: &str) -> Option<(String, String)> {
     Some((user.to_owned(), pass.to_owned()))
 }
 
-/// The peer address the server recorded for this connection.
-pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
-    parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
-}
-
-/// The caller's address, when the server recorded one.
+/// The caller's address (resolved through trusted proxies), when the server recorded one.
 pub struct ClientIp(pub Option<std::net::IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts)))
+        Ok(ClientIp(crate::context::of(parts).client_ip))
     }
 }
 
-/// Turns the request's credentials into a principal: `Ok(None)` when none were presented.
-pub async fn authenticate(b: &Bouncer, parts: &Parts) -> Result<Option<Principal>, ApiError> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+fn ambiguous(detail: &str) -> ApiError {
+    ApiError::BadRequest {
+        code: "ambiguous_credentials",
+        detail: detail.to_owned(),
+    }
+}
+
+/// The credential a request carries, by the documented precedence (the `Authorization` header
+/// first), or `None`. Refusals before any check: two `Authorization` headers are 400
+/// `ambiguous_credentials` (never a guess); an undecodable or switched-off scheme is 401.
+pub fn credential(b: &Bouncer, parts: &Parts) -> Result<Option<Credential>, ApiError> {
+    let settings = b.auth.settings();
+    let mut authorizations = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = authorizations.next() else {
         return Ok(None);
     };
-    let settings = b.auth.settings();
+    if authorizations.next().is_some() {
+        return Err(ambiguous("more than one Authorization header"));
+    }
     let Ok(value) = value.to_str() else {
         return Err(unauthorized(b, false, "malformed Authorization header"));
     };
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     let rest = rest.trim();
-    let result = if scheme.eq_ignore_ascii_case("bearer") && settings.bearer_enabled {
+    if scheme.eq_ignore_ascii_case("bearer") && settings.bearer_enabled {
         if rest.is_empty() {
             return Err(unauthorized(b, true, "empty bearer token"));
         }
-        b.auth.bearer(rest).await.map_err(|e| (e, true))
-    } else if scheme.eq_ignore_ascii_case("basic") && settings.basic_enabled {
-        let Some((user, pass)) = parse_basic(rest) else {
+        return Ok(Some(Credential::Bearer(rest.to_owned())));
+    }
+    if scheme.eq_ignore_ascii_case("basic") && settings.basic_enabled {
+        let Some((username, password)) = parse_basic(rest) else {
             return Err(unauthorized(b, false, "malformed Basic credentials"));
         };
-        b.auth
-            .basic(&user, &pass, client_ip(parts))
-            .await
-            .map_err(|e| (e, false))
-    } else {
-        return Err(unauthorized(b, false, "unsupported authorization scheme"));
+        return Ok(Some(Credential::Basic { username, password }));
+    }
+    Err(unauthorized(b, false, "unsupported authorization scheme"))
+}
+
+/// Turns the request's credential into a principal: `Ok(None)` when none was presented.
+pub async fn authenticate(b: &Bouncer, parts: &Parts) -> Result<Option<Principal>, ApiError> {
+    let Some(credential) = credential(b, parts)? else {
+        return Ok(None);
     };
-    match result {
+    let ctx = crate::context::of(parts);
+    match b.auth.authenticate(&credential, &ctx).await {
         Ok(p) => Ok(Some(p)),
-        Err((Error::InvalidCredentials(why), bearer)) => {
+        Err(Error::InvalidCredentials(why)) => {
             tracing::debug!(reason = %why, "credentials refused");
-            Err(unauthorized(b, bearer, "invalid or expired credentials"))
+            Err(unauthorized(
+                b,
+                credential.is_bearer(),
+                "invalid or expired credentials",
+            ))
         }
-        Err((e, _)) => Err(e.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An authenticated caller if the request carries a credential, `None` if it carries none; a
+/// credential that fails is still 401 (routes that serve both).
+#[derive(Debug, Clone)]
+pub struct MaybeAuth(pub Option<Principal>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeAuth
+where
+    Arc<Bouncer>: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let b: Arc<Bouncer> = axum::extract::FromRef::from_ref(state);
+        Ok(MaybeAuth(authenticate(&b, parts).await?))
     }
 }
 
@@ -172,12 +204,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Auth(p) = Auth::from_request_parts(parts, state).await?;
-        let b: Arc<Bouncer> = axum::extract::FromRef::from_ref(state);
-        let ctx = Context {
-            now_ms: b.clock.now_ms(),
-            client_ip: None,
-        };
-        authorize(&p, N::REQUIREMENT, Resource::default(), &ctx).into_result()?;
+        authorize(&p, N::REQUIREMENT, Resource::default(), &p.context).into_result()?;
         Ok(Require(p, PhantomData))
     }
 }

@@ -2,6 +2,7 @@
 //! RFC 6749 responses. Routes are registered through `utoipa-axum`, so `/openapi.json` is generated
 //! from the same list the router serves and cannot drift from it.
 
+pub mod context;
 pub mod error;
 pub mod extract;
 pub mod routes;
@@ -41,10 +42,12 @@ impl FromRef<AppState> for Arc<Bouncer> {
 }
 
 /// Limits the HTTP layer enforces per request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HttpOptions {
     pub body_limit: usize,
     pub request_timeout: Duration,
+    /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed (none by default).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpOptions {
@@ -52,6 +55,7 @@ impl Default for HttpOptions {
         Self {
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -138,8 +142,15 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
         )
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(AppState { bouncer });
+        .with_state(AppState {
+            bouncer: bouncer.clone(),
+        });
+    let context = context::ContextState {
+        bouncer,
+        trusted_proxies: opts.trusted_proxies.clone().into(),
+    };
     router
+        .layer(axum::middleware::from_fn_with_state(context, context::layer))
         .layer(DefaultBodyLimit::max(opts.body_limit))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
         .layer(axum::middleware::from_fn(one_host))

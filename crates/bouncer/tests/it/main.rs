@@ -13,6 +13,7 @@ mod hostile_tokens;
 mod keys;
 mod lifecycle;
 mod opaque;
+mod pipeline;
 mod probe;
 mod security;
 mod sqlite_ops;

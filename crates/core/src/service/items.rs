@@ -6,7 +6,7 @@
 use uuid::Uuid;
 
 use super::Bouncer;
-use crate::authz::{Context, Decision, Requirement, Resource, authorize};
+use crate::authz::{Decision, Requirement, Resource, authorize};
 use crate::error::{Error, Result};
 use crate::model::{Item, Page, PageRequest};
 use crate::principal::Principal;
@@ -48,19 +48,12 @@ fn check_description(d: Option<&str>) -> Result<()> {
 }
 
 impl Bouncer {
-    fn context(&self) -> Context {
-        Context {
-            now_ms: self.clock.now_ms(),
-            client_ip: None,
-        }
-    }
-
     fn need(&self, who: &Principal, permission: &str, owner: Option<Uuid>) -> Decision {
         authorize(
             who,
             Requirement::Permission(permission),
             Resource { owner },
-            &self.context(),
+            &who.context,
         )
     }
 

@@ -91,7 +91,8 @@ impl Bouncer {
             });
         }
         // An access token: valid exactly when it would be accepted on a request right now.
-        let Ok((p, c)) = self.auth.inspect(token).await else {
+        let ctx = crate::context::RequestContext::at(now);
+        let Ok((p, c)) = self.auth.inspect(token, &ctx).await else {
             return Ok(Introspection::default());
         };
         Ok(Introspection {

@@ -154,10 +154,7 @@ async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthE
             "the body must be application/x-www-form-urlencoded".into(),
         )));
     }
-    let client = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
+    let client = request_context(&req).client_ip;
     let basic = basic_client(req.headers()).map_err(Ok)?;
     let bytes = body_bytes(req, &()).await.map_err(Err)?;
     let form = parse_form(&bytes).map_err(Ok)?;
@@ -206,6 +203,14 @@ async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthE
     }
 }
 
+/// The request's context (client address through trusted proxies, time, id).
+fn request_context(req: &Request) -> bouncer_core::context::RequestContext {
+    req.extensions()
+        .get::<bouncer_core::context::RequestContext>()
+        .cloned()
+        .unwrap_or_default()
+}
+
 fn form_content_type(headers: &axum::http::HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -244,10 +249,7 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
             "the body must be application/x-www-form-urlencoded".into(),
         )));
     }
-    let client_ip = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
+    let ctx = request_context(&req);
     let mut authorizations = req.headers().get_all(header::AUTHORIZATION).iter();
     let authorization = authorizations.next().cloned();
     if authorizations.next().is_some() {
@@ -284,7 +286,7 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
         } else {
             let p = b
                 .auth
-                .bearer(rest)
+                .bearer(rest, &ctx)
                 .await
                 .map_err(|_| Ok(OAuthError::InvalidClient))?;
             RevokeCaller::Owner(p.subject_id())
@@ -317,7 +319,7 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
         }
         let p = b
             .auth
-            .basic(&user, &pass, client_ip)
+            .basic(&user, &pass, &ctx)
             .await
             .map_err(|e| match e {
                 bouncer_core::Error::Busy => Ok(OAuthError::Busy),

@@ -1,0 +1,42 @@
+//! What a request brings besides its credential: who sent it (the client address, resolved through
+//! trusted proxies only), when, over what, and its id. Built once per request by the HTTP layer and
+//! handed to the authenticator, to every service call (inside the [`crate::principal::Principal`])
+//! and to [`crate::authz::authorize`]. The CLI makes one with no address.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::clock::Millis;
+
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// The client's address: the socket peer, or what a trusted proxy says it forwarded for.
+    pub client_ip: Option<IpAddr>,
+    pub now_ms: Millis,
+    /// Whether the client reached us over TLS (directly, or as a trusted proxy says).
+    pub https: bool,
+    /// The request's id (`X-Request-Id`), for audit and logs.
+    pub request_id: Option<Arc<str>>,
+}
+
+impl RequestContext {
+    /// A context with only a time (the CLI, tests).
+    pub fn at(now_ms: Millis) -> Self {
+        RequestContext {
+            now_ms,
+            ..Default::default()
+        }
+    }
+
+    /// The address that per-client limits count: IPv4 as is, IPv6 by its /64 (one subscriber's
+    /// prefix, which it can fill with addresses at will).
+    pub fn client_group(&self) -> Option<IpAddr> {
+        self.client_ip.map(|ip| match ip {
+            IpAddr::V4(_) => ip,
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        })
+    }
+}

@@ -1,0 +1,231 @@
+//! The request context, built once per request by [`layer`]: the client's address (the socket
+//! peer, or, only when the peer is a configured trusted proxy, the rightmost address in
+//! `Forwarded` / `X-Forwarded-For` that is not itself a trusted proxy), whether it came over
+//! https (a trusted proxy's `X-Forwarded-Proto: https` or `Forwarded: proto=https`), the time and
+//! the request id. Handlers and extractors read it with [`Ctx`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use bouncer_core::context::RequestContext;
+use bouncer_core::service::Bouncer;
+use ipnet::IpNet;
+
+/// What [`layer`] needs: the clock, and which peers may speak for others.
+#[derive(Clone)]
+pub struct ContextState {
+    pub bouncer: Arc<Bouncer>,
+    pub trusted_proxies: Arc<[IpNet]>,
+}
+
+fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
+    let ip = match ip {
+        // `::ffff:a.b.c.d` is the IPv4 address for every rule.
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    proxies.iter().any(|n| n.contains(&ip))
+}
+
+/// One `for=` / `X-Forwarded-For` element as an address (quotes, brackets and ports removed);
+/// `None` for `unknown`, obfuscated identifiers and garbage.
+fn hop(s: &str) -> Option<IpAddr> {
+    let s = s.trim().trim_matches('"');
+    if let Some(rest) = s.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    s.parse::<IpAddr>()
+        .ok()
+        .or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
+}
+
+/// The forwarded chain, oldest first: `Forwarded` (RFC 7239) when present, else
+/// `X-Forwarded-For`. `None` if any element is not an address: an unattributable chain.
+fn chain(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
+    let forwarded: Vec<&str> = headers
+        .get_all("forwarded")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let mut out = Vec::new();
+    if !forwarded.is_empty() {
+        for element in forwarded.iter().flat_map(|v| v.split(',')) {
+            let for_ = element.split(';').find_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                k.trim().eq_ignore_ascii_case("for").then_some(v)
+            })?;
+            out.push(hop(for_)?);
+        }
+        return Some(out);
+    }
+    for v in headers.get_all("x-forwarded-for") {
+        for element in v.to_str().ok()?.split(',') {
+            out.push(hop(element)?);
+        }
+    }
+    Some(out)
+}
+
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next_back())
+        .map(str::trim);
+    if let Some(p) = proto {
+        return p.eq_ignore_ascii_case("https");
+    }
+    headers
+        .get_all("forwarded")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .is_some_and(|element| {
+            element.split(';').any(|pair| {
+                pair.split_once('=').is_some_and(|(k, v)| {
+                    k.trim().eq_ignore_ascii_case("proto")
+                        && v.trim().trim_matches('"').eq_ignore_ascii_case("https")
+                })
+            })
+        })
+}
+
+/// The client address and https-ness for a request from `peer` with `headers`.
+pub fn resolve(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    proxies: &[IpNet],
+) -> (Option<IpAddr>, bool) {
+    let Some(peer) = peer else {
+        return (None, false);
+    };
+    if !trusted(peer, proxies) {
+        return (Some(peer), false);
+    }
+    let https = forwarded_https(headers);
+    let Some(hops) = chain(headers) else {
+        return (Some(peer), https);
+    };
+    // The rightmost hop that is not one of ours is the client; if every hop is ours, the first.
+    let client = hops
+        .iter()
+        .rev()
+        .find(|ip| !trusted(**ip, proxies))
+        .or(hops.first())
+        .copied()
+        .unwrap_or(peer);
+    (Some(client), https)
+}
+
+/// Builds the [`RequestContext`] and puts it in the request's extensions.
+pub async fn layer(State(st): State<ContextState>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let (client_ip, https) = resolve(peer, req.headers(), &st.trusted_proxies);
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(Arc::from);
+    let ctx = RequestContext {
+        client_ip,
+        now_ms: st.bouncer.clock.now_ms(),
+        https,
+        request_id,
+    };
+    req.extensions_mut().insert(ctx);
+    next.run(req).await
+}
+
+/// The request's context (see [`layer`]).
+#[derive(Debug, Clone)]
+pub struct Ctx(pub RequestContext);
+
+/// The context [`layer`] stored, or one from the socket alone (a router used without the layer).
+pub fn of(parts: &Parts) -> RequestContext {
+    parts
+        .extensions
+        .get::<RequestContext>()
+        .cloned()
+        .unwrap_or_else(|| RequestContext {
+            client_ip: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+            ..Default::default()
+        })
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Ctx(of(parts)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    fn nets(s: &[&str]) -> Vec<IpNet> {
+        s.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn only_trusted_proxies_speak_for_others() {
+        let proxies = nets(&["127.0.0.1/32", "10.0.0.0/8"]);
+        let spoof = headers(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        // From an untrusted address, forwarding headers are ignored.
+        let (ip, https) = resolve(Some("203.0.113.9".parse().unwrap()), &spoof, &proxies);
+        assert_eq!(ip, Some("203.0.113.9".parse().unwrap()));
+        assert!(!https);
+        // From a trusted proxy, the rightmost untrusted hop wins (the client cannot prepend).
+        let chain = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.1.2.3")]);
+        let (ip, _) = resolve(Some("127.0.0.1".parse().unwrap()), &chain, &proxies);
+        assert_eq!(ip, Some("198.51.100.7".parse().unwrap()));
+        let (ip, https) = resolve(Some("127.0.0.1".parse().unwrap()), &spoof, &proxies);
+        assert_eq!(ip, Some("1.2.3.4".parse().unwrap()));
+        assert!(https);
+        // RFC 7239, with quotes, brackets and ports; proto=https.
+        let fwd = headers(&[(
+            "forwarded",
+            r#"for="[2001:db8::1]:4711";proto=https, for=10.0.0.2"#,
+        )]);
+        let (ip, https) = resolve(Some("10.0.0.1".parse().unwrap()), &fwd, &proxies);
+        assert_eq!(ip, Some("2001:db8::1".parse().unwrap()));
+        assert!(
+            !https,
+            "the last element (our proxy's hop) did not say https"
+        );
+        // Garbage in the chain: the peer itself.
+        let junk = headers(&[("x-forwarded-for", "not-an-ip")]);
+        let (ip, _) = resolve(Some("127.0.0.1".parse().unwrap()), &junk, &proxies);
+        assert_eq!(ip, Some("127.0.0.1".parse().unwrap()));
+        // An IPv4-mapped IPv6 peer matches IPv4 ranges.
+        let (ip, _) = resolve(Some("::ffff:127.0.0.1".parse().unwrap()), &chain, &proxies);
+        assert_eq!(ip, Some("198.51.100.7".parse().unwrap()));
+    }
+}
