@@ -211,6 +211,7 @@ impl Server {
             tracing::warn!("grace period over; closing remaining connections");
         }
         poller.abort();
+        let _ = bouncer.auth.flush_key_uses().await;
         if let Some(l) = change_listener {
             l.abort();
         }
@@ -225,6 +226,7 @@ async fn follow_changes(b: Arc<Bouncer>, wake: Arc<tokio::sync::Notify>) {
     let mut tick = tokio::time::interval(b.settings.auth.revision_poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_prune = tokio::time::Instant::now();
+    let mut last_flush = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -232,6 +234,13 @@ async fn follow_changes(b: Arc<Bouncer>, wake: Arc<tokio::sync::Notify>) {
         }
         if let Err(e) = b.auth.apply_changes().await {
             tracing::warn!(error = %e, "could not read the change feed");
+        }
+        // API keys' last use, in one batch (the listing is at most this far behind).
+        if last_flush.elapsed() >= Duration::from_secs(30) {
+            last_flush = tokio::time::Instant::now();
+            if let Err(e) = b.auth.flush_key_uses().await {
+                tracing::debug!(error = %e, "could not record API key use");
+            }
         }
         if last_prune.elapsed() >= Duration::from_secs(60) {
             last_prune = tokio::time::Instant::now();

@@ -58,6 +58,9 @@ pub enum Command {
     /// List or rotate the token-signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage users' API keys.
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +125,29 @@ pub enum RoleCommand {
     Grant { role: String, username: String },
     /// Take the role ROLE from USERNAME.
     Revoke { role: String, username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Create an API key for USERNAME; the key is printed once.
+    Create {
+        username: String,
+        #[arg(long)]
+        name: String,
+        /// A permission the key may use (repeatable; default: everything the user holds).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// When it stops working (RFC 3339); default: never.
+        #[arg(long, value_name = "TIME")]
+        expires_at: Option<String>,
+        /// A network the key may be used from (repeatable; default: anywhere).
+        #[arg(long = "client-ip", value_name = "CIDR")]
+        client_ips: Vec<String>,
+    },
+    /// List USERNAME's keys (never the keys themselves).
+    List { username: String },
+    /// Revoke a key of USERNAME at once.
+    Revoke { username: String, key_id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,6 +305,67 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
                     )
                     .await?;
                     println!("password changed for {}", u.username);
+                }
+            }
+            Ok(())
+        }
+        Command::Apikey(cmd) => {
+            let b = domain(&config).await?;
+            match cmd {
+                ApikeyCommand::Create {
+                    username,
+                    name,
+                    scopes,
+                    expires_at,
+                    client_ips,
+                } => {
+                    let u = b.user_by_username(&username).await?;
+                    let expires_at = expires_at
+                        .map(|t| {
+                            bouncer_core::clock::parse_rfc3339(&t).ok_or_else(|| {
+                                bouncer_core::Error::validation(
+                                    "expires_at",
+                                    "must be an RFC 3339 time",
+                                )
+                            })
+                        })
+                        .transpose()?;
+                    let (k, key) = b
+                        .create_api_key(
+                            Actor::Operator,
+                            u.id,
+                            bouncer_core::service::NewApiKey {
+                                name,
+                                scopes: (!scopes.is_empty()).then_some(scopes),
+                                expires_at,
+                                client_ips,
+                            },
+                        )
+                        .await?;
+                    println!("id:  {}", k.id);
+                    println!("key: {key}");
+                    eprintln!("The key is shown only this once.");
+                }
+                ApikeyCommand::List { username } => {
+                    let u = b.user_by_username(&username).await?;
+                    for k in b.list_api_keys(Actor::Operator, u.id).await? {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            k.id,
+                            k.prefix,
+                            k.name,
+                            k.scopes.join(" "),
+                            k.expires_at
+                                .map_or(String::from("never"), bouncer_core::clock::rfc3339)
+                        );
+                    }
+                }
+                ApikeyCommand::Revoke { username, key_id } => {
+                    let u = b.user_by_username(&username).await?;
+                    let id = uuid::Uuid::parse_str(&key_id)
+                        .map_err(|_| bouncer_core::Error::NotFound("api key"))?;
+                    b.revoke_api_key(Actor::Operator, u.id, id).await?;
+                    println!("revoked {key_id}");
                 }
             }
             Ok(())

@@ -69,6 +69,11 @@ pub struct AuthConfig {
     pub revision_poll_ms: u64,
     pub default_role: String,
     pub cache_max_age_s: u64,
+    pub api_keys: bool,
+    pub api_key_query: bool,
+    pub api_key_header: String,
+    pub api_key_cookie: String,
+    pub api_key_query_param: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +138,11 @@ impl Default for Config {
                 revision_poll_ms: 1000,
                 default_role: core.auth.default_role.clone(),
                 cache_max_age_s: core.auth.cache_max_age.as_secs(),
+                api_keys: core.auth.api_keys_enabled,
+                api_key_query: core.auth.api_key_query,
+                api_key_header: core.auth.api_key_header.clone(),
+                api_key_cookie: core.auth.api_key_cookie.clone(),
+                api_key_query_param: core.auth.api_key_query_param.clone(),
             },
             passwords: PasswordConfig {
                 min_length: core.passwords.min_length,
@@ -186,6 +196,9 @@ const STRING_KEYS: &[&str] = &[
     "admin.password",
     "auth.default_role",
     "keys.encryption_key_file",
+    "auth.api_key_header",
+    "auth.api_key_cookie",
+    "auth.api_key_query_param",
 ];
 
 /// Keys whose values never appear in an error message (a database URL may hold a password).
@@ -477,6 +490,20 @@ impl Config {
         }
         self.token_format()?;
         self.trusted_proxies()?;
+        for (key, name) in [
+            ("auth.api_key_header", &self.auth.api_key_header),
+            ("auth.api_key_cookie", &self.auth.api_key_cookie),
+            ("auth.api_key_query_param", &self.auth.api_key_query_param),
+        ] {
+            let ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return Err(bad(key, name, "1-64 letters, digits, '-' or '_'"));
+            }
+        }
         if self.keys.publish_delay_s > 86_400 {
             return Err(bad(
                 "keys.publish_delay_s",
@@ -555,6 +582,11 @@ impl Config {
                 bearer_enabled: self.auth.bearer,
                 registration_enabled: self.auth.registration,
                 default_role: self.auth.default_role.clone(),
+                api_keys_enabled: self.auth.api_keys,
+                api_key_query: self.auth.api_key_query,
+                api_key_header: self.auth.api_key_header.clone(),
+                api_key_cookie: self.auth.api_key_cookie.clone(),
+                api_key_query_param: self.auth.api_key_query_param.clone(),
                 basic_cache_ttl: Duration::from_secs(self.auth.basic_cache_ttl_s),
                 revision_poll: Duration::from_millis(self.auth.revision_poll_ms.max(100)),
                 cache_max_age: Duration::from_secs(self.auth.cache_max_age_s),
@@ -627,6 +659,13 @@ basic_cache_ttl_s = 60
 revision_poll_ms = 1000
 # A cached credential older than this is re-read even if the change feed is silent.
 cache_max_age_s = 30
+# API keys (bnc_...): accepted at all; read from this header, this cookie, the password of HTTP
+# Basic, and the query parameter only when api_key_query is on (URLs reach logs).
+api_keys = true
+api_key_query = false
+api_key_header = "X-API-Key"
+api_key_cookie = "api_key"
+api_key_query_param = "api_key"
 # The role self-registration gives (it must exist; it cannot be deleted).
 default_role = "user"
 

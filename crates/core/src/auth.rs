@@ -23,7 +23,7 @@ use crate::clock::{Clock, Millis};
 use crate::context::RequestContext;
 use crate::error::{AuthFailure, Error, Result};
 use crate::keys::KeyVault;
-use crate::model::{ChangeKind, User};
+use crate::model::{ApiKey, ChangeKind, User};
 use crate::password::PasswordHasher;
 use crate::permission::PermissionSet;
 use crate::principal::{ClientState, CredentialId, CredentialKind, Principal, Subject, UserState};
@@ -42,6 +42,8 @@ pub enum Credential {
     Bearer(String),
     /// `Authorization: Basic` (RFC 7617).
     Basic { username: String, password: String },
+    /// An API key (`bnc_...`), from whichever place the HTTP layer found it in.
+    ApiKey(String),
 }
 
 impl std::fmt::Debug for Credential {
@@ -50,6 +52,7 @@ impl std::fmt::Debug for Credential {
         match self {
             Credential::Bearer(_) => f.write_str("Bearer(..)"),
             Credential::Basic { username, .. } => write!(f, "Basic({username:?}, ..)"),
+            Credential::ApiKey(_) => f.write_str("ApiKey(..)"),
         }
     }
 }
@@ -127,6 +130,12 @@ pub struct Authenticator {
     basic: Cache<[u8; 32], (Uuid, Millis)>,
     /// Digests of opaque tokens the store does not know, for a short while.
     unknown_opaque: Cache<String, ()>,
+    /// API keys by digest (after first use), and digests the store does not know.
+    api_keys: Cache<String, Arc<ApiKey>>,
+    unknown_api_keys: Cache<String, ()>,
+    api_key_generation: AtomicU64,
+    /// When each key was last used, written in batches ([`Authenticator::flush_key_uses`]).
+    key_uses: std::sync::Mutex<HashMap<Uuid, Millis>>,
     basic_key: [u8; 32],
     /// Password checks in flight per client address (striped by a keyed hash of the address), so
     /// one client flooding logins waits on its own stripe instead of filling the shared Argon2
@@ -180,6 +189,16 @@ impl Authenticator {
                 .max_capacity(100_000)
                 .time_to_live(std::time::Duration::from_secs(30))
                 .build(),
+            api_keys: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(settings.cache_max_age)
+                .build(),
+            unknown_api_keys: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(30))
+                .build(),
+            api_key_generation: AtomicU64::new(0),
+            key_uses: Default::default(),
             client_stripes: (0..CLIENT_STRIPES)
                 .map(|_| Arc::new(Semaphore::new(hasher.workers().max(4))))
                 .collect(),
@@ -360,6 +379,7 @@ impl Authenticator {
             let mut roles = false;
             let mut clients = false;
             let mut keys = false;
+            let mut api_keys = false;
             for c in &batch.changes {
                 match c.kind {
                     Some(ChangeKind::User) => match Uuid::parse_str(&c.key) {
@@ -377,6 +397,7 @@ impl Authenticator {
                     },
                     Some(ChangeKind::Client) => clients = true,
                     Some(ChangeKind::Keys) => keys = true,
+                    Some(ChangeKind::ApiKey) => api_keys = true,
                     None => everything = true,
                 }
             }
@@ -391,6 +412,9 @@ impl Authenticator {
             }
             if everything || keys {
                 self.reload_keys().await?;
+            }
+            if everything || api_keys {
+                self.invalidate_api_keys();
             }
             applied += batch.changes.len();
             self.last_seq.store(batch.latest, Ordering::SeqCst);
@@ -459,7 +483,104 @@ impl Authenticator {
         match credential {
             Credential::Bearer(token) => self.bearer(token, ctx).await,
             Credential::Basic { username, password } => self.basic(username, password, ctx).await,
+            Credential::ApiKey(key) => self.api_key(key, ctx).await,
         }
+    }
+
+    /// The stored API key for `key`: refused without a lookup when its checksum is wrong, from
+    /// memory after first use, and unknown keys are remembered (bounded) so random keys cannot
+    /// turn every request into a query.
+    pub async fn find_api_key(&self, key: &str) -> Result<Arc<ApiKey>> {
+        if key.len() > 256 || !crate::secret::api_key_well_formed(key) {
+            return Err(Error::InvalidCredentials(AuthFailure::Malformed));
+        }
+        let digest = crate::secret::digest(key);
+        if let Some(k) = self.api_keys.get(&digest) {
+            return Ok(k);
+        }
+        if self.unknown_api_keys.contains_key(&digest) {
+            return Err(Error::InvalidCredentials(AuthFailure::UnknownKey));
+        }
+        let generation = self.api_key_generation.load(Ordering::SeqCst);
+        match self.store.api_key_by_hash(&digest).await? {
+            Some(k) => {
+                let k = Arc::new(k);
+                if self.api_key_generation.load(Ordering::SeqCst) == generation {
+                    self.api_keys.insert(digest, k.clone());
+                }
+                Ok(k)
+            }
+            None => {
+                self.unknown_api_keys.insert(digest, ());
+                Err(Error::InvalidCredentials(AuthFailure::UnknownKey))
+            }
+        }
+    }
+
+    /// An API key: effective rights are its scopes ∩ its owner's current permissions; a disabled
+    /// owner's keys are refused (suspended) until the owner is enabled; outside its client-IP
+    /// allowlist it is 403 `ip_not_allowed`.
+    pub async fn api_key(&self, key: &str, ctx: &RequestContext) -> Result<Principal> {
+        let k = self.find_api_key(key).await?;
+        let now = self.clock.now_ms();
+        if k.expires_at.is_some_and(|e| e <= now) {
+            return Err(Error::InvalidCredentials(AuthFailure::Expired));
+        }
+        let state = self
+            .user_state(k.user_id)
+            .await?
+            .ok_or(Error::InvalidCredentials(AuthFailure::UnknownUser))?;
+        Self::usable(&state).map_err(Error::InvalidCredentials)?;
+        if !k.client_ips.is_empty() {
+            let allowed = ctx.client_ip.is_some_and(|ip| {
+                let ip = match ip {
+                    std::net::IpAddr::V6(v6) => {
+                        v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4)
+                    }
+                    v4 => v4,
+                };
+                k.client_ips
+                    .iter()
+                    .filter_map(|n| n.parse::<ipnet::IpNet>().ok())
+                    .any(|n| n.contains(&ip))
+            });
+            if !allowed {
+                return Err(crate::authz::Decision::deny_with(
+                    crate::authz::DenyCode::IpNotAllowed,
+                    "a client address the key allows",
+                )
+                .into_error());
+            }
+        }
+        let scopes = PermissionSet::parse(k.scopes.iter().map(String::as_str))
+            .map_err(|_| Error::InvalidCredentials(AuthFailure::Malformed))?;
+        self.key_uses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(k.id, now);
+        Ok(Principal {
+            subject: Subject::User(state),
+            credential: CredentialKind::ApiKey,
+            credential_id: CredentialId::ApiKey(k.id),
+            scopes: Some(Arc::new(scopes)),
+            auth_time: None,
+            context: ctx.clone(),
+        })
+    }
+
+    /// Drops cached API keys (a key was revoked or rolled, here or elsewhere).
+    pub fn invalidate_api_keys(&self) {
+        self.api_key_generation.fetch_add(1, Ordering::SeqCst);
+        self.api_keys.invalidate_all();
+    }
+
+    /// Writes the keys' `last_used_at` gathered since the last call, in one batch.
+    pub async fn flush_key_uses(&self) -> Result<()> {
+        let uses: Vec<(Uuid, Millis)> =
+            std::mem::take(&mut *self.key_uses.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .collect();
+        Ok(self.store.touch_api_keys(&uses).await?)
     }
 
     /// `Authorization: Bearer <token>` (JWT or opaque).
@@ -558,7 +679,7 @@ impl Authenticator {
             credential,
             credential_id,
             scopes: Some(verified.scopes.clone()),
-            auth_time: verified.auth_time,
+            auth_time: Some(verified.auth_time),
             context: ctx.clone(),
         };
         Ok((principal, verified.info.clone()))
@@ -653,7 +774,7 @@ impl Authenticator {
             credential: CredentialKind::Basic,
             credential_id: CredentialId::None,
             scopes: None,
-            auth_time: self.clock.now_ms(),
+            auth_time: Some(self.clock.now_ms()),
             context: ctx.clone(),
         }
     }

@@ -37,6 +37,8 @@ pub enum DenyCode {
     InsufficientScope,
     /// The operation acts on the caller's own user account, and the caller is a client.
     NotAUser,
+    /// An API key used from outside its client-IP allowlist.
+    IpNotAllowed,
     /// The caller tried to give (or touch someone holding) a permission it does not hold itself.
     CannotGrant,
 }
@@ -49,6 +51,7 @@ impl DenyCode {
             DenyCode::InsufficientScope => "insufficient_scope",
             DenyCode::CannotGrant => "cannot_grant",
             DenyCode::NotAUser => "not_a_user",
+            DenyCode::IpNotAllowed => "ip_not_allowed",
         }
     }
 }

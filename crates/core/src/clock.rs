@@ -55,3 +55,10 @@ pub fn rfc3339(ms: Millis) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
+
+/// A millisecond timestamp from RFC 3339 text; `None` if it is not RFC 3339.
+pub fn parse_rfc3339(text: &str) -> Option<Millis> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}

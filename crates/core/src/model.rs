@@ -194,6 +194,8 @@ pub enum ChangeKind {
     Keys,
     /// A client changed or was deleted (key: client id).
     Client,
+    /// An API key was revoked, rolled or changed (key: key id).
+    ApiKey,
 }
 
 impl ChangeKind {
@@ -205,6 +207,7 @@ impl ChangeKind {
             ChangeKind::Family => "family",
             ChangeKind::Keys => "keys",
             ChangeKind::Client => "client",
+            ChangeKind::ApiKey => "api_key",
         }
     }
 
@@ -216,6 +219,7 @@ impl ChangeKind {
             "family" => ChangeKind::Family,
             "keys" => ChangeKind::Keys,
             "client" => ChangeKind::Client,
+            "api_key" => ChangeKind::ApiKey,
             _ => return None,
         })
     }
@@ -271,6 +275,36 @@ impl std::fmt::Debug for Client {
             .field("name", &self.name)
             .field("scopes", &self.scopes)
             .field("first_party", &self.first_party)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user's API key as stored: its digest, never the key.
+#[derive(Clone)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    /// Hex SHA-256 of the key. Never logged, never returned.
+    pub key_hash: String,
+    /// The key's first 8 characters, to recognise it.
+    pub prefix: String,
+    /// Sorted permission strings; `["*"]` when not narrowed (still ∩ the owner's permissions).
+    pub scopes: Vec<String>,
+    /// Networks the key may be used from (empty: anywhere).
+    pub client_ips: Vec<String>,
+    pub created_at: Millis,
+    pub last_used_at: Option<Millis>,
+    pub expires_at: Option<Millis>,
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("prefix", &self.prefix)
+            .field("scopes", &self.scopes)
             .finish_non_exhaustive()
     }
 }

@@ -15,6 +15,8 @@ pub enum CredentialKind {
     Basic,
     /// A token issued to a client by the client-credentials grant.
     Client,
+    /// A user's API key.
+    ApiKey,
 }
 
 impl CredentialKind {
@@ -23,6 +25,7 @@ impl CredentialKind {
             CredentialKind::Jwt => "jwt",
             CredentialKind::Basic => "basic",
             CredentialKind::Client => "client",
+            CredentialKind::ApiKey => "api_key",
         }
     }
 }
@@ -46,6 +49,8 @@ pub enum Subject {
 pub enum CredentialId {
     /// An access token's `jti`, with its refresh-token family when it has one.
     Token { jti: String, family: Option<Uuid> },
+    /// An API key's id.
+    ApiKey(Uuid),
     /// No identifier: Basic credentials are checked at each request.
     None,
 }
@@ -72,8 +77,9 @@ pub struct Principal {
     /// intersection of these and the user's current permissions.
     pub scopes: Option<Arc<PermissionSet>>,
     /// When the user last proved who they are: the login that started a token's chain (its
-    /// `auth_time`), or now for Basic, which is a login at every request.
-    pub auth_time: Millis,
+    /// `auth_time`), or now for Basic, which is a login at every request. `None` for API keys:
+    /// no login stands behind them.
+    pub auth_time: Option<Millis>,
     /// The request this principal came with (client address, time, id): what services and
     /// `authorize()` see of it.
     pub context: crate::context::RequestContext,

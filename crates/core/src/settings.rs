@@ -71,6 +71,13 @@ pub struct AuthSettings {
     pub registration_enabled: bool,
     /// The role self-registration gives; it cannot be deleted.
     pub default_role: String,
+    /// API keys accepted at all, and where they are read (the query only when switched on: URLs
+    /// reach logs).
+    pub api_keys_enabled: bool,
+    pub api_key_query: bool,
+    pub api_key_header: String,
+    pub api_key_cookie: String,
+    pub api_key_query_param: String,
     /// How long a verified Basic credential is trusted without Argon2 again.
     pub basic_cache_ttl: Duration,
     /// How often to read the change feed for changes made by other processes (PostgreSQL also
@@ -137,6 +144,11 @@ impl Default for Settings {
                 bearer_enabled: true,
                 registration_enabled: true,
                 default_role: crate::model::ROLE_USER.into(),
+                api_keys_enabled: true,
+                api_key_query: false,
+                api_key_header: "X-API-Key".into(),
+                api_key_cookie: "api_key".into(),
+                api_key_query_param: "api_key".into(),
                 basic_cache_ttl: Duration::from_secs(60),
                 revision_poll: Duration::from_secs(1),
                 cache_max_age: Duration::from_secs(30),

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::clock::Millis;
 use crate::model::{
-    ChangeBatch, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role,
+    ApiKey, ChangeBatch, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role,
     SigningKeyRecord, TokenFamily, User,
 };
 
@@ -133,6 +133,24 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a client and revokes every refresh-token family issued to it, in one transaction
     /// recorded in the change feed. Returns false if there was none.
     async fn delete_client(&self, id: &str, now: Millis) -> StoreResult<bool>;
+
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
+    async fn api_key(&self, id: Uuid) -> StoreResult<Option<ApiKey>>;
+    async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKey>>;
+    /// Deletes a key (recorded in the change feed). Returns false if there was none.
+    async fn delete_api_key(&self, id: Uuid) -> StoreResult<bool>;
+    /// A roll, in one transaction recorded in the change feed: `new` is stored and the old key
+    /// `old` expires at `old_expires_at` (deleted when that is not in the future).
+    async fn roll_api_key(
+        &self,
+        old: Uuid,
+        old_expires_at: Millis,
+        new: &ApiKey,
+        now: Millis,
+    ) -> StoreResult<()>;
+    /// Records when keys were last used (batched by the caller).
+    async fn touch_api_keys(&self, uses: &[(Uuid, Millis)]) -> StoreResult<()>;
 
     /// Every key not yet retired at `now` (all algorithms), oldest generation first.
     async fn signing_keys(&self, now: Millis) -> StoreResult<Vec<SigningKeyRecord>>;

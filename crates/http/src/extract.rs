@@ -57,6 +57,20 @@ pub fn parse_basic(encoded: &str) -> Option<(String, String)> {
     Some((user.to_owned(), pass.to_owned()))
 }
 
+/// The password of a Basic credential when it is an API key, whatever the username.
+fn basic_api_key(encoded: &str) -> Option<String> {
+    if encoded.len() > 4096 {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (_, pass) = text.split_once(':')?;
+    pass.starts_with(bouncer_core::secret::API_KEY_PREFIX)
+        .then(|| pass.to_owned())
+}
+
 /// The caller's address (resolved through trusted proxies), when the server recorded one.
 pub struct ClientIp(pub Option<std::net::IpAddr>);
 
@@ -75,10 +89,68 @@ fn ambiguous(detail: &str) -> ApiError {
     }
 }
 
-/// The credential a request carries, by the documented precedence (the `Authorization` header
-/// first), or `None`. Refusals before any check: two `Authorization` headers are 400
-/// `ambiguous_credentials` (never a guess); an undecodable or switched-off scheme is 401.
+/// The values of cookie `name` in the request (every `Cookie` header).
+pub fn cookies<'a>(parts: &'a Parts, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(move |c| {
+            let (k, v) = c.trim().split_once('=')?;
+            (k.trim() == name).then(|| v.trim().trim_matches('"'))
+        })
+}
+
+/// The credential a request carries, by the documented precedence: the `Authorization` header,
+/// then the API-key header, then the session cookie, then the API-key cookie, then the query
+/// (when switched on). Refusals before any check: two `Authorization` headers, or API keys in
+/// several places that differ, are 400 `ambiguous_credentials` (never a guess); an undecodable or
+/// switched-off scheme is 401.
 pub fn credential(b: &Bouncer, parts: &Parts) -> Result<Option<Credential>, ApiError> {
+    let settings = b.auth.settings();
+    let from_authorization = authorization_credential(b, parts)?;
+    let mut keys: Vec<(&'static str, String)> = Vec::new();
+    if settings.api_keys_enabled {
+        if let Some(Credential::ApiKey(k)) = &from_authorization {
+            keys.push(("authorization", k.clone()));
+        }
+        for v in parts.headers.get_all(settings.api_key_header.as_str()) {
+            let v = v
+                .to_str()
+                .map_err(|_| unauthorized(b, false, "malformed API key header"))?;
+            keys.push(("header", v.trim().to_owned()));
+        }
+        for v in cookies(parts, &settings.api_key_cookie) {
+            keys.push(("cookie", v.to_owned()));
+        }
+        if settings.api_key_query
+            && let Some(q) = parts.uri.query()
+        {
+            for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+                if k == settings.api_key_query_param.as_str() {
+                    keys.push(("query", v.into_owned()));
+                }
+            }
+        }
+        if keys.windows(2).any(|w| w[0].1 != w[1].1) {
+            return Err(ambiguous("different API keys in one request"));
+        }
+    }
+    if from_authorization.is_some() {
+        return Ok(from_authorization);
+    }
+    // The same key in several places is one credential; the order below is the precedence.
+    let first = ["header", "cookie", "query"]
+        .iter()
+        .find_map(|place| keys.iter().find(|(p, _)| p == place));
+    Ok(first.map(|(_, k)| Credential::ApiKey(k.clone())))
+}
+
+/// The `Authorization` header's credential (an API key given as a Basic password counts as an
+/// API key: what curl and many tools send).
+fn authorization_credential(b: &Bouncer, parts: &Parts) -> Result<Option<Credential>, ApiError> {
     let settings = b.auth.settings();
     let mut authorizations = parts.headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = authorizations.next() else {
@@ -98,11 +170,19 @@ pub fn credential(b: &Bouncer, parts: &Parts) -> Result<Option<Credential>, ApiE
         }
         return Ok(Some(Credential::Bearer(rest.to_owned())));
     }
-    if scheme.eq_ignore_ascii_case("basic") && settings.basic_enabled {
+    if scheme.eq_ignore_ascii_case("basic") {
+        // `any:bnc_...` (any username, even none): an API key.
+        if settings.api_keys_enabled
+            && let Some(key) = basic_api_key(rest)
+        {
+            return Ok(Some(Credential::ApiKey(key)));
+        }
         let Some((username, password)) = parse_basic(rest) else {
             return Err(unauthorized(b, false, "malformed Basic credentials"));
         };
-        return Ok(Some(Credential::Basic { username, password }));
+        if settings.basic_enabled {
+            return Ok(Some(Credential::Basic { username, password }));
+        }
     }
     Err(unauthorized(b, false, "unsupported authorization scheme"))
 }

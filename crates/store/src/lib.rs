@@ -6,6 +6,7 @@
 //! before the caller hears of it. Uniqueness is left to constraints and mapped to
 //! [`StoreError::Conflict`].
 
+mod api_keys;
 mod changes;
 mod clients;
 mod items;
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bouncer_core::model::{
-    ChangeBatch, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role,
+    ApiKey, ChangeBatch, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role,
     SigningKeyRecord, TokenFamily, User,
 };
 use bouncer_core::store::{RoleDeletion, Store, StoreError, StoreResult};
@@ -76,6 +77,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "refresh_retry",
         include_str!("../migrations/0007_refresh_retry.sql"),
+    ),
+    (
+        8,
+        "api_keys",
+        include_str!("../migrations/0008_api_keys.sql"),
     ),
 ];
 
@@ -558,6 +564,34 @@ impl Store for SqlStore {
     }
     async fn delete_client(&self, id: &str, now: i64) -> StoreResult<bool> {
         clients::delete(self, id, now).await
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        api_keys::insert(self, key).await
+    }
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKey>> {
+        api_keys::by_hash(self, key_hash).await
+    }
+    async fn api_key(&self, id: Uuid) -> StoreResult<Option<ApiKey>> {
+        api_keys::by_id(self, id).await
+    }
+    async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKey>> {
+        api_keys::list(self, user_id).await
+    }
+    async fn delete_api_key(&self, id: Uuid) -> StoreResult<bool> {
+        api_keys::delete(self, id).await
+    }
+    async fn roll_api_key(
+        &self,
+        old: Uuid,
+        old_expires_at: i64,
+        new: &ApiKey,
+        now: i64,
+    ) -> StoreResult<()> {
+        api_keys::roll(self, old, old_expires_at, new, now).await
+    }
+    async fn touch_api_keys(&self, uses: &[(Uuid, i64)]) -> StoreResult<()> {
+        api_keys::touch(self, uses).await
     }
 
     async fn signing_keys(&self, now: i64) -> StoreResult<Vec<SigningKeyRecord>> {

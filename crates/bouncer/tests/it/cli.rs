@@ -198,6 +198,10 @@ fn help_works_for_every_command() {
         &["keys"],
         &["keys", "list"],
         &["keys", "rotate"],
+        &["apikey"],
+        &["apikey", "create"],
+        &["apikey", "list"],
+        &["apikey", "revoke"],
         &["backup"],
     ];
     for cmd in commands {

@@ -103,3 +103,70 @@ async fn keys_commands() {
     assert_eq!(app.get_bearer("/users/me", &before).await.status(), 200);
     app.stop().await;
 }
+
+/// `apikey create|list|revoke` for a user, against a running server on the same database.
+#[tokio::test]
+async fn apikey_commands() {
+    let cli = Cli::new();
+    cli.run(&["migrate"]).ok();
+    let app = cli.server().await;
+    let (name, _, _) = app.user_with_roles("cliuser", &["user"]).await;
+    let out = cli
+        .run(&[
+            "apikey",
+            "create",
+            &name,
+            "--name",
+            "deploy",
+            "--scope",
+            "items:read",
+        ])
+        .ok();
+    let field = |f: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(f))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {f} in {out:?}"))
+    };
+    let (id, key) = (field("id:"), field("key:"));
+    let list = cli.run(&["apikey", "list", &name]).ok().stdout;
+    assert!(list.contains(&id) && list.contains(&key[..8]) && !list.contains(&key));
+    let items = |key: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.at("/items"))
+                .header("x-api-key", key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(items(key.clone()).await, 200);
+    cli.run(&["apikey", "revoke", &name, &id]).ok();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while items(key.clone()).await != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "the server never saw the revocation"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Beyond the owner's rights, even for the operator: 422 naming scopes.
+    let out = cli
+        .run(&[
+            "apikey",
+            "create",
+            &name,
+            "--name",
+            "x",
+            "--scope",
+            "users:write",
+        ])
+        .failed();
+    assert!(out.stderr.contains("scopes"), "{out:?}");
+    app.stop().await;
+}

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod api_keys;
 mod authz_matrix;
 mod bad_input;
 mod cli;

@@ -3,6 +3,7 @@
 //! and decide through [`crate::authz::authorize`]; route-level permissions are declared by the
 //! HTTP handlers.
 
+mod api_keys;
 mod clients;
 mod items;
 mod oauth;
@@ -12,6 +13,7 @@ mod users;
 
 use std::sync::Arc;
 
+pub use api_keys::NewApiKey;
 pub use clients::{CLIENT_SECRET_PREFIX, NewClient};
 pub use items::{ItemInput, ItemPatch};
 pub use oauth::{AuthenticatedClient, ClientCredentials, OAuthError, SWAGGER_CLIENT, TokenGrant};

@@ -18,7 +18,7 @@ pub struct Introspection {
     /// Seconds since the epoch.
     pub exp: i64,
     pub iat: i64,
-    /// `access_token` or `refresh_token`.
+    /// `access_token`, `refresh_token` or `api_key`.
     pub token_type: &'static str,
 }
 
@@ -87,6 +87,28 @@ impl Bouncer {
                         token_type: "refresh_token",
                     }
                 }
+                _ => Introspection::default(),
+            });
+        }
+        if token.starts_with(secret::API_KEY_PREFIX) {
+            let Ok(k) = self.auth.find_api_key(token).await else {
+                return Ok(Introspection::default());
+            };
+            let state = match k.expires_at.is_none_or(|e| e > now) {
+                true => self.auth.user_state(k.user_id).await?,
+                false => None,
+            };
+            return Ok(match state {
+                Some(s) if !s.user.disabled => Introspection {
+                    active: true,
+                    sub: k.user_id.to_string(),
+                    username: s.user.username.clone(),
+                    scope: k.scopes.join(" "),
+                    client_id: String::new(),
+                    exp: k.expires_at.map_or(0, |e| e.div_euclid(1000)),
+                    iat: k.created_at.div_euclid(1000),
+                    token_type: "api_key",
+                },
                 _ => Introspection::default(),
             });
         }

@@ -62,7 +62,7 @@ impl Bouncer {
         full_name.map(validate::full_name).transpose().map(drop)
     }
 
-    async fn role_table(&self) -> Result<RoleTable> {
+    pub(super) async fn role_table(&self) -> Result<RoleTable> {
         Ok(self
             .store
             .list_roles()
@@ -88,7 +88,7 @@ impl Bouncer {
     }
 
     /// Everything `user` holds: direct permissions and those of its roles.
-    fn held_by(user: &User, table: &RoleTable) -> PermissionSet {
+    pub(super) fn held_by(user: &User, table: &RoleTable) -> PermissionSet {
         let mut held =
             PermissionSet::parse(user.permissions.iter().map(String::as_str)).unwrap_or_default();
         for r in &user.roles {

@@ -1,3 +1,4 @@
+pub mod api_keys;
 pub mod clients;
 pub mod demo;
 pub mod health;

@@ -393,8 +393,8 @@ pub async fn introspect(State(b): State<Arc<Bouncer>>, req: Request) -> Response
                     sub: Some(i.sub),
                     username: Some(i.username),
                     scope: Some(i.scope),
-                    client_id: Some(i.client_id),
-                    exp: Some(i.exp),
+                    client_id: Some(i.client_id).filter(|c| !c.is_empty()),
+                    exp: Some(i.exp).filter(|e| *e > 0),
                     iat: Some(i.iat),
                     token_type: Some(i.token_type),
                 }
