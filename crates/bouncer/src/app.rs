@@ -134,6 +134,7 @@ impl Server {
             body_limit: config.server.body_limit_bytes,
             request_timeout: Duration::from_secs(config.server.request_timeout_s),
             trusted_proxies: config.trusted_proxies()?,
+            secure_cookie: config.secure_cookie()?,
         };
         let app = bouncer_http::router(bouncer.clone(), opts);
         let wake = Arc::new(tokio::sync::Notify::new());

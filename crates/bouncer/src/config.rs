@@ -24,7 +24,16 @@ pub struct Config {
     pub passwords: PasswordConfig,
     pub tokens: TokenConfig,
     pub keys: KeysConfig,
+    pub sessions: SessionsConfig,
     pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    pub idle_timeout_s: u64,
+    pub absolute_timeout_s: u64,
+    pub secure_cookie: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,6 +83,7 @@ pub struct AuthConfig {
     pub api_key_header: String,
     pub api_key_cookie: String,
     pub api_key_query_param: String,
+    pub sessions: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,6 +153,7 @@ impl Default for Config {
                 api_key_header: core.auth.api_key_header.clone(),
                 api_key_cookie: core.auth.api_key_cookie.clone(),
                 api_key_query_param: core.auth.api_key_query_param.clone(),
+                sessions: core.auth.sessions_enabled,
             },
             passwords: PasswordConfig {
                 min_length: core.passwords.min_length,
@@ -164,6 +175,11 @@ impl Default for Config {
                 refresh_ttl_s: core.tokens.refresh_ttl.as_secs(),
                 refresh_absolute_ttl_s: core.tokens.refresh_absolute_ttl.as_secs(),
                 refresh_retry_window_s: core.tokens.refresh_retry_window.as_secs(),
+            },
+            sessions: SessionsConfig {
+                idle_timeout_s: core.auth.session_idle.as_secs(),
+                absolute_timeout_s: core.auth.session_absolute.as_secs(),
+                secure_cookie: "auto".into(),
             },
             keys: KeysConfig {
                 publish_delay_s: core.keys.publish_delay.as_secs(),
@@ -199,6 +215,7 @@ const STRING_KEYS: &[&str] = &[
     "auth.api_key_header",
     "auth.api_key_cookie",
     "auth.api_key_query_param",
+    "sessions.secure_cookie",
 ];
 
 /// Keys whose values never appear in an error message (a database URL may hold a password).
@@ -299,6 +316,19 @@ impl Config {
         })?;
         config.validate()?;
         Ok(config)
+    }
+
+    pub fn secure_cookie(&self) -> Result<bouncer_http::SecureCookie, ConfigError> {
+        match self.sessions.secure_cookie.as_str() {
+            "auto" => Ok(bouncer_http::SecureCookie::Auto),
+            "always" => Ok(bouncer_http::SecureCookie::Always),
+            "never" => Ok(bouncer_http::SecureCookie::Never),
+            other => Err(bad(
+                "sessions.secure_cookie",
+                other,
+                "auto, always or never",
+            )),
+        }
     }
 
     /// `server.trusted_proxies` as networks: CIDRs, or single addresses.
@@ -490,6 +520,22 @@ impl Config {
         }
         self.token_format()?;
         self.trusted_proxies()?;
+        self.secure_cookie()?;
+        let sess = &self.sessions;
+        if !(60..=31_622_400).contains(&sess.absolute_timeout_s) {
+            return Err(bad(
+                "sessions.absolute_timeout_s",
+                sess.absolute_timeout_s,
+                "60 to 31622400",
+            ));
+        }
+        if !(60..=sess.absolute_timeout_s).contains(&sess.idle_timeout_s) {
+            return Err(bad(
+                "sessions.idle_timeout_s",
+                sess.idle_timeout_s,
+                "60 to sessions.absolute_timeout_s",
+            ));
+        }
         for (key, name) in [
             ("auth.api_key_header", &self.auth.api_key_header),
             ("auth.api_key_cookie", &self.auth.api_key_cookie),
@@ -587,6 +633,9 @@ impl Config {
                 api_key_header: self.auth.api_key_header.clone(),
                 api_key_cookie: self.auth.api_key_cookie.clone(),
                 api_key_query_param: self.auth.api_key_query_param.clone(),
+                sessions_enabled: self.auth.sessions,
+                session_idle: Duration::from_secs(self.sessions.idle_timeout_s),
+                session_absolute: Duration::from_secs(self.sessions.absolute_timeout_s),
                 basic_cache_ttl: Duration::from_secs(self.auth.basic_cache_ttl_s),
                 revision_poll: Duration::from_millis(self.auth.revision_poll_ms.max(100)),
                 cache_max_age: Duration::from_secs(self.auth.cache_max_age_s),
@@ -666,6 +715,8 @@ api_key_query = false
 api_key_header = "X-API-Key"
 api_key_cookie = "api_key"
 api_key_query_param = "api_key"
+# Cookie sessions (POST /auth/login).
+sessions = true
 # The role self-registration gives (it must exist; it cannot be deleted).
 default_role = "user"
 
@@ -702,6 +753,14 @@ refresh_absolute_ttl_s = 7776000
 # Up to 60: the same client presenting a just-rotated refresh token again within this many seconds
 # (a lost response) gets the same new pair instead of a revoked login. 0: never.
 refresh_retry_window_s = 0
+
+[sessions]
+# A session ends after this long without use, and this long after the login whatever happens.
+idle_timeout_s = 1800
+absolute_timeout_s = 43200
+# The cookie's Secure attribute: "auto" (when served over TLS or a trusted proxy says https),
+# "always" or "never".
+secure_cookie = "auto"
 
 [keys]
 # A rotation (`bouncer keys rotate`) publishes the new key at once and signs with it after this

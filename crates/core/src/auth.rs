@@ -44,6 +44,8 @@ pub enum Credential {
     Basic { username: String, password: String },
     /// An API key (`bnc_...`), from whichever place the HTTP layer found it in.
     ApiKey(String),
+    /// The session cookie's value.
+    Session(String),
 }
 
 impl std::fmt::Debug for Credential {
@@ -53,6 +55,7 @@ impl std::fmt::Debug for Credential {
             Credential::Bearer(_) => f.write_str("Bearer(..)"),
             Credential::Basic { username, .. } => write!(f, "Basic({username:?}, ..)"),
             Credential::ApiKey(_) => f.write_str("ApiKey(..)"),
+            Credential::Session(_) => f.write_str("Session(..)"),
         }
     }
 }
@@ -136,6 +139,11 @@ pub struct Authenticator {
     api_key_generation: AtomicU64,
     /// When each key was last used, written in batches ([`Authenticator::flush_key_uses`]).
     key_uses: std::sync::Mutex<HashMap<Uuid, Millis>>,
+    /// Sessions by digest of their id, unknown digests, and each session's last use (batched).
+    sessions: Cache<String, Arc<crate::model::Session>>,
+    unknown_sessions: Cache<String, ()>,
+    session_generation: AtomicU64,
+    session_uses: std::sync::Mutex<HashMap<Uuid, Millis>>,
     basic_key: [u8; 32],
     /// Password checks in flight per client address (striped by a keyed hash of the address), so
     /// one client flooding logins waits on its own stripe instead of filling the shared Argon2
@@ -199,6 +207,16 @@ impl Authenticator {
                 .build(),
             api_key_generation: AtomicU64::new(0),
             key_uses: Default::default(),
+            sessions: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(settings.cache_max_age)
+                .build(),
+            unknown_sessions: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(30))
+                .build(),
+            session_generation: AtomicU64::new(0),
+            session_uses: Default::default(),
             client_stripes: (0..CLIENT_STRIPES)
                 .map(|_| Arc::new(Semaphore::new(hasher.workers().max(4))))
                 .collect(),
@@ -380,6 +398,7 @@ impl Authenticator {
             let mut clients = false;
             let mut keys = false;
             let mut api_keys = false;
+            let mut sessions = false;
             for c in &batch.changes {
                 match c.kind {
                     Some(ChangeKind::User) => match Uuid::parse_str(&c.key) {
@@ -398,6 +417,7 @@ impl Authenticator {
                     Some(ChangeKind::Client) => clients = true,
                     Some(ChangeKind::Keys) => keys = true,
                     Some(ChangeKind::ApiKey) => api_keys = true,
+                    Some(ChangeKind::Session) => sessions = true,
                     None => everything = true,
                 }
             }
@@ -415,6 +435,9 @@ impl Authenticator {
             }
             if everything || api_keys {
                 self.invalidate_api_keys();
+            }
+            if everything || sessions {
+                self.invalidate_sessions();
             }
             applied += batch.changes.len();
             self.last_seq.store(batch.latest, Ordering::SeqCst);
@@ -484,7 +507,78 @@ impl Authenticator {
             Credential::Bearer(token) => self.bearer(token, ctx).await,
             Credential::Basic { username, password } => self.basic(username, password, ctx).await,
             Credential::ApiKey(key) => self.api_key(key, ctx).await,
+            Credential::Session(id) => self.session(id, ctx).await,
         }
+    }
+
+    /// A cookie session: alive until its absolute end, while used within the idle time, while its
+    /// user is enabled at the same credential generation (a password change or disable ends it).
+    pub async fn session(&self, id: &str, ctx: &RequestContext) -> Result<Principal> {
+        if id.len() != 43
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(Error::InvalidCredentials(AuthFailure::Malformed));
+        }
+        let digest = crate::secret::digest(id);
+        let s = match self.sessions.get(&digest) {
+            Some(s) => s,
+            None => {
+                if self.unknown_sessions.contains_key(&digest) {
+                    return Err(Error::InvalidCredentials(AuthFailure::UnknownKey));
+                }
+                let generation = self.session_generation.load(Ordering::SeqCst);
+                let Some(s) = self.store.session_by_hash(&digest).await? else {
+                    self.unknown_sessions.insert(digest, ());
+                    return Err(Error::InvalidCredentials(AuthFailure::UnknownKey));
+                };
+                let s = Arc::new(s);
+                if self.session_generation.load(Ordering::SeqCst) == generation {
+                    self.sessions.insert(digest, s.clone());
+                }
+                s
+            }
+        };
+        let now = self.clock.now_ms();
+        let idle = i64::try_from(self.settings.session_idle.as_millis()).unwrap_or(i64::MAX / 4);
+        let last_seen = self
+            .session_uses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&s.id)
+            .copied()
+            .unwrap_or(s.last_seen_at)
+            .max(s.last_seen_at);
+        if s.expires_at <= now || last_seen + idle <= now {
+            return Err(Error::InvalidCredentials(AuthFailure::Expired));
+        }
+        let state = self
+            .user_state(s.user_id)
+            .await?
+            .ok_or(Error::InvalidCredentials(AuthFailure::UnknownUser))?;
+        Self::usable(&state).map_err(Error::InvalidCredentials)?;
+        if state.user.credential_gen != s.credential_gen {
+            return Err(Error::InvalidCredentials(AuthFailure::Superseded));
+        }
+        self.session_uses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(s.id, now);
+        Ok(Principal {
+            subject: Subject::User(state),
+            credential: CredentialKind::Session,
+            credential_id: CredentialId::Session(s.id),
+            scopes: None,
+            auth_time: Some(s.created_at),
+            context: ctx.clone(),
+        })
+    }
+
+    /// Drops cached sessions (one ended, here or elsewhere).
+    pub fn invalidate_sessions(&self) {
+        self.session_generation.fetch_add(1, Ordering::SeqCst);
+        self.sessions.invalidate_all();
     }
 
     /// The stored API key for `key`: refused without a lookup when its checksum is wrong, from

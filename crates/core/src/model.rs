@@ -196,6 +196,8 @@ pub enum ChangeKind {
     Client,
     /// An API key was revoked, rolled or changed (key: key id).
     ApiKey,
+    /// A session ended (key: session id).
+    Session,
 }
 
 impl ChangeKind {
@@ -208,6 +210,7 @@ impl ChangeKind {
             ChangeKind::Keys => "keys",
             ChangeKind::Client => "client",
             ChangeKind::ApiKey => "api_key",
+            ChangeKind::Session => "session",
         }
     }
 
@@ -220,6 +223,7 @@ impl ChangeKind {
             "keys" => ChangeKind::Keys,
             "client" => ChangeKind::Client,
             "api_key" => ChangeKind::ApiKey,
+            "session" => ChangeKind::Session,
             _ => return None,
         })
     }
@@ -307,4 +311,16 @@ impl std::fmt::Debug for ApiKey {
             .field("scopes", &self.scopes)
             .finish_non_exhaustive()
     }
+}
+
+/// A cookie session as stored: the digest of its id.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: Uuid,
+    pub id_hash: String,
+    pub user_id: Uuid,
+    pub credential_gen: i64,
+    pub created_at: Millis,
+    pub last_seen_at: Millis,
+    pub expires_at: Millis,
 }

@@ -17,6 +17,8 @@ pub enum CredentialKind {
     Client,
     /// A user's API key.
     ApiKey,
+    /// A cookie session (`/auth/login`).
+    Session,
 }
 
 impl CredentialKind {
@@ -26,6 +28,7 @@ impl CredentialKind {
             CredentialKind::Basic => "basic",
             CredentialKind::Client => "client",
             CredentialKind::ApiKey => "api_key",
+            CredentialKind::Session => "session",
         }
     }
 }
@@ -51,6 +54,8 @@ pub enum CredentialId {
     Token { jti: String, family: Option<Uuid> },
     /// An API key's id.
     ApiKey(Uuid),
+    /// A session's id (the record's, not the cookie's value).
+    Session(Uuid),
     /// No identifier: Basic credentials are checked at each request.
     None,
 }

@@ -78,6 +78,10 @@ pub struct AuthSettings {
     pub api_key_header: String,
     pub api_key_cookie: String,
     pub api_key_query_param: String,
+    /// Cookie sessions (`/auth/login`) accepted at all, and their idle and absolute lifetimes.
+    pub sessions_enabled: bool,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
     /// How long a verified Basic credential is trusted without Argon2 again.
     pub basic_cache_ttl: Duration,
     /// How often to read the change feed for changes made by other processes (PostgreSQL also
@@ -149,6 +153,9 @@ impl Default for Settings {
                 api_key_header: "X-API-Key".into(),
                 api_key_cookie: "api_key".into(),
                 api_key_query_param: "api_key".into(),
+                sessions_enabled: true,
+                session_idle: Duration::from_secs(1800),
+                session_absolute: Duration::from_secs(43_200),
                 basic_cache_ttl: Duration::from_secs(60),
                 revision_poll: Duration::from_secs(1),
                 cache_max_age: Duration::from_secs(30),

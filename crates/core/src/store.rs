@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::clock::Millis;
 use crate::model::{
-    ApiKey, ChangeBatch, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role,
+    ApiKey, ChangeBatch, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role, Session,
     SigningKeyRecord, TokenFamily, User,
 };
 
@@ -151,6 +151,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Records when keys were last used (batched by the caller).
     async fn touch_api_keys(&self, uses: &[(Uuid, Millis)]) -> StoreResult<()>;
+
+    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    async fn session_by_hash(&self, id_hash: &str) -> StoreResult<Option<Session>>;
+    /// Ends a session (recorded in the change feed).
+    async fn delete_session(&self, id: Uuid) -> StoreResult<()>;
+    /// Records sessions' last use (batched by the caller), and forgets sessions ended before
+    /// `expired_before`.
+    async fn touch_sessions(
+        &self,
+        uses: &[(Uuid, Millis)],
+        expired_before: Millis,
+    ) -> StoreResult<()>;
 
     /// Every key not yet retired at `now` (all algorithms), oldest generation first.
     async fn signing_keys(&self, now: Millis) -> StoreResult<Vec<SigningKeyRecord>>;

@@ -53,6 +53,15 @@ pub enum ApiError {
     },
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
+    /// `/auth/login` with wrong credentials (whatever was wrong).
+    #[error("invalid credentials")]
+    InvalidLogin,
+    /// A refusal decided in the HTTP layer (CSRF).
+    #[error("{detail}")]
+    Forbidden {
+        code: &'static str,
+        detail: &'static str,
+    },
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error("payload too large")]
@@ -123,6 +132,16 @@ impl IntoResponse for ApiError {
             }
             ApiError::BadRequest { code, detail } => {
                 problem(StatusCode::BAD_REQUEST, code, detail, None, None)
+            }
+            ApiError::InvalidLogin => problem(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "the username or password is wrong".into(),
+                None,
+                None,
+            ),
+            ApiError::Forbidden { code, detail } => {
+                problem(StatusCode::FORBIDDEN, code, detail.into(), None, None)
             }
             ApiError::UnsupportedMediaType => problem(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -89,6 +89,9 @@ fn ambiguous(detail: &str) -> ApiError {
     }
 }
 
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "bouncer_session";
+
 /// The values of cookie `name` in the request (every `Cookie` header).
 pub fn cookies<'a>(parts: &'a Parts, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     parts
@@ -141,8 +144,20 @@ pub fn credential(b: &Bouncer, parts: &Parts) -> Result<Option<Credential>, ApiE
     if from_authorization.is_some() {
         return Ok(from_authorization);
     }
+    if let Some(k) = keys.iter().find(|(p, _)| *p == "header") {
+        return Ok(Some(Credential::ApiKey(k.1.clone())));
+    }
+    if settings.sessions_enabled {
+        let mut sessions = cookies(parts, SESSION_COOKIE).filter(|v| !v.is_empty());
+        if let Some(first) = sessions.next() {
+            if sessions.any(|other| other != first) {
+                return Err(ambiguous("more than one session cookie"));
+            }
+            return Ok(Some(Credential::Session(first.to_owned())));
+        }
+    }
     // The same key in several places is one credential; the order below is the precedence.
-    let first = ["header", "cookie", "query"]
+    let first = ["cookie", "query"]
         .iter()
         .find_map(|place| keys.iter().find(|(p, _)| p == place));
     Ok(first.map(|(_, k)| Credential::ApiKey(k.clone())))
@@ -194,7 +209,28 @@ pub async fn authenticate(b: &Bouncer, parts: &Parts) -> Result<Option<Principal
     };
     let ctx = crate::context::of(parts);
     match b.auth.authenticate(&credential, &ctx).await {
-        Ok(p) => Ok(Some(p)),
+        Ok(p) => {
+            // CSRF: an unsafe method whose credential is the session cookie (which browsers send
+            // on their own) must also carry the session's token, which only its pages can read.
+            if let Credential::Session(id) = &credential
+                && !parts.method.is_safe()
+            {
+                let expected = bouncer_core::service::csrf_token(id);
+                let given = parts
+                    .headers
+                    .get("x-csrf-token")
+                    .map(|v| v.as_bytes())
+                    .unwrap_or_default();
+                let same: bool = subtle::ConstantTimeEq::ct_eq(given, expected.as_bytes()).into();
+                if !same {
+                    return Err(ApiError::Forbidden {
+                        code: "csrf_failed",
+                        detail: "an unsafe request with a session cookie needs X-CSRF-Token",
+                    });
+                }
+            }
+            Ok(Some(p))
+        }
         Err(Error::InvalidCredentials(why)) => {
             tracing::debug!(reason = %why, "credentials refused");
             Err(unauthorized(

@@ -29,10 +29,21 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 
+/// When the session cookie gets `Secure` (`sessions.secure_cookie`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SecureCookie {
+    /// When the request came over TLS (directly, or as a trusted proxy says).
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
 /// What the router shares with handlers.
 #[derive(Clone)]
 pub struct AppState {
     pub bouncer: Arc<Bouncer>,
+    pub secure_cookie: SecureCookie,
 }
 
 impl FromRef<AppState> for Arc<Bouncer> {
@@ -48,6 +59,7 @@ pub struct HttpOptions {
     pub request_timeout: Duration,
     /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed (none by default).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub secure_cookie: SecureCookie,
 }
 
 impl Default for HttpOptions {
@@ -56,6 +68,7 @@ impl Default for HttpOptions {
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
+            secure_cookie: SecureCookie::Auto,
         }
     }
 }
@@ -111,6 +124,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(clients::list, clients::create))
         .routes(routes!(clients::delete))
         .routes(routes!(users::register))
+        .routes(routes!(sessions::login))
+        .routes(routes!(sessions::logout))
         .routes(routes!(users::me, users::patch_me))
         .routes(routes!(api_keys::my_list, api_keys::my_create))
         .routes(routes!(api_keys::my_delete))
@@ -149,6 +164,7 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(AppState {
             bouncer: bouncer.clone(),
+            secure_cookie: opts.secure_cookie,
         });
     let context = context::ContextState {
         bouncer,

@@ -13,6 +13,7 @@ mod items;
 mod keys;
 pub mod listen;
 mod roles;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bouncer_core::model::{
-    ApiKey, ChangeBatch, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role,
+    ApiKey, ChangeBatch, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role, Session,
     SigningKeyRecord, TokenFamily, User,
 };
 use bouncer_core::store::{RoleDeletion, Store, StoreError, StoreResult};
@@ -82,6 +83,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "api_keys",
         include_str!("../migrations/0008_api_keys.sql"),
+    ),
+    (
+        9,
+        "sessions",
+        include_str!("../migrations/0009_sessions.sql"),
     ),
 ];
 
@@ -592,6 +598,19 @@ impl Store for SqlStore {
     }
     async fn touch_api_keys(&self, uses: &[(Uuid, i64)]) -> StoreResult<()> {
         api_keys::touch(self, uses).await
+    }
+
+    async fn insert_session(&self, session: &Session) -> StoreResult<()> {
+        sessions::insert(self, session).await
+    }
+    async fn session_by_hash(&self, id_hash: &str) -> StoreResult<Option<Session>> {
+        sessions::by_hash(self, id_hash).await
+    }
+    async fn delete_session(&self, id: Uuid) -> StoreResult<()> {
+        sessions::delete(self, id).await
+    }
+    async fn touch_sessions(&self, uses: &[(Uuid, i64)], expired_before: i64) -> StoreResult<()> {
+        sessions::touch(self, uses, expired_before).await
     }
 
     async fn signing_keys(&self, now: i64) -> StoreResult<Vec<SigningKeyRecord>> {

@@ -17,6 +17,7 @@ mod opaque;
 mod pipeline;
 mod probe;
 mod security;
+mod sessions;
 mod sqlite_ops;
 mod store_contract;
 mod tokens;

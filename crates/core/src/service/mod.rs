@@ -9,6 +9,7 @@ mod items;
 mod oauth;
 mod revocation;
 mod roles;
+mod sessions;
 mod users;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub use clients::{CLIENT_SECRET_PREFIX, NewClient};
 pub use items::{ItemInput, ItemPatch};
 pub use oauth::{AuthenticatedClient, ClientCredentials, OAuthError, SWAGGER_CLIENT, TokenGrant};
 pub use revocation::{INTROSPECT, Introspection, RevokeCaller};
+pub use sessions::{Login, csrf_token};
 pub use users::{AdminUserPatch, NewUser, OwnUserPatch, Registration};
 
 use crate::auth::Authenticator;

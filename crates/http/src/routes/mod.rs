@@ -5,5 +5,6 @@ pub mod health;
 pub mod items;
 pub mod oauth;
 pub mod roles;
+pub mod sessions;
 pub mod users;
 pub mod wellknown;
