@@ -25,7 +25,29 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub keys: KeysConfig,
     pub sessions: SessionsConfig,
+    pub forward_auth: ForwardAuthConfig,
     pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardAuthConfig {
+    pub rules: Vec<ForwardRuleConfig>,
+}
+
+/// One `[[forward_auth.rules]]` entry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardRuleConfig {
+    pub path: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub public: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,6 +203,7 @@ impl Default for Config {
                 absolute_timeout_s: core.auth.session_absolute.as_secs(),
                 secure_cookie: "auto".into(),
             },
+            forward_auth: ForwardAuthConfig::default(),
             keys: KeysConfig {
                 publish_delay_s: core.keys.publish_delay.as_secs(),
                 encryption_key_file: String::new(),
@@ -329,6 +352,68 @@ impl Config {
                 "auto, always or never",
             )),
         }
+    }
+
+    /// `[[forward_auth.rules]]` as the domain's rules; each error names the rule.
+    pub fn forward_rules(&self) -> Result<Vec<bouncer_core::forward::Rule>, ConfigError> {
+        use bouncer_core::forward::{Rule, RuleNeed};
+        self.forward_auth
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let key = |f: &str| format!("forward_auth.rules[{i}].{f}");
+                if !r.path.starts_with('/') || r.path.chars().any(|c| c.is_whitespace()) {
+                    return Err(bad(&key("path"), &r.path, "a path starting with /"));
+                }
+                let methods = r
+                    .methods
+                    .iter()
+                    .map(|m| {
+                        let up = m.to_ascii_uppercase();
+                        if axum::http::Method::from_bytes(up.as_bytes()).is_ok() && !up.is_empty() {
+                            Ok(up)
+                        } else {
+                            Err(bad(&key("methods"), m, "HTTP methods such as GET or POST"))
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let need = match (r.public, &r.role, &r.permission) {
+                    (true, None, None) => RuleNeed::Public,
+                    (true, _, _) => {
+                        return Err(bad(
+                            &key("public"),
+                            true,
+                            "public alone, without role or permission",
+                        ));
+                    }
+                    (false, Some(_), Some(_)) => {
+                        return Err(bad(
+                            &key("role"),
+                            "both",
+                            "a role or a permission, not both",
+                        ));
+                    }
+                    (false, Some(role), None) => {
+                        bouncer_core::validate::role_name(role)
+                            .map_err(|_| bad(&key("role"), role, "a role name"))?;
+                        RuleNeed::Role(role.clone())
+                    }
+                    (false, None, Some(p)) => {
+                        bouncer_core::permission::Permission::parse(p).ok_or_else(|| {
+                            bad(&key("permission"), p, "resource:action, resource:* or *")
+                        })?;
+                        RuleNeed::Permission(p.clone())
+                    }
+                    (false, None, None) => RuleNeed::Authenticated,
+                };
+                Ok(Rule {
+                    path: r.path.clone(),
+                    methods,
+                    need,
+                })
+            })
+            .collect()
     }
 
     /// `server.trusted_proxies` as networks: CIDRs, or single addresses.
@@ -521,6 +606,7 @@ impl Config {
         self.token_format()?;
         self.trusted_proxies()?;
         self.secure_cookie()?;
+        self.forward_rules()?;
         let sess = &self.sessions;
         if !(60..=31_622_400).contains(&sess.absolute_timeout_s) {
             return Err(bad(
@@ -619,6 +705,7 @@ impl Config {
                 refresh_absolute_ttl: Duration::from_secs(self.tokens.refresh_absolute_ttl_s),
                 refresh_retry_window: Duration::from_secs(self.tokens.refresh_retry_window_s),
             },
+            forward_rules: self.forward_rules().unwrap_or_default(),
             keys: bouncer_core::settings::KeySettings {
                 publish_delay: Duration::from_secs(self.keys.publish_delay_s),
                 encryption_key: self.encryption_key().ok().flatten(),
@@ -769,6 +856,22 @@ publish_delay_s = 300
 # A file holding a 32-byte key-encryption key (64 hex digits or base64): private signing keys are
 # then sealed at rest. BOUNCER_KEY_ENCRYPTION_KEY gives the key itself instead.
 encryption_key_file = ""
+
+# Forward-auth (GET /auth/verify, for nginx auth_request or Traefik forwardAuth): rules tried in
+# order, the first whose path and methods match decides. `path`: an exact path, or a glob where `*`
+# is one segment and `**` any depth. Then `public = true` (no credential needed), or `role`, or
+# `permission`, or neither (any valid credential). With no rules, any valid credential passes;
+# with rules, a request no rule covers is refused. The original URI is read only from
+# server.trusted_proxies.
+#
+# [[forward_auth.rules]]
+# path = "/public/**"
+# public = true
+#
+# [[forward_auth.rules]]
+# path = "/items/**"
+# methods = ["POST", "PUT", "PATCH", "DELETE"]
+# permission = "items:write"
 
 [admin]
 # The first admin, created when the database has no users. With an empty password one is

@@ -15,6 +15,9 @@ pub struct RequestContext {
     pub now_ms: Millis,
     /// Whether the client reached us over TLS (directly, or as a trusted proxy says).
     pub https: bool,
+    /// Whether the connection came from a configured trusted proxy (whose `X-Original-*` and
+    /// `X-Forwarded-*` headers are believed).
+    pub via_trusted_proxy: bool,
     /// The request's id (`X-Request-Id`), for audit and logs.
     pub request_id: Option<Arc<str>>,
 }

@@ -11,6 +11,7 @@ pub mod authz;
 pub mod clock;
 pub mod context;
 pub mod error;
+pub mod forward;
 pub mod keys;
 pub mod model;
 pub mod password;

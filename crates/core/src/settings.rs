@@ -114,6 +114,8 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub auth: AuthSettings,
     pub keys: KeySettings,
+    /// `[[forward_auth.rules]]`, in order.
+    pub forward_rules: Vec<crate::forward::Rule>,
 }
 
 impl Default for Settings {
@@ -164,6 +166,7 @@ impl Default for Settings {
                 publish_delay: Duration::from_secs(300),
                 encryption_key: None,
             },
+            forward_rules: Vec::new(),
         }
     }
 }

@@ -130,6 +130,7 @@ pub async fn layer(State(st): State<ContextState>, mut req: Request, next: Next)
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let (client_ip, https) = resolve(peer, req.headers(), &st.trusted_proxies);
+    let via_trusted_proxy = peer.is_some_and(|p| trusted(p, &st.trusted_proxies));
     let request_id = req
         .headers()
         .get("x-request-id")
@@ -139,6 +140,7 @@ pub async fn layer(State(st): State<ContextState>, mut req: Request, next: Next)
         client_ip,
         now_ms: st.bouncer.clock.now_ms(),
         https,
+        via_trusted_proxy,
         request_id,
     };
     req.extensions_mut().insert(ctx);

@@ -204,6 +204,16 @@ fn authorization_credential(b: &Bouncer, parts: &Parts) -> Result<Option<Credent
 
 /// Turns the request's credential into a principal: `Ok(None)` when none was presented.
 pub async fn authenticate(b: &Bouncer, parts: &Parts) -> Result<Option<Principal>, ApiError> {
+    authenticate_for(b, parts, &parts.method).await
+}
+
+/// [`authenticate`], with the CSRF check made for `method` (forward-auth: the original request's
+/// method, not the subrequest's).
+pub async fn authenticate_for(
+    b: &Bouncer,
+    parts: &Parts,
+    method: &axum::http::Method,
+) -> Result<Option<Principal>, ApiError> {
     let Some(credential) = credential(b, parts)? else {
         return Ok(None);
     };
@@ -213,7 +223,7 @@ pub async fn authenticate(b: &Bouncer, parts: &Parts) -> Result<Option<Principal
             // CSRF: an unsafe method whose credential is the session cookie (which browsers send
             // on their own) must also carry the session's token, which only its pages can read.
             if let Credential::Session(id) = &credential
-                && !parts.method.is_safe()
+                && !method.is_safe()
             {
                 let expected = bouncer_core::service::csrf_token(id);
                 let given = parts

@@ -126,6 +126,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::register))
         .routes(routes!(sessions::login))
         .routes(routes!(sessions::logout))
+        .routes(routes!(verify::verify))
         .routes(routes!(users::me, users::patch_me))
         .routes(routes!(api_keys::my_list, api_keys::my_create))
         .routes(routes!(api_keys::my_delete))

@@ -10,6 +10,7 @@ mod cli;
 mod cli_tokens;
 mod clients;
 mod durability;
+mod forward_auth;
 mod hostile_tokens;
 mod keys;
 mod lifecycle;

@@ -7,4 +7,5 @@ pub mod oauth;
 pub mod roles;
 pub mod sessions;
 pub mod users;
+pub mod verify;
 pub mod wellknown;

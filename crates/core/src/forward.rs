@@ -1,0 +1,137 @@
+//! Forward-auth rules (`[[forward_auth.rules]]`): which original requests need what. The first rule
+//! whose path and method match decides. Paths are compared as the upstream will see them
+//! (normalized by [`normalize_path`]), so no spelling of a path slips past its rule.
+
+use percent_encoding::percent_decode_str;
+
+/// What a matching rule asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleNeed {
+    /// No credential needed.
+    Public,
+    /// Any valid credential.
+    Authenticated,
+    Role(String),
+    Permission(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// `*` matches one segment, `**` any number (zero included); otherwise exact.
+    pub path: String,
+    /// Upper-case methods; empty: every method.
+    pub methods: Vec<String>,
+    pub need: RuleNeed,
+}
+
+/// The path the upstream will serve for `uri`: query and fragment stripped, percent-encoding
+/// decoded once, repeated slashes merged, dot segments resolved (RFC 3986 §5.2.4); always
+/// absolute. `None` when it is not a path at all (no leading `/`, or not UTF-8 once decoded).
+pub fn normalize_path(uri: &str) -> Option<String> {
+    let end = uri.find(['?', '#']).unwrap_or(uri.len());
+    let raw = &uri[..end];
+    if !raw.starts_with('/') {
+        return None;
+    }
+    let decoded = percent_decode_str(raw).decode_utf8().ok()?;
+    if decoded.chars().any(|c| c.is_control() || c == '\\') {
+        return None;
+    }
+    let mut out: Vec<&str> = Vec::new();
+    for seg in decoded.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    Some(format!("/{}", out.join("/")))
+}
+
+fn glob_match(pattern: &[&str], path: &[&str]) -> bool {
+    match pattern.split_first() {
+        None => path.is_empty(),
+        Some((&"**", rest)) => (0..=path.len()).any(|i| glob_match(rest, &path[i..])),
+        Some((&p, rest)) => match path.split_first() {
+            Some((&s, path_rest)) => (p == "*" || p == s) && glob_match(rest, path_rest),
+            None => false,
+        },
+    }
+}
+
+impl Rule {
+    /// Whether the rule covers `method` on the normalized `path`.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        if !self.methods.is_empty() && !self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+        {
+            return false;
+        }
+        let pattern: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        glob_match(&pattern, &segments)
+    }
+}
+
+/// The first rule covering the request, if any (and if the request named a path at all).
+pub fn first_match<'r>(rules: &'r [Rule], method: &str, path: Option<&str>) -> Option<&'r Rule> {
+    let path = path?;
+    rules.iter().find(|r| r.matches(method, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_what_the_upstream_sees() {
+        for (uri, want) in [
+            ("/public#/admin", "/public"),
+            ("/public?next=/admin", "/public"),
+            ("/public/../admin", "/admin"),
+            ("/%61dmin", "/admin"),
+            ("//admin", "/admin"),
+            ("/public/%2e%2e/admin", "/admin"),
+            ("/a/./b//c/", "/a/b/c"),
+            ("/../../etc", "/etc"),
+            ("/", "/"),
+        ] {
+            assert_eq!(normalize_path(uri).as_deref(), Some(want), "{uri}");
+        }
+        for bad in [
+            "admin",
+            "",
+            "http://x/admin",
+            "/%ff",
+            "/a%00b",
+            "/a\\\\..\\\\admin",
+        ] {
+            assert_eq!(normalize_path(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn globs() {
+        let rule = |p: &str| Rule {
+            path: p.into(),
+            methods: vec![],
+            need: RuleNeed::Public,
+        };
+        assert!(rule("/admin/**").matches("GET", "/admin"));
+        assert!(rule("/admin/**").matches("GET", "/admin/x/y"));
+        assert!(!rule("/admin/**").matches("GET", "/administrator"));
+        assert!(rule("/items/*").matches("GET", "/items/1"));
+        assert!(!rule("/items/*").matches("GET", "/items/1/2"));
+        assert!(!rule("/items/*").matches("GET", "/items"));
+        assert!(rule("/exact").matches("GET", "/exact"));
+        assert!(!rule("/exact").matches("GET", "/exact/more"));
+        let post_only = Rule {
+            path: "/items/**".into(),
+            methods: vec!["POST".into()],
+            need: RuleNeed::Public,
+        };
+        assert!(post_only.matches("post", "/items/1"));
+        assert!(!post_only.matches("GET", "/items/1"));
+    }
+}

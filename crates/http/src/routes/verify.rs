@@ -1,0 +1,127 @@
+//! `GET /auth/verify`: forward-auth for nginx `auth_request` and Traefik `forwardAuth`. It answers
+//! only 200 (with `X-Auth-User`, `X-Auth-User-Id`, `X-Auth-Roles`, `X-Auth-Scopes`), 401 or 403:
+//! nginx turns anything else into a 500. Decision order: a matching `public` rule → 200; no valid
+//! credential → 401; the matching rule decides (403 when it fails); no rule matches → 403 once
+//! rules exist, 200 when none are configured. The original method and URI are read only from
+//! trusted proxies (`X-Original-Method`/`X-Original-URI`, or `X-Forwarded-Method`/
+//! `X-Forwarded-Uri`); from anyone else, or when absent, the request matches no rule.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bouncer_core::authz::{Requirement, Resource, authorize};
+use bouncer_core::forward::{RuleNeed, first_match, normalize_path};
+use bouncer_core::service::Bouncer;
+
+use crate::error::ApiError;
+use crate::extract::authenticate_for;
+use crate::views::ProblemDoc;
+
+fn header<'a>(h: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .find_map(|n| h.get(*n).and_then(|v| v.to_str().ok()))
+}
+
+/// Keeps 401 and 403 as they are; turns every other refusal into a 401 that keeps its `code`
+/// (and `Retry-After`), so a proxy never sees another status.
+fn only_401_or_403(res: Response) -> Response {
+    let status = res.status();
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN || status.is_success()
+    {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    parts.status = StatusCode::UNAUTHORIZED;
+    Response::from_parts(parts, body)
+}
+
+/// Forward-auth (see the module documentation for the rules).
+#[utoipa::path(get, path = "/auth/verify", tag = "forward-auth",
+    security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, description = "allowed; X-Auth-User, X-Auth-User-Id, X-Auth-Roles, X-Auth-Scopes"),
+              (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
+pub async fn verify(State(b): State<Arc<Bouncer>>, parts: Parts) -> Response {
+    only_401_or_403(
+        decide(&b, &parts)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
+    )
+}
+
+async fn decide(b: &Bouncer, parts: &Parts) -> Result<Response, ApiError> {
+    let ctx = crate::context::of(parts);
+    let rules = &b.settings.forward_rules;
+    let (method, path) = if ctx.via_trusted_proxy {
+        let method = header(&parts.headers, &["x-original-method", "x-forwarded-method"])
+            .and_then(|m| Method::from_bytes(m.trim().as_bytes()).ok())
+            .unwrap_or(Method::GET);
+        let path =
+            header(&parts.headers, &["x-original-uri", "x-forwarded-uri"]).and_then(normalize_path);
+        (method, path)
+    } else {
+        (Method::GET, None)
+    };
+    let rule = first_match(rules, method.as_str(), path.as_deref());
+    if rule.is_some_and(|r| r.need == RuleNeed::Public) {
+        return Ok(StatusCode::OK.into_response());
+    }
+    let Some(p) = authenticate_for(b, parts, &method).await? else {
+        return Err(ApiError::Unauthorized {
+            challenge: crate::error::Challenge {
+                bearer: b.auth.settings().bearer_enabled,
+                basic: b.auth.settings().basic_enabled,
+                invalid_token: false,
+            },
+            detail: "authentication required",
+        });
+    };
+    match rule.map(|r| &r.need) {
+        None if !rules.is_empty() => {
+            return Err(ApiError::Forbidden {
+                code: "no_rule",
+                detail: "no forward-auth rule covers this request",
+            });
+        }
+        None | Some(RuleNeed::Authenticated | RuleNeed::Public) => {}
+        Some(RuleNeed::Role(role)) => {
+            let roles = [role.as_str()];
+            authorize(
+                &p,
+                Requirement::AnyRole(&roles),
+                Resource::default(),
+                &p.context,
+            )
+            .into_result()?;
+        }
+        Some(RuleNeed::Permission(perm)) => {
+            authorize(
+                &p,
+                Requirement::Permission(perm),
+                Resource::default(),
+                &p.context,
+            )
+            .into_result()?;
+        }
+    }
+    let mut res = StatusCode::OK.into_response();
+    let h = res.headers_mut();
+    let scopes = p
+        .scopes
+        .as_ref()
+        .map_or_else(|| "*".to_owned(), |s| s.to_strings().join(","));
+    for (name, value) in [
+        ("x-auth-user", p.username().to_owned()),
+        ("x-auth-user-id", p.subject_id()),
+        ("x-auth-roles", p.roles().join(",")),
+        ("x-auth-scopes", scopes),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    }
+    Ok(res)
+}
