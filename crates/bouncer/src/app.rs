@@ -135,6 +135,7 @@ impl Server {
             request_timeout: Duration::from_secs(config.server.request_timeout_s),
             trusted_proxies: config.trusted_proxies()?,
             secure_cookie: config.secure_cookie()?,
+            cors: config.cors()?,
         };
         let app = bouncer_http::router(bouncer.clone(), opts);
         let wake = Arc::new(tokio::sync::Notify::new());

@@ -26,7 +26,19 @@ pub struct Config {
     pub keys: KeysConfig,
     pub sessions: SessionsConfig,
     pub forward_auth: ForwardAuthConfig,
+    pub cors: CorsConfig,
     pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    pub allowed_headers: Vec<String>,
+    pub exposed_headers: Vec<String>,
+    pub allow_credentials: bool,
+    pub max_age_s: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -204,6 +216,18 @@ impl Default for Config {
                 secure_cookie: "auto".into(),
             },
             forward_auth: ForwardAuthConfig::default(),
+            cors: CorsConfig {
+                allowed_origins: Vec::new(),
+                allowed_methods: vec!["GET".into(), "POST".into()],
+                allowed_headers: vec![
+                    "Authorization".into(),
+                    "Content-Type".into(),
+                    "X-CSRF-Token".into(),
+                ],
+                exposed_headers: Vec::new(),
+                allow_credentials: false,
+                max_age_s: 600,
+            },
             keys: KeysConfig {
                 publish_delay_s: core.keys.publish_delay.as_secs(),
                 encryption_key_file: String::new(),
@@ -352,6 +376,85 @@ impl Config {
                 "auto, always or never",
             )),
         }
+    }
+
+    /// `[cors]` for the HTTP layer; `None` when no origin is allowed (no cross-origin access).
+    pub fn cors(&self) -> Result<Option<bouncer_http::CorsOptions>, ConfigError> {
+        use axum::http::{HeaderName, HeaderValue, Method};
+        let c = &self.cors;
+        if c.allowed_origins.is_empty() {
+            return Ok(None);
+        }
+        let any_origin = c.allowed_origins.iter().any(|o| o == "*");
+        if any_origin && c.allow_credentials {
+            return Err(bad(
+                "cors.allow_credentials",
+                true,
+                "false while cors.allowed_origins holds \"*\" (any origin with credentials is refused)",
+            ));
+        }
+        if any_origin && c.allowed_origins.len() > 1 {
+            return Err(bad(
+                "cors.allowed_origins",
+                "*",
+                "either \"*\" alone or exact origins",
+            ));
+        }
+        let mut origins = Vec::new();
+        if !any_origin {
+            for o in &c.allowed_origins {
+                // Exact scheme://host[:port], nothing else: compared byte for byte.
+                let (scheme, rest) = o.split_once("://").unwrap_or(("", ""));
+                let ok = matches!(scheme, "http" | "https")
+                    && !rest.is_empty()
+                    && !rest.contains(['/', '?', '#', '@', ' ', '*'])
+                    && o.to_ascii_lowercase() == *o;
+                let v = HeaderValue::from_str(o)
+                    .ok()
+                    .filter(|_| ok)
+                    .ok_or_else(|| {
+                        bad(
+                            "cors.allowed_origins",
+                            o,
+                            "exact origins like https://app.example (lower case, no path)",
+                        )
+                    })?;
+                origins.push(v);
+            }
+        }
+        let methods = c
+            .allowed_methods
+            .iter()
+            .map(|m| {
+                Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| {
+                    bad(
+                        "cors.allowed_methods",
+                        m,
+                        "HTTP methods such as GET or POST",
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let names = |key: &str, list: &[String]| {
+            list.iter()
+                .map(|h| {
+                    HeaderName::from_bytes(h.as_bytes())
+                        .map_err(|_| bad(key, h, "header names such as Content-Type"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        if c.max_age_s > 86_400 {
+            return Err(bad("cors.max_age_s", c.max_age_s, "0 to 86400"));
+        }
+        Ok(Some(bouncer_http::CorsOptions {
+            allowed_origins: origins,
+            any_origin,
+            allowed_methods: methods,
+            allowed_headers: names("cors.allowed_headers", &c.allowed_headers)?,
+            exposed_headers: names("cors.exposed_headers", &c.exposed_headers)?,
+            allow_credentials: c.allow_credentials,
+            max_age: Duration::from_secs(c.max_age_s),
+        }))
     }
 
     /// `[[forward_auth.rules]]` as the domain's rules; each error names the rule.
@@ -607,6 +710,7 @@ impl Config {
         self.trusted_proxies()?;
         self.secure_cookie()?;
         self.forward_rules()?;
+        self.cors()?;
         let sess = &self.sessions;
         if !(60..=31_622_400).contains(&sess.absolute_timeout_s) {
             return Err(bad(
@@ -856,6 +960,17 @@ publish_delay_s = 300
 # A file holding a 32-byte key-encryption key (64 hex digits or base64): private signing keys are
 # then sealed at rest. BOUNCER_KEY_ENCRYPTION_KEY gives the key itself instead.
 encryption_key_file = ""
+
+[cors]
+# Default: no cross-origin access at all. Origins are exact (scheme, host and port); "*" alone
+# allows any origin, and only without credentials. Preflights are answered without
+# authentication; `Vary: Origin` is on every response.
+allowed_origins = []
+allowed_methods = ["GET", "POST"]
+allowed_headers = ["Authorization", "Content-Type", "X-CSRF-Token"]
+exposed_headers = []
+allow_credentials = false
+max_age_s = 600
 
 # Forward-auth (GET /auth/verify, for nginx auth_request or Traefik forwardAuth): rules tried in
 # order, the first whose path and methods match decides. `path`: an exact path, or a glob where `*`

@@ -60,6 +60,42 @@ pub struct HttpOptions {
     /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed (none by default).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub secure_cookie: SecureCookie,
+    /// Cross-origin access; `None`: none at all.
+    pub cors: Option<CorsOptions>,
+}
+
+/// `[cors]`, validated: exact origins (or `*` without credentials), methods, headers.
+#[derive(Debug, Clone, Default)]
+pub struct CorsOptions {
+    /// Exact `scheme://host[:port]` values; `["*"]` for any origin (never with credentials).
+    pub allowed_origins: Vec<axum::http::HeaderValue>,
+    pub any_origin: bool,
+    pub allowed_methods: Vec<axum::http::Method>,
+    pub allowed_headers: Vec<axum::http::HeaderName>,
+    pub exposed_headers: Vec<axum::http::HeaderName>,
+    pub allow_credentials: bool,
+    pub max_age: Duration,
+}
+
+impl CorsOptions {
+    /// tower-http's CORS layer for these options: preflights answered before authentication,
+    /// headers only for allowed origins (on errors too), `Vary` always. Never the permissive
+    /// layer, which reflects any origin with credentials.
+    fn layer(&self) -> tower_http::cors::CorsLayer {
+        use tower_http::cors::{AllowOrigin, CorsLayer};
+        let origin = if self.any_origin {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(self.allowed_origins.clone())
+        };
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_methods(self.allowed_methods.clone())
+            .allow_headers(self.allowed_headers.clone())
+            .expose_headers(self.exposed_headers.clone())
+            .allow_credentials(self.allow_credentials)
+            .max_age(self.max_age)
+    }
 }
 
 impl Default for HttpOptions {
@@ -69,6 +105,7 @@ impl Default for HttpOptions {
             request_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
             secure_cookie: SecureCookie::Auto,
+            cors: None,
         }
     }
 }
@@ -175,6 +212,8 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
         .layer(axum::middleware::from_fn_with_state(context, context::layer))
         .layer(DefaultBodyLimit::max(opts.body_limit))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
+        .layer(tower::util::option_layer(opts.cors.as_ref().map(CorsOptions::layer)))
+        .layer(axum::middleware::map_response(vary_origin))
         .layer(axum::middleware::from_fn(one_host))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -186,6 +225,25 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomIds))
         .layer(tower::util::MapRequestLayer::new(drop_bad_request_id))
+}
+
+/// `Vary: Origin` on every response, CORS or not: a cache must never serve one origin's answer to
+/// another.
+async fn vary_origin(mut res: axum::response::Response) -> axum::response::Response {
+    let has = res
+        .headers()
+        .get_all(axum::http::header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case("origin"));
+    if !has {
+        res.headers_mut().append(
+            axum::http::header::VARY,
+            axum::http::HeaderValue::from_static("origin"),
+        );
+    }
+    res
 }
 
 /// RFC 9112 §3.2: a request without a `Host` header, or with more than one, is refused with 400.

@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod cli_tokens;
 mod clients;
+mod cors;
 mod durability;
 mod forward_auth;
 mod hostile_tokens;
