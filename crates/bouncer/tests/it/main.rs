@@ -15,6 +15,7 @@ mod forward_auth;
 mod hostile_tokens;
 mod keys;
 mod lifecycle;
+mod nginx;
 mod opaque;
 mod pipeline;
 mod probe;
