@@ -435,6 +435,19 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        for (key, list) in [
+            ("cors.allowed_methods", &c.allowed_methods),
+            ("cors.allowed_headers", &c.allowed_headers),
+            ("cors.exposed_headers", &c.exposed_headers),
+        ] {
+            if list.iter().any(|v| v.trim() == "*") {
+                return Err(bad(
+                    key,
+                    "*",
+                    "exact names (a wildcard is not allowed here)",
+                ));
+            }
+        }
         let names = |key: &str, list: &[String]| {
             list.iter()
                 .map(|h| {
@@ -468,6 +481,9 @@ impl Config {
                 let key = |f: &str| format!("forward_auth.rules[{i}].{f}");
                 if !r.path.starts_with('/') || r.path.chars().any(|c| c.is_whitespace()) {
                     return Err(bad(&key("path"), &r.path, "a path starting with /"));
+                }
+                if r.path.matches("**").count() > 2 {
+                    return Err(bad(&key("path"), &r.path, "at most two ** in a path"));
                 }
                 let methods = r
                     .methods

@@ -674,7 +674,19 @@ impl Authenticator {
             std::mem::take(&mut *self.key_uses.lock().unwrap_or_else(|e| e.into_inner()))
                 .into_iter()
                 .collect();
-        Ok(self.store.touch_api_keys(&uses).await?)
+        self.store.touch_api_keys(&uses).await?;
+        // Sessions too (draining the map, so it stays bounded), and sessions ended a day ago go.
+        let seen: Vec<(Uuid, Millis)> = self
+            .session_uses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        let day = 86_400_000;
+        self.store
+            .touch_sessions(&seen, self.clock.now_ms() - day)
+            .await?;
+        Ok(())
     }
 
     /// `Authorization: Bearer <token>` (JWT or opaque).

@@ -36,6 +36,11 @@ impl RequestContext {
     pub fn client_group(&self) -> Option<IpAddr> {
         self.client_ip.map(|ip| match ip {
             IpAddr::V4(_) => ip,
+            // `::ffff:a.b.c.d` is an IPv4 client on a dual-stack socket: its own group.
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => IpAddr::V4(
+                v6.to_ipv4_mapped()
+                    .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            ),
             IpAddr::V6(v6) => {
                 let s = v6.segments();
                 IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))

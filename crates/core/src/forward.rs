@@ -33,6 +33,12 @@ pub fn normalize_path(uri: &str) -> Option<String> {
     if !raw.starts_with('/') {
         return None;
     }
+    // Spellings upstreams disagree on (path parameters `;`, encoded `/` and `\`): refused, so no
+    // rule can be slipped past by one of them.
+    let lower = raw.to_ascii_lowercase();
+    if raw.contains([';', '\\']) || lower.contains("%2f") || lower.contains("%5c") {
+        return None;
+    }
     let decoded = percent_decode_str(raw).decode_utf8().ok()?;
     if decoded.chars().any(|c| c.is_control() || c == '\\') {
         return None;
@@ -55,7 +61,10 @@ fn glob_match(pattern: &[&str], path: &[&str]) -> bool {
         None => path.is_empty(),
         Some((&"**", rest)) => (0..=path.len()).any(|i| glob_match(rest, &path[i..])),
         Some((&p, rest)) => match path.split_first() {
-            Some((&s, path_rest)) => (p == "*" || p == s) && glob_match(rest, path_rest),
+            // Case-insensitive: stricter for upstreams that are, the same for those that are not.
+            Some((&s, path_rest)) => {
+                (p == "*" || p.eq_ignore_ascii_case(s)) && glob_match(rest, path_rest)
+            }
             None => false,
         },
     }
@@ -70,6 +79,11 @@ impl Rule {
         }
         let pattern: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        // Bounded work whatever the path: at most two `**` per rule (configuration refuses more),
+        // and very long paths match no rule.
+        if segments.len() > 64 {
+            return false;
+        }
         glob_match(&pattern, &segments)
     }
 }
@@ -125,6 +139,10 @@ mod tests {
         assert!(!rule("/items/*").matches("GET", "/items/1/2"));
         assert!(!rule("/items/*").matches("GET", "/items"));
         assert!(rule("/exact").matches("GET", "/exact"));
+        assert!(
+            rule("/admin/**").matches("GET", "/ADMIN/x"),
+            "case-insensitive"
+        );
         assert!(!rule("/exact").matches("GET", "/exact/more"));
         let post_only = Rule {
             path: "/items/**".into(),

@@ -23,6 +23,14 @@ pub struct ContextState {
     pub trusted_proxies: Arc<[IpNet]>,
 }
 
+/// `::ffff:a.b.c.d` as the IPv4 address it is.
+fn unmap(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
     let ip = match ip {
         // `::ffff:a.b.c.d` is the IPv4 address for every rule.
@@ -44,31 +52,34 @@ fn hop(s: &str) -> Option<IpAddr> {
         .or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }
 
-/// The forwarded chain, oldest first: `Forwarded` (RFC 7239) when present, else
-/// `X-Forwarded-For`. `None` if any element is not an address: an unattributable chain.
-fn chain(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
-    let forwarded: Vec<&str> = headers
+/// The forwarded chain, oldest first, as raw elements: `X-Forwarded-For` when present (what nginx
+/// and Traefik append to), else `Forwarded` (RFC 7239) `for=` values. Elements are parsed by the
+/// caller from the right, so garbage a client put in front cannot matter.
+fn chain(headers: &HeaderMap) -> Vec<String> {
+    let xff: Vec<String> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("garbage").to_owned())
+        .flat_map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    if !xff.is_empty() {
+        return xff;
+    }
+    headers
         .get_all("forwarded")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let mut out = Vec::new();
-    if !forwarded.is_empty() {
-        for element in forwarded.iter().flat_map(|v| v.split(',')) {
-            let for_ = element.split(';').find_map(|pair| {
-                let (k, v) = pair.split_once('=')?;
-                k.trim().eq_ignore_ascii_case("for").then_some(v)
-            })?;
-            out.push(hop(for_)?);
-        }
-        return Some(out);
-    }
-    for v in headers.get_all("x-forwarded-for") {
-        for element in v.to_str().ok()?.split(',') {
-            out.push(hop(element)?);
-        }
-    }
-    Some(out)
+        .map(|v| v.to_str().unwrap_or("for=garbage").to_owned())
+        .flat_map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+        .map(|element| {
+            element
+                .split(';')
+                .find_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    k.trim().eq_ignore_ascii_case("for").then(|| v.to_owned())
+                })
+                .unwrap_or_else(|| "garbage".into())
+        })
+        .collect()
 }
 
 fn forwarded_https(headers: &HeaderMap) -> bool {
@@ -106,21 +117,25 @@ pub fn resolve(
         return (None, false);
     };
     if !trusted(peer, proxies) {
-        return (Some(peer), false);
+        return (Some(unmap(peer)), false);
     }
     let https = forwarded_https(headers);
-    let Some(hops) = chain(headers) else {
+    let hops = chain(headers);
+    if hops.is_empty() {
         return (Some(peer), https);
-    };
-    // The rightmost hop that is not one of ours is the client; if every hop is ours, the first.
-    let client = hops
-        .iter()
-        .rev()
-        .find(|ip| !trusted(**ip, proxies))
-        .or(hops.first())
-        .copied()
-        .unwrap_or(peer);
-    (Some(client), https)
+    }
+    // From the right: our own proxies are skipped; the first hop that is not one of ours is the
+    // client. A hop that is not an address before that point leaves the client unknown (never
+    // the proxy's own address, which allowlists and limits would treat as one client).
+    let mut last_trusted = None;
+    for raw in hops.iter().rev() {
+        match hop(raw) {
+            Some(ip) if trusted(ip, proxies) => last_trusted = Some(ip),
+            Some(ip) => return (Some(unmap(ip)), https),
+            None => return (None, https),
+        }
+    }
+    (last_trusted.map(unmap), https)
 }
 
 /// Builds the [`RequestContext`] and puts it in the request's extensions.
@@ -222,10 +237,21 @@ mod tests {
             !https,
             "the last element (our proxy's hop) did not say https"
         );
-        // Garbage in the chain: the peer itself.
+        // X-Forwarded-For (what proxies append to) wins over a Forwarded a client made up.
+        let both = headers(&[
+            ("forwarded", "for=10.9.9.9"),
+            ("x-forwarded-for", "198.51.100.7"),
+        ]);
+        let (ip, _) = resolve(Some("127.0.0.1".parse().unwrap()), &both, &proxies);
+        assert_eq!(ip, Some("198.51.100.7".parse().unwrap()));
+        // Garbage where the client should be: unknown, never the proxy itself.
         let junk = headers(&[("x-forwarded-for", "not-an-ip")]);
         let (ip, _) = resolve(Some("127.0.0.1".parse().unwrap()), &junk, &proxies);
-        assert_eq!(ip, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(ip, None);
+        // Garbage a client put in front of the real hop does not matter.
+        let front = headers(&[("x-forwarded-for", "junk, 198.51.100.7, 10.0.0.3")]);
+        let (ip, _) = resolve(Some("127.0.0.1".parse().unwrap()), &front, &proxies);
+        assert_eq!(ip, Some("198.51.100.7".parse().unwrap()));
         // An IPv4-mapped IPv6 peer matches IPv4 ranges.
         let (ip, _) = resolve(Some("::ffff:127.0.0.1".parse().unwrap()), &chain, &proxies);
         assert_eq!(ip, Some("198.51.100.7".parse().unwrap()));

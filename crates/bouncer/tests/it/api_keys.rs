@@ -524,3 +524,79 @@ async fn the_query_parameter_when_switched_on() {
     assert_eq!(r.status(), 200);
     app.stop().await;
 }
+
+/// Review regressions: a key cannot mint or roll keys (a narrowed key would outgrow itself); a
+/// roll needs the rights the old key grants; introspection reports what a key can use now.
+#[tokio::test]
+async fn keys_do_not_make_keys_and_rolls_follow_the_grant_rule() {
+    let app = TestApp::spawn().await;
+    let (name, pw, _) = app.user_with_roles("roller", &["user"]).await;
+    let t = app.token(&name, &pw).await;
+    let (_, star) = create(&app, &t, "/users/me/api-keys", json!({"name": "star"})).await;
+    let (_, ro) = create(
+        &app,
+        &t,
+        "/users/me/api-keys",
+        json!({"name": "ro", "scopes": ["items:read"]}),
+    )
+    .await;
+    let ro_key = ro["key"].as_str().unwrap().to_owned();
+    let r = app
+        .client
+        .post(app.at("/users/me/api-keys"))
+        .header("x-api-key", &ro_key)
+        .json(&json!({"name": "child", "scopes": ["items:read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a key making a key");
+    let r = app
+        .client
+        .post(app.at(&format!(
+            "/users/me/api-keys/{}/roll",
+            star["id"].as_str().unwrap()
+        )))
+        .header("x-api-key", &ro_key)
+        .json(&json!({"overlap_s": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a narrow key rolling a `*` key");
+    let narrow = app.scoped_token(&name, &pw, Some("items:read")).await;
+    let r = app
+        .client
+        .post(app.at(&format!(
+            "/users/me/api-keys/{}/roll",
+            star["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&narrow)
+        .json(&json!({"overlap_s": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a narrowed token rolling a `*` key");
+
+    // Introspection: a `*` key reports the owner's permissions, not `*`.
+    let admin = app.admin_token().await;
+    let (_, gw) = create(
+        &app,
+        &admin,
+        "/clients",
+        json!({"name": "gw", "scopes": ["tokens:introspect"]}),
+    )
+    .await;
+    let r = app
+        .client
+        .post(app.at("/oauth2/introspect"))
+        .basic_auth(
+            gw["client_id"].as_str().unwrap(),
+            gw["client_secret"].as_str(),
+        )
+        .form(&[("token", star["key"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let i: Value = r.json().await.unwrap();
+    assert_eq!(i["scope"], "items:read items:write", "{i}");
+    app.stop().await;
+}

@@ -133,3 +133,13 @@ async fn any_origin_never_with_credentials() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn wildcards_in_the_lists_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = crate::support::test_config(Db::Sqlite, &dir).unwrap();
+    c.cors.allowed_origins = vec!["https://app.example".into()];
+    c.cors.allowed_headers = vec!["*".into()];
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("cors.allowed_headers"), "{err}");
+}

@@ -265,3 +265,82 @@ async fn rules_are_validated_naming_the_entry() {
         assert!(err.contains(field), "{err}");
     }
 }
+
+/// Review regressions: a client behind Traefik adding nginx's header (or the reverse) cannot pick
+/// the path a rule sees; a missing method fails closed; `;`, encoded `/` and `\` match no rule;
+/// a narrowed credential passes on only the roles its scope holds.
+#[tokio::test]
+async fn original_request_spoofing_and_narrowed_roles() {
+    let app = app_with_rules(true).await;
+    let h = |pairs: &[(&str, &str)]| {
+        let mut rb = app.client.get(app.at("/auth/verify"));
+        for (k, v) in pairs {
+            rb = rb.header(*k, *v);
+        }
+        rb
+    };
+    // Traefik set X-Forwarded-*; the client added X-Original-URI: they disagree, no rule.
+    let r = h(&[
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-uri", "/admin/panel"),
+        ("x-original-uri", "/public/x"),
+    ])
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 401, "not public: the paths disagree");
+    // Agreeing families are fine; Traefik's alone is read.
+    let r = h(&[
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-uri", "/public/x"),
+    ])
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    // No method: no rule, not "GET".
+    let r = h(&[("x-original-uri", "/public/x")]).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    // Spellings upstreams disagree on match nothing (so: 403 with a credential, never public).
+    let user = app
+        .token(
+            &app.user_with_roles("spelling", &["user"]).await.0,
+            "Pw-spelling-123456",
+        )
+        .await;
+    for uri in [
+        "/public/..;/admin/panel",
+        "/admin%2F..%2Fpublic",
+        "/public%5c..%5cadmin",
+    ] {
+        let r = h(&[("x-original-method", "GET"), ("x-original-uri", uri)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{uri}: no credential, not public");
+        let r = h(&[
+            ("x-original-method", "GET"),
+            ("x-original-uri", uri),
+            ("authorization", &format!("Bearer {user}")),
+        ])
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 403, "{uri}");
+    }
+    // A narrowed admin token does not pass `admin` on.
+    let narrow = app
+        .scoped_token(ADMIN, ADMIN_PASSWORD, Some("items:read"))
+        .await;
+    let (st, headers, _) = verify(
+        &app,
+        "GET",
+        Some("/api/x"),
+        Some(("authorization", format!("Bearer {narrow}"))),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(headers["x-auth-roles"], "");
+    assert_eq!(headers["x-auth-scopes"], "items:read");
+    app.stop().await;
+}

@@ -224,3 +224,24 @@ async fn the_secure_attribute_follows_the_scheme() {
     );
     app.stop().await;
 }
+
+/// A session's use is written to the database (in batches): after a restart it still counts, so
+/// an active session is not ended 30 minutes after its login.
+#[tokio::test]
+async fn session_use_survives_a_restart() {
+    let app = TestApp::spawn().await;
+    let (name, pw, _) = app.user_with_roles("restarter", &["user"]).await;
+    let (_, cookie, _) = login(&app, &name, &pw).await;
+    let session = session_of(&cookie);
+    app.clock.advance_s(1700);
+    assert_eq!(me(&app, &session).await, 200);
+    let (config, clock, dir) = app.stop_and_keep().await;
+    let app = TestApp::spawn_from(config, clock, dir).await;
+    app.clock.advance_s(1700);
+    assert_eq!(
+        me(&app, &session).await,
+        200,
+        "used 1700 s ago, before the restart"
+    );
+    app.stop().await;
+}

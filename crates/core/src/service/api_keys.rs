@@ -32,6 +32,17 @@ impl Bouncer {
         actor: Actor<'_>,
         owner: Uuid,
     ) -> Result<(crate::model::User, PermissionSet)> {
+        // A key does not mint, roll or list keys: that would let a narrowed, expiring or fenced
+        // key outlive and outgrow itself.
+        if let Actor::Caller(p) = actor
+            && p.credential == crate::principal::CredentialKind::ApiKey
+        {
+            return Err(crate::authz::Decision::deny_with(
+                crate::authz::DenyCode::CannotGrant,
+                "a credential other than an API key",
+            )
+            .into_error());
+        }
         let user = self.user(owner).await?;
         let table = self.role_table().await?;
         let held = Self::held_by(&user, &table);
@@ -151,6 +162,15 @@ impl Bouncer {
         overlap_s: u64,
     ) -> Result<(ApiKey, String)> {
         let old = self.owned_key(actor, owner, id).await?;
+        // A roll hands out what the old key grants: the caller must hold it.
+        let (_, held) = self.key_owner(actor, owner).await?;
+        let old_scopes =
+            PermissionSet::parse(old.scopes.iter().map(String::as_str)).unwrap_or_default();
+        if old_scopes.covers(&Permission::All) {
+            may_grant(actor, held.iter())?;
+        } else {
+            may_grant(actor, old_scopes.iter())?;
+        }
         if overlap_s > 30 * 86_400 {
             return Err(Error::validation(
                 "overlap_s",

@@ -91,6 +91,9 @@ impl Bouncer {
             });
         }
         if token.starts_with(secret::API_KEY_PREFIX) {
+            if !self.auth.settings().api_keys_enabled {
+                return Ok(Introspection::default());
+            }
             let Ok(k) = self.auth.find_api_key(token).await else {
                 return Ok(Introspection::default());
             };
@@ -103,7 +106,23 @@ impl Bouncer {
                     active: true,
                     sub: k.user_id.to_string(),
                     username: s.user.username.clone(),
-                    scope: k.scopes.join(" "),
+                    // What the key can use now: its scopes ∩ the owner's permissions.
+                    scope: {
+                        let scopes = crate::permission::PermissionSet::parse(
+                            k.scopes.iter().map(String::as_str),
+                        )
+                        .unwrap_or_default();
+                        if scopes.covers(&Permission::All) {
+                            s.permissions.to_scope()
+                        } else {
+                            scopes
+                                .iter()
+                                .filter(|p| s.permissions.covers(p))
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        }
+                    },
                     client_id: String::new(),
                     exp: k.expires_at.map_or(0, |e| e.div_euclid(1000)),
                     iat: k.created_at.div_euclid(1000),

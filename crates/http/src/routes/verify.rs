@@ -20,10 +20,41 @@ use crate::error::ApiError;
 use crate::extract::authenticate_for;
 use crate::views::ProblemDoc;
 
-fn header<'a>(h: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
-    names
-        .iter()
-        .find_map(|n| h.get(*n).and_then(|v| v.to_str().ok()))
+/// One header's value (absent, repeated or not text: `None`).
+fn single<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut all = h.get_all(name).iter();
+    let first = all.next()?;
+    all.next().is_none().then(|| first.to_str().ok()).flatten()
+}
+
+/// One of two header names' value: `Ok(None)` when neither is present, `Err` when both are and
+/// they differ (or one is repeated or not text).
+fn either<'a>(h: &'a HeaderMap, a: &str, b: &str) -> Result<Option<&'a str>, ()> {
+    match (h.contains_key(a), h.contains_key(b)) {
+        (false, false) => Ok(None),
+        (true, false) => single(h, a).map(Some).ok_or(()),
+        (false, true) => single(h, b).map(Some).ok_or(()),
+        (true, true) => match (single(h, a), single(h, b)) {
+            (Some(x), Some(y)) if x == y => Ok(Some(x)),
+            _ => Err(()),
+        },
+    }
+}
+
+/// The original method and normalized path, from nginx's `X-Original-*` or Traefik's
+/// `X-Forwarded-Method`/`-Uri`. A proxy sets its own family and passes the client's headers on,
+/// so a client can add the other family: when both are present they must agree, or the request
+/// names no path (and matches no rule). No method, or no URI, is no path either: fail closed.
+fn original(h: &HeaderMap) -> (Method, Option<String>) {
+    let method = either(h, "x-original-method", "x-forwarded-method");
+    let uri = either(h, "x-original-uri", "x-forwarded-uri");
+    match (method, uri) {
+        (Ok(Some(m)), Ok(Some(u))) => match Method::from_bytes(m.trim().as_bytes()) {
+            Ok(m) => (m, normalize_path(u)),
+            Err(_) => (Method::GET, None),
+        },
+        _ => (Method::GET, None),
+    }
 }
 
 /// Keeps 401 and 403 as they are; turns every other refusal into a 401 that keeps its `code`
@@ -45,23 +76,19 @@ fn only_401_or_403(res: Response) -> Response {
     responses((status = 200, description = "allowed; X-Auth-User, X-Auth-User-Id, X-Auth-Roles, X-Auth-Scopes"),
               (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub async fn verify(State(b): State<Arc<Bouncer>>, parts: Parts) -> Response {
-    only_401_or_403(
-        decide(&b, &parts)
-            .await
-            .unwrap_or_else(IntoResponse::into_response),
-    )
+    // Answered within 10 s, before the server-wide timeout's 408 (which nginx would turn into
+    // a 500): a hung database is a 401 here.
+    match tokio::time::timeout(std::time::Duration::from_secs(10), decide(&b, &parts)).await {
+        Ok(r) => only_401_or_403(r.unwrap_or_else(IntoResponse::into_response)),
+        Err(_) => only_401_or_403(ApiError::NotReady.into_response()),
+    }
 }
 
 async fn decide(b: &Bouncer, parts: &Parts) -> Result<Response, ApiError> {
     let ctx = crate::context::of(parts);
     let rules = &b.settings.forward_rules;
     let (method, path) = if ctx.via_trusted_proxy {
-        let method = header(&parts.headers, &["x-original-method", "x-forwarded-method"])
-            .and_then(|m| Method::from_bytes(m.trim().as_bytes()).ok())
-            .unwrap_or(Method::GET);
-        let path =
-            header(&parts.headers, &["x-original-uri", "x-forwarded-uri"]).and_then(normalize_path);
-        (method, path)
+        original(&parts.headers)
     } else {
         (Method::GET, None)
     };
@@ -113,10 +140,24 @@ async fn decide(b: &Bouncer, parts: &Parts) -> Result<Response, ApiError> {
         .scopes
         .as_ref()
         .map_or_else(|| "*".to_owned(), |s| s.to_strings().join(","));
+    // Roles as the credential may use them: a narrowed scope passes on only its `role:NAME`s.
+    let roles: Vec<&str> = p
+        .roles()
+        .iter()
+        .map(String::as_str)
+        .filter(|r| {
+            p.scopes.as_ref().is_none_or(|s| {
+                s.covers_ref(bouncer_core::permission::PermissionRef::Exact(
+                    bouncer_core::authz::ROLE_SCOPE,
+                    r,
+                ))
+            })
+        })
+        .collect();
     for (name, value) in [
         ("x-auth-user", p.username().to_owned()),
         ("x-auth-user-id", p.subject_id()),
-        ("x-auth-roles", p.roles().join(",")),
+        ("x-auth-roles", roles.join(",")),
         ("x-auth-scopes", scopes),
     ] {
         if let Ok(v) = HeaderValue::from_str(&value) {
