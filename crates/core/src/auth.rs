@@ -67,6 +67,16 @@ impl Credential {
     }
 }
 
+/// An API key as the hot path uses it: parsed once, when first seen.
+#[derive(Debug)]
+pub struct VerifiedKey {
+    pub key: ApiKey,
+    scopes: Arc<PermissionSet>,
+    nets: Vec<ipnet::IpNet>,
+    /// When this process last queued the key's use for the batch write (ms).
+    recorded: AtomicI64,
+}
+
 /// Whom a verified token names.
 #[derive(Debug)]
 enum TokenSubject {
@@ -134,7 +144,7 @@ pub struct Authenticator {
     /// Digests of opaque tokens the store does not know, for a short while.
     unknown_opaque: Cache<String, ()>,
     /// API keys by digest (after first use), and digests the store does not know.
-    api_keys: Cache<String, Arc<ApiKey>>,
+    api_keys: Cache<String, Arc<VerifiedKey>>,
     unknown_api_keys: Cache<String, ()>,
     api_key_generation: AtomicU64,
     /// When each key was last used, written in batches ([`Authenticator::flush_key_uses`]).
@@ -584,7 +594,7 @@ impl Authenticator {
     /// The stored API key for `key`: refused without a lookup when its checksum is wrong, from
     /// memory after first use, and unknown keys are remembered (bounded) so random keys cannot
     /// turn every request into a query.
-    pub async fn find_api_key(&self, key: &str) -> Result<Arc<ApiKey>> {
+    pub async fn find_api_key(&self, key: &str) -> Result<Arc<VerifiedKey>> {
         if key.len() > 256 || !crate::secret::api_key_well_formed(key) {
             return Err(Error::InvalidCredentials(AuthFailure::Malformed));
         }
@@ -598,7 +608,19 @@ impl Authenticator {
         let generation = self.api_key_generation.load(Ordering::SeqCst);
         match self.store.api_key_by_hash(&digest).await? {
             Some(k) => {
-                let k = Arc::new(k);
+                let scopes = PermissionSet::parse(k.scopes.iter().map(String::as_str))
+                    .map_err(|_| Error::InvalidCredentials(AuthFailure::Malformed))?;
+                let nets = k
+                    .client_ips
+                    .iter()
+                    .filter_map(|n| n.parse::<ipnet::IpNet>().ok())
+                    .collect();
+                let k = Arc::new(VerifiedKey {
+                    key: k,
+                    scopes: Arc::new(scopes),
+                    nets,
+                    recorded: AtomicI64::new(0),
+                });
                 if self.api_key_generation.load(Ordering::SeqCst) == generation {
                     self.api_keys.insert(digest, k.clone());
                 }
@@ -615,7 +637,8 @@ impl Authenticator {
     /// owner's keys are refused (suspended) until the owner is enabled; outside its client-IP
     /// allowlist it is 403 `ip_not_allowed`.
     pub async fn api_key(&self, key: &str, ctx: &RequestContext) -> Result<Principal> {
-        let k = self.find_api_key(key).await?;
+        let v = self.find_api_key(key).await?;
+        let k = &v.key;
         let now = self.clock.now_ms();
         if k.expires_at.is_some_and(|e| e <= now) {
             return Err(Error::InvalidCredentials(AuthFailure::Expired));
@@ -633,10 +656,7 @@ impl Authenticator {
                     }
                     v4 => v4,
                 };
-                k.client_ips
-                    .iter()
-                    .filter_map(|n| n.parse::<ipnet::IpNet>().ok())
-                    .any(|n| n.contains(&ip))
+                v.nets.iter().any(|n| n.contains(&ip))
             });
             if !allowed {
                 return Err(crate::authz::Decision::deny_with(
@@ -646,17 +666,19 @@ impl Authenticator {
                 .into_error());
             }
         }
-        let scopes = PermissionSet::parse(k.scopes.iter().map(String::as_str))
-            .map_err(|_| Error::InvalidCredentials(AuthFailure::Malformed))?;
-        self.key_uses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(k.id, now);
+        // Queued for the batch write at most once a second per key: no lock per request.
+        if now - v.recorded.load(Ordering::Relaxed) >= 1000 {
+            v.recorded.store(now, Ordering::Relaxed);
+            self.key_uses
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(k.id, now);
+        }
         Ok(Principal {
             subject: Subject::User(state),
             credential: CredentialKind::ApiKey,
             credential_id: CredentialId::ApiKey(k.id),
-            scopes: Some(Arc::new(scopes)),
+            scopes: Some(v.scopes.clone()),
             auth_time: None,
             context: ctx.clone(),
         })

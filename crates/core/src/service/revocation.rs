@@ -94,9 +94,10 @@ impl Bouncer {
             if !self.auth.settings().api_keys_enabled {
                 return Ok(Introspection::default());
             }
-            let Ok(k) = self.auth.find_api_key(token).await else {
+            let Ok(v) = self.auth.find_api_key(token).await else {
                 return Ok(Introspection::default());
             };
+            let k = &v.key;
             let state = match k.expires_at.is_none_or(|e| e > now) {
                 true => self.auth.user_state(k.user_id).await?,
                 false => None,
