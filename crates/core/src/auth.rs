@@ -133,6 +133,9 @@ pub struct Authenticator {
     users: Cache<Uuid, Arc<UserState>>,
     roles: RwLock<Arc<HashMap<String, PermissionSet>>>,
     clients: RwLock<Arc<HashMap<String, Arc<ClientState>>>>,
+    /// Reloads of roles, clients and keys run one at a time: a reload that read the store before
+    /// a write must not replace what a reload after it stored (the poller racing a request).
+    reloading: tokio::sync::Mutex<()>,
     /// Bumped by every invalidation; a load that started before one does not fill the cache.
     generation: AtomicU64,
     /// The change feed position this process has applied.
@@ -189,6 +192,7 @@ impl Authenticator {
                 .build(),
             roles: RwLock::new(Arc::default()),
             clients: RwLock::new(Arc::default()),
+            reloading: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
             last_seq: AtomicI64::new(store.revision().await?),
             revoked: RwLock::default(),
@@ -250,6 +254,7 @@ impl Authenticator {
     }
 
     async fn reload_roles(&self) -> Result<()> {
+        let _one_at_a_time = self.reloading.lock().await;
         let mut map = HashMap::new();
         for role in self.store.list_roles().await? {
             let perms = PermissionSet::parse(role.permissions.iter().map(String::as_str))
@@ -283,6 +288,7 @@ impl Authenticator {
 
     /// Reloads the signing keys from the store (a rotation here or on another instance).
     pub async fn reload_keys(&self) -> Result<()> {
+        let _one_at_a_time = self.reloading.lock().await;
         let keys = self.store.signing_keys(self.clock.now_ms()).await?;
         self.tokens.reload(&self.vault.open_all(&keys)?)?;
         // Verified under the old key set: a retired key's tokens must be checked again.
@@ -816,6 +822,7 @@ impl Authenticator {
     /// (Re)loads every client (a handful, kept in memory: each token's client is checked at
     /// every request, so a deleted client's tokens die at once).
     pub async fn reload_clients(&self) -> Result<()> {
+        let _one_at_a_time = self.reloading.lock().await;
         let map = self
             .store
             .list_clients()
