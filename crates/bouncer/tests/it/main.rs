@@ -3,9 +3,12 @@
 
 mod support;
 
+mod admin_users;
 mod api_keys;
 mod authz_matrix;
+mod bad_credentials;
 mod bad_input;
+mod bad_requests;
 mod cli;
 mod cli_tokens;
 mod clients;
@@ -19,6 +22,7 @@ mod nginx;
 mod opaque;
 mod pipeline;
 mod probe;
+mod roles;
 mod security;
 mod sessions;
 mod sqlite_ops;
