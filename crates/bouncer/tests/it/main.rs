@@ -27,5 +27,6 @@ mod security;
 mod sessions;
 mod sqlite_ops;
 mod store_contract;
+mod store_contract_runs;
 mod tokens;
 mod users;

@@ -13,26 +13,26 @@ use uuid::Uuid;
 use crate::support::postgres::postgres;
 
 /// One migrated store to run a case on.
-struct TestStore {
-    name: &'static str,
-    store: SqlStore,
+pub(crate) struct TestStore {
+    pub(crate) name: &'static str,
+    pub(crate) store: SqlStore,
     _dir: Option<tempfile::TempDir>,
 }
 
 /// Connects and migrates (twice: migrating must be idempotent).
-async fn open(url: &str) -> SqlStore {
+pub(crate) async fn open(url: &str) -> SqlStore {
     let store = SqlStore::connect(url).await.expect("connect");
     store.migrate().await.expect("first migrate");
     store.migrate().await.expect("second migrate is a no-op");
     store
 }
 
-fn sqlite_url(dir: &tempfile::TempDir) -> String {
+pub(crate) fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}/store.db", dir.path().display())
 }
 
 /// A fresh SQLite store, and a fresh PostgreSQL one when PostgreSQL is available.
-async fn stores() -> Vec<TestStore> {
+pub(crate) async fn stores() -> Vec<TestStore> {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut out = vec![TestStore {
         name: "sqlite",
@@ -50,16 +50,16 @@ async fn stores() -> Vec<TestStore> {
 }
 
 /// Monotonic fake timestamps, so listing order (created_at, id) is the insertion order.
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     static T: AtomicI64 = AtomicI64::new(1_700_000_000_000);
     T.fetch_add(1000, Ordering::Relaxed)
 }
 
-fn strings(v: &[&str]) -> Vec<String> {
+pub(crate) fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_owned()).collect()
 }
 
-fn user(name: &str, roles: &[&str]) -> User {
+pub(crate) fn user(name: &str, roles: &[&str]) -> User {
     let t = now();
     User {
         id: Uuid::new_v4(),
@@ -77,11 +77,11 @@ fn user(name: &str, roles: &[&str]) -> User {
     }
 }
 
-fn page(limit: i64, offset: i64) -> PageRequest {
+pub(crate) fn page(limit: i64, offset: i64) -> PageRequest {
     PageRequest::new(Some(limit), Some(offset)).expect("valid page")
 }
 
-async fn get(store: &dyn Store, id: Uuid) -> User {
+pub(crate) async fn get(store: &dyn Store, id: Uuid) -> User {
     store
         .user_by_id(id)
         .await
@@ -90,7 +90,7 @@ async fn get(store: &dyn Store, id: Uuid) -> User {
 }
 
 /// Every stored field comes back as written.
-fn assert_same_user(got: &User, want: &User) {
+pub(crate) fn assert_same_user(got: &User, want: &User) {
     assert_eq!(got.id, want.id);
     assert_eq!(got.username, want.username);
     assert_eq!(got.email, want.email);
@@ -105,7 +105,7 @@ fn assert_same_user(got: &User, want: &User) {
 }
 
 /// The row's current `updated_at` (what a caller that just read it would pass); 0 if absent.
-async fn stored_at(store: &dyn Store, id: Uuid) -> i64 {
+pub(crate) async fn stored_at(store: &dyn Store, id: Uuid) -> i64 {
     store
         .user_by_id(id)
         .await
@@ -113,25 +113,23 @@ async fn stored_at(store: &dyn Store, id: Uuid) -> i64 {
         .map_or(0, |u| u.updated_at)
 }
 
-fn assert_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>, field: &str) {
+pub(crate) fn assert_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>, field: &str) {
     match r {
         Err(StoreError::Conflict { field: f }) => assert_eq!(f, field, "conflict field"),
         other => panic!("expected Conflict {{ field: {field:?} }}, got {other:?}"),
     }
 }
 
-fn assert_last_admin<T: std::fmt::Debug>(r: Result<T, StoreError>) {
+pub(crate) fn assert_last_admin<T: std::fmt::Debug>(r: Result<T, StoreError>) {
     assert!(
         matches!(r, Err(StoreError::LastAdmin)),
         "expected LastAdmin, got {r:?}"
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// Cases
-// ---------------------------------------------------------------------------------------------
+// Cases (run by `store_contract_runs`).
 
-async fn migrated_store_has_builtin_roles_and_no_users(store: &dyn Store) {
+pub(crate) async fn migrated_store_has_builtin_roles_and_no_users(store: &dyn Store) {
     store.ping().await.expect("ping");
     assert_eq!(store.count_users().await.unwrap(), 0);
     let roles = store.list_roles().await.unwrap();
@@ -157,7 +155,7 @@ async fn migrated_store_has_builtin_roles_and_no_users(store: &dyn Store) {
     assert!(store.signing_keys(now()).await.unwrap().is_empty());
 }
 
-async fn insert_and_get_user_by_id_and_normalized_username(store: &dyn Store) {
+pub(crate) async fn insert_and_get_user_by_id_and_normalized_username(store: &dyn Store) {
     let mut u = user("Alice.Smith", &["moderator", "user"]);
     u.email = "Alice.Smith@Example.COM".into();
     u.permissions = strings(&["audit:read", "items:delete"]);
@@ -182,7 +180,7 @@ async fn insert_and_get_user_by_id_and_normalized_username(store: &dyn Store) {
     assert_same_user(&get(store, bare.id).await, &bare);
 }
 
-async fn username_and_email_are_unique_case_insensitively(store: &dyn Store) {
+pub(crate) async fn username_and_email_are_unique_case_insensitively(store: &dyn Store) {
     let bob = user("bob", &["user"]);
     store.insert_user(&bob).await.unwrap();
 
@@ -213,7 +211,9 @@ async fn username_and_email_are_unique_case_insensitively(store: &dyn Store) {
     assert_eq!(get(store, dave.id).await.email, "dave@example.com");
 }
 
-async fn update_user_writes_every_mutable_field_roles_and_permissions(store: &dyn Store) {
+pub(crate) async fn update_user_writes_every_mutable_field_roles_and_permissions(
+    store: &dyn Store,
+) {
     let u = user("erin", &["user"]);
     store.insert_user(&u).await.unwrap();
 
@@ -265,7 +265,9 @@ async fn update_user_writes_every_mutable_field_roles_and_permissions(store: &dy
     assert!(store.user_by_id(ghost.id).await.unwrap().is_none());
 }
 
-async fn update_user_with_unknown_role_is_refused_and_changes_nothing(store: &dyn Store) {
+pub(crate) async fn update_user_with_unknown_role_is_refused_and_changes_nothing(
+    store: &dyn Store,
+) {
     let u = user("gina", &["user"]);
     store.insert_user(&u).await.unwrap();
     let mut bad = u.clone();
@@ -279,7 +281,9 @@ async fn update_user_with_unknown_role_is_refused_and_changes_nothing(store: &dy
     assert_same_user(&get(store, u.id).await, &u);
 }
 
-async fn the_last_enabled_admin_cannot_be_disabled_deleted_or_demoted(store: &dyn Store) {
+pub(crate) async fn the_last_enabled_admin_cannot_be_disabled_deleted_or_demoted(
+    store: &dyn Store,
+) {
     let a = user("admin-a", &["admin"]);
     store.insert_user(&a).await.unwrap();
 
@@ -353,7 +357,7 @@ async fn the_last_enabled_admin_cannot_be_disabled_deleted_or_demoted(store: &dy
     assert_last_admin(store.delete_user(a.id, None).await);
 }
 
-async fn list_users_paginates_in_creation_order_with_total(store: &dyn Store) {
+pub(crate) async fn list_users_paginates_in_creation_order_with_total(store: &dyn Store) {
     let mut made = Vec::new();
     for i in 0..7 {
         let u = user(&format!("page-user-{i}"), &["user"]);
@@ -376,7 +380,7 @@ async fn list_users_paginates_in_creation_order_with_total(store: &dyn Store) {
     assert_eq!(all.items.len(), 7);
 }
 
-async fn put_role_creates_then_replaces(store: &dyn Store) {
+pub(crate) async fn put_role_creates_then_replaces(store: &dyn Store) {
     let r1 = Role {
         name: "auditor".into(),
         permissions: strings(&["audit:read"]),
@@ -412,7 +416,7 @@ async fn put_role_creates_then_replaces(store: &dyn Store) {
     assert!(store.role("missing").await.unwrap().is_none());
 }
 
-async fn delete_role_in_use_needs_force_which_removes_it_from_users(store: &dyn Store) {
+pub(crate) async fn delete_role_in_use_needs_force_which_removes_it_from_users(store: &dyn Store) {
     let role = Role {
         name: "editor".into(),
         permissions: strings(&["items:write"]),
@@ -456,7 +460,7 @@ async fn delete_role_in_use_needs_force_which_removes_it_from_users(store: &dyn 
     );
 }
 
-async fn items_crud_and_pagination(store: &dyn Store) {
+pub(crate) async fn items_crud_and_pagination(store: &dyn Store) {
     let owner = user("item-owner", &["user"]);
     store.insert_user(&owner).await.unwrap();
     let mut items = Vec::new();
@@ -517,7 +521,7 @@ async fn items_crud_and_pagination(store: &dyn Store) {
     assert_eq!((p.total, p.items.len()), (4, 4));
 }
 
-fn key(kid: &str, alg: &str) -> SigningKeyRecord {
+pub(crate) fn key(kid: &str, alg: &str) -> SigningKeyRecord {
     SigningKeyRecord {
         kid: kid.to_owned(),
         alg: alg.to_owned(),
@@ -530,7 +534,7 @@ fn key(kid: &str, alg: &str) -> SigningKeyRecord {
     }
 }
 
-async fn signing_keys_insert_list_and_generation_race(store: &dyn Store) {
+pub(crate) async fn signing_keys_insert_list_and_generation_race(store: &dyn Store) {
     // Sequential inserts of one algorithm: both kept, in generation order.
     let (k1, k2) = (key("k1", "EdDSA"), key("k2", "EdDSA"));
     store.insert_signing_key(&k1).await.expect("first");
@@ -597,7 +601,7 @@ async fn signing_keys_insert_list_and_generation_race(store: &dyn Store) {
     assert_eq!(n, 1);
 }
 
-async fn revision_increases_on_user_and_role_writes(store: &dyn Store) {
+pub(crate) async fn revision_increases_on_user_and_role_writes(store: &dyn Store) {
     let start = store.revision().await.unwrap();
     let u = user("rev-user", &["user"]);
     store.insert_user(&u).await.unwrap();
@@ -663,7 +667,7 @@ async fn revision_increases_on_user_and_role_writes(store: &dyn Store) {
 }
 
 /// A read-modify-write that lost a race is refused (`Stale`), never written over the winner.
-async fn update_is_compare_and_set(store: &dyn Store) {
+pub(crate) async fn update_is_compare_and_set(store: &dyn Store) {
     let u = user("cas-user", &["user"]);
     store.insert_user(&u).await.unwrap();
     let read_at = u.updated_at;
@@ -688,215 +692,8 @@ async fn update_is_compare_and_set(store: &dyn Store) {
 }
 
 #[tokio::test]
-async fn users_update_is_compare_and_set() {
+pub(crate) async fn users_update_is_compare_and_set() {
     for s in stores().await {
         update_is_compare_and_set(&s.store).await;
-    }
-}
-
-/// A delete checked against one version of the row (the caller held everything the user held
-/// then) is refused once the row moved on (say, the user was promoted meanwhile).
-async fn delete_is_compare_and_set(store: &dyn Store) {
-    let u = user("cas-delete", &["user"]);
-    store.insert_user(&u).await.unwrap();
-    let mut promoted = u.clone();
-    promoted.roles = vec!["moderator".into()];
-    promoted.updated_at = u.updated_at + 1;
-    assert!(store.update_user(&promoted, u.updated_at).await.unwrap());
-    assert!(matches!(
-        store.delete_user(u.id, Some(u.updated_at)).await,
-        Err(StoreError::Stale)
-    ));
-    assert!(get(store, u.id).await.has_role("moderator"));
-    assert!(
-        store
-            .delete_user(u.id, Some(promoted.updated_at))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .delete_user(u.id, Some(promoted.updated_at))
-            .await
-            .unwrap()
-    );
-}
-
-#[tokio::test]
-async fn users_delete_is_compare_and_set() {
-    for s in stores().await {
-        delete_is_compare_and_set(&s.store).await;
-    }
-}
-
-/// An update that leaves the email alone leaves its stored normal form alone too, so a row kept in
-/// an older form (a look-alike left by the one-off re-normalization) can still be disabled.
-async fn email_norm_follows_email_changes_only(store: &dyn Store) {
-    let mut a = user("norm-a", &["user"]);
-    a.email = "ａｌｉｃｅ@example.com".into();
-    store.insert_user(&a).await.unwrap();
-    let mut b = user("norm-b", &["user"]);
-    b.email = "alice@example.com".into();
-    assert!(matches!(
-        store.insert_user(&b).await,
-        Err(StoreError::Conflict { field: "email" })
-    ));
-    let mut changed = a.clone();
-    changed.email = "bob@example.com".into();
-    changed.updated_at = a.updated_at + 1;
-    assert!(store.update_user(&changed, a.updated_at).await.unwrap());
-    store.insert_user(&b).await.unwrap();
-    let mut disabled = changed.clone();
-    disabled.disabled = true;
-    disabled.updated_at = changed.updated_at + 1;
-    assert!(
-        store
-            .update_user(&disabled, changed.updated_at)
-            .await
-            .unwrap()
-    );
-}
-
-#[tokio::test]
-async fn users_email_norm_is_nfkc() {
-    for s in stores().await {
-        email_norm_follows_email_changes_only(&s.store).await;
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tests: each case on every available store
-// ---------------------------------------------------------------------------------------------
-
-#[tokio::test]
-async fn migrations_create_the_builtin_roles() {
-    for s in stores().await {
-        eprintln!("store contract on {}", s.name);
-        migrated_store_has_builtin_roles_and_no_users(&s.store).await;
-    }
-}
-
-#[tokio::test]
-async fn users_insert_and_get() {
-    for s in stores().await {
-        eprintln!("store contract on {}", s.name);
-        insert_and_get_user_by_id_and_normalized_username(&s.store).await;
-    }
-}
-
-#[tokio::test]
-async fn users_unique_case_insensitively() {
-    for s in stores().await {
-        eprintln!("store contract on {}", s.name);
-        username_and_email_are_unique_case_insensitively(&s.store).await;
-    }
-}
-
-#[tokio::test]
-async fn users_update_writes_roles_and_permissions() {
-    for s in stores().await {
-        eprintln!("store contract on {}", s.name);
-        update_user_writes_every_mutable_field_roles_and_permissions(&s.store).await;
-    }
-}
-
-#[tokio::test]
-async fn users_update_is_atomic() {
-    for s in stores().await {
-        eprintln!("store contract on {}", s.name);
-        update_user_with_unknown_role_is_refused_and_changes_nothing(&s.store).await;
-    }
-}
-
-#[tokio::test]
-async fn users_last_admin() {
-    for s in stores().await {
-        eprintln!("store contract on {}", s.name);
-        the_last_enabled_admin_cannot_be_disabled_deleted_or_demoted(&s.store).await;
-    }
-}
-
-#[tokio::test]
-async fn users_pagination() {
-    for s in stores().await {
-        eprintln!("store contract on {}", s.name);
-        list_users_paginates_in_creation_order_with_total(&s.store).await;
-    }
-}
-
-#[tokio::test]
-async fn roles_put() {
-    for s in stores().await {
-        eprintln!("store contract on {}", s.name);
-        put_role_creates_then_replaces(&s.store).await;
-    }
-}
-
-#[tokio::test]
-async fn roles_delete_in_use() {
-    for s in stores().await {
-        eprintln!("store contract on {}", s.name);
-        delete_role_in_use_needs_force_which_removes_it_from_users(&s.store).await;
-    }
-}
-
-#[tokio::test]
-async fn items_crud() {
-    for s in stores().await {
-        eprintln!("store contract on {}", s.name);
-        items_crud_and_pagination(&s.store).await;
-    }
-}
-
-#[tokio::test]
-async fn signing_keys() {
-    for s in stores().await {
-        eprintln!("store contract on {}", s.name);
-        signing_keys_insert_list_and_generation_race(&s.store).await;
-    }
-}
-
-#[tokio::test]
-async fn revision_bumps() {
-    for s in stores().await {
-        eprintln!("store contract on {}", s.name);
-        revision_increases_on_user_and_role_writes(&s.store).await;
-    }
-}
-
-/// Two instances starting at once on a fresh database: both migrations succeed and the schema is
-/// created once (PostgreSQL takes an advisory lock around the run).
-#[tokio::test]
-async fn concurrent_migrate_on_a_fresh_postgres_database() {
-    let Some(pg) = postgres() else { return };
-    for round in 0..3 {
-        let url = pg.fresh_database();
-        let a = SqlStore::connect(&url).await.expect("connect a");
-        let b = SqlStore::connect(&url).await.expect("connect b");
-        let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
-        ra.unwrap_or_else(|e| panic!("round {round}: migrate a: {e}"));
-        rb.unwrap_or_else(|e| panic!("round {round}: migrate b: {e}"));
-        assert_eq!(a.revision().await.unwrap(), 0);
-        assert_eq!(b.list_roles().await.unwrap().len(), 4);
-        a.close().await;
-        b.close().await;
-    }
-}
-
-/// The same on one SQLite file (`migrate` promises to be safe from several instances at once).
-#[tokio::test]
-async fn concurrent_migrate_on_a_fresh_sqlite_file() {
-    for round in 0..20 {
-        let dir = tempfile::tempdir().unwrap();
-        let url = sqlite_url(&dir);
-        let a = SqlStore::connect(&url).await.expect("connect a");
-        let b = SqlStore::connect(&url).await.expect("connect b");
-        let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
-        ra.unwrap_or_else(|e| panic!("round {round}: migrate a: {e}"));
-        rb.unwrap_or_else(|e| panic!("round {round}: migrate b: {e}"));
-        assert_eq!(a.revision().await.unwrap(), 0);
-        assert_eq!(b.list_roles().await.unwrap().len(), 4);
-        a.close().await;
-        b.close().await;
     }
 }
