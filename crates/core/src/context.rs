@@ -8,6 +8,15 @@ use std::sync::Arc;
 
 use crate::clock::Millis;
 
+/// `::ffff:a.b.c.d` (an IPv4 client on a dual-stack socket) as the IPv4 address it is; every other
+/// address as it is. The one place addresses are normalized, for limits, allowlists and proxies.
+pub fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
     /// The client's address: the socket peer, or what a trusted proxy says it forwarded for.
@@ -34,13 +43,8 @@ impl RequestContext {
     /// The address that per-client limits count: IPv4 as is, IPv6 by its /64 (one subscriber's
     /// prefix, which it can fill with addresses at will).
     pub fn client_group(&self) -> Option<IpAddr> {
-        self.client_ip.map(|ip| match ip {
-            IpAddr::V4(_) => ip,
-            // `::ffff:a.b.c.d` is an IPv4 client on a dual-stack socket: its own group.
-            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => IpAddr::V4(
-                v6.to_ipv4_mapped()
-                    .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
-            ),
+        self.client_ip.map(|ip| match unmapped(ip) {
+            v4 @ IpAddr::V4(_) => v4,
             IpAddr::V6(v6) => {
                 let s = v6.segments();
                 IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))

@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
-use bouncer_core::context::RequestContext;
+use bouncer_core::context::{RequestContext, unmapped as unmap};
 use bouncer_core::service::Bouncer;
 use ipnet::IpNet;
 
@@ -23,20 +23,8 @@ pub struct ContextState {
     pub trusted_proxies: Arc<[IpNet]>,
 }
 
-/// `::ffff:a.b.c.d` as the IPv4 address it is.
-fn unmap(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
-    let ip = match ip {
-        // `::ffff:a.b.c.d` is the IPv4 address for every rule.
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = unmap(ip);
     proxies.iter().any(|n| n.contains(&ip))
 }
 

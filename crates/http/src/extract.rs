@@ -41,34 +41,39 @@ fn unauthorized(b: &Bouncer, invalid_token: bool, detail: &'static str) -> ApiEr
     }
 }
 
-/// Splits `user:pass` from a Basic credential (RFC 7617: base64 of UTF-8, first colon splits).
-pub fn parse_basic(encoded: &str) -> Option<(String, String)> {
+/// The two halves of a Basic credential (RFC 7617: base64, split at the first colon), as raw
+/// bytes; `None` when it does not decode. The one decoder: users, API keys and OAuth clients
+/// (whose halves are form-encoded, RFC 6749 §2.3.1) each read the halves their way.
+pub fn decode_basic(encoded: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     if encoded.len() > 4096 {
         return None;
     }
-    let raw = base64::engine::general_purpose::STANDARD
+    let mut raw = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (user, pass) = text.split_once(':')?;
+    let colon = raw.iter().position(|&b| b == b':')?;
+    let pass = raw.split_off(colon + 1);
+    raw.truncate(colon);
+    Some((raw, pass))
+}
+
+/// Splits `user:pass` from a Basic credential (UTF-8; a non-empty username without control
+/// characters).
+pub fn parse_basic(encoded: &str) -> Option<(String, String)> {
+    let (user, pass) = decode_basic(encoded)?;
+    let (user, pass) = (String::from_utf8(user).ok()?, String::from_utf8(pass).ok()?);
     if user.is_empty() || user.chars().any(char::is_control) {
         return None;
     }
-    Some((user.to_owned(), pass.to_owned()))
+    Some((user, pass))
 }
 
 /// The password of a Basic credential when it is an API key, whatever the username.
 fn basic_api_key(encoded: &str) -> Option<String> {
-    if encoded.len() > 4096 {
-        return None;
-    }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (_, pass) = text.split_once(':')?;
+    let (_, pass) = decode_basic(encoded)?;
+    let pass = String::from_utf8(pass).ok()?;
     pass.starts_with(bouncer_core::secret::API_KEY_PREFIX)
-        .then(|| pass.to_owned())
+        .then_some(pass)
 }
 
 /// The caller's address (resolved through trusted proxies), when the server recorded one.

@@ -143,12 +143,7 @@ impl Authenticator {
         Self::usable(&state).map_err(Error::InvalidCredentials)?;
         if !k.client_ips.is_empty() {
             let allowed = ctx.client_ip.is_some_and(|ip| {
-                let ip = match ip {
-                    std::net::IpAddr::V6(v6) => {
-                        v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4)
-                    }
-                    v4 => v4,
-                };
+                let ip = crate::context::unmapped(ip);
                 v.nets.iter().any(|n| n.contains(&ip))
             });
             if !allowed {

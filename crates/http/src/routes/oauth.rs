@@ -7,7 +7,6 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use bouncer_core::service::{
     AuthenticatedClient, Bouncer, ClientCredentials, OAuthError, RevokeCaller, SWAGGER_CLIENT,
     TokenGrant,
@@ -67,17 +66,16 @@ fn basic_client(headers: &axum::http::HeaderMap) -> Result<Option<(String, Strin
     }
     let value = value.to_str().map_err(|_| OAuthError::InvalidClient)?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("basic") || rest.len() > 4096 {
+    if !scheme.eq_ignore_ascii_case("basic") {
         return Err(OAuthError::InvalidClient);
     }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .map_err(|_| OAuthError::InvalidClient)?;
-    let (id, secret) = raw
-        .iter()
-        .position(|&b| b == b':')
-        .map(|i| (&raw[..i], &raw[i + 1..]))
-        .ok_or(OAuthError::InvalidClient)?;
+    client_from_basic(rest).map(Some)
+}
+
+/// A client id and secret from a Basic credential's encoded part (both form-encoded, RFC 6749
+/// §2.3.1).
+fn client_from_basic(encoded: &str) -> Result<(String, String), OAuthError> {
+    let (id, secret) = crate::extract::decode_basic(encoded).ok_or(OAuthError::InvalidClient)?;
     // application/x-www-form-urlencoded decoding of one value: '+' is a space, %XX a byte.
     let decode = |part: &[u8]| -> String {
         let plus: Vec<u8> = part
@@ -88,11 +86,11 @@ fn basic_client(headers: &axum::http::HeaderMap) -> Result<Option<(String, Strin
             .decode_utf8_lossy()
             .into_owned()
     };
-    let id = decode(id);
+    let id = decode(&id);
     if id.is_empty() {
         return Err(OAuthError::InvalidClient);
     }
-    Ok(Some((id, decode(secret))))
+    Ok((id, decode(&secret)))
 }
 
 /// The client credentials of a request: from `Authorization: Basic` (already decoded) or the form
@@ -300,9 +298,7 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
         }
         if b.auth.client(&user).is_some() {
             // A registered client (client_secret_basic) revokes the tokens issued to it.
-            let Some(Some((id, secret))) = basic_client(&headers_of(value)).ok() else {
-                return Err(Ok(OAuthError::InvalidClient));
-            };
+            let (id, secret) = client_from_basic(rest).map_err(Ok)?;
             let AuthenticatedClient::Registered(client) = b
                 .authenticate_client(ClientCredentials {
                     client_id: Some(&id),
@@ -330,15 +326,6 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
         return Err(Ok(OAuthError::InvalidClient));
     };
     b.revoke(caller, token).await.map_err(Ok)
-}
-
-/// A header map holding just this Authorization value (to reuse [`basic_client`]).
-fn headers_of(authorization: &str) -> axum::http::HeaderMap {
-    let mut h = axum::http::HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(authorization) {
-        h.insert(header::AUTHORIZATION, v);
-    }
-    h
 }
 
 /// RFC 7662 answer.
