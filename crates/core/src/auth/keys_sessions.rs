@@ -25,24 +25,12 @@ impl Authenticator {
             return Err(Error::InvalidCredentials(AuthFailure::Malformed));
         }
         let digest = crate::secret::digest(id);
-        let s = match self.sessions.get(&digest) {
-            Some(s) => s,
-            None => {
-                if self.unknown_sessions.contains_key(&digest) {
-                    return Err(Error::InvalidCredentials(AuthFailure::UnknownKey));
-                }
-                let generation = self.session_generation.load(Ordering::SeqCst);
-                let Some(s) = self.store.session_by_hash(&digest).await? else {
-                    self.unknown_sessions.insert(digest, ());
-                    return Err(Error::InvalidCredentials(AuthFailure::UnknownKey));
-                };
-                let s = Arc::new(s);
-                if self.session_generation.load(Ordering::SeqCst) == generation {
-                    self.sessions.insert(digest, s.clone());
-                }
-                s
-            }
-        };
+        let s = self
+            .sessions
+            .get(digest.clone(), || async {
+                Ok(self.store.session_by_hash(&digest).await?)
+            })
+            .await?;
         let now = self.clock.now_ms();
         let idle = i64::try_from(self.settings.session_idle.as_millis()).unwrap_or(i64::MAX / 4);
         let last_seen = self
@@ -80,7 +68,6 @@ impl Authenticator {
 
     /// Drops cached sessions (one ended, here or elsewhere).
     pub fn invalidate_sessions(&self) {
-        self.session_generation.fetch_add(1, Ordering::SeqCst);
         self.sessions.invalidate_all();
     }
 
@@ -92,15 +79,11 @@ impl Authenticator {
             return Err(Error::InvalidCredentials(AuthFailure::Malformed));
         }
         let digest = crate::secret::digest(key);
-        if let Some(k) = self.api_keys.get(&digest) {
-            return Ok(k);
-        }
-        if self.unknown_api_keys.contains_key(&digest) {
-            return Err(Error::InvalidCredentials(AuthFailure::UnknownKey));
-        }
-        let generation = self.api_key_generation.load(Ordering::SeqCst);
-        match self.store.api_key_by_hash(&digest).await? {
-            Some(k) => {
+        self.api_keys
+            .get(digest.clone(), || async {
+                let Some(k) = self.store.api_key_by_hash(&digest).await? else {
+                    return Ok(None);
+                };
                 let scopes = PermissionSet::parse(k.scopes.iter().map(String::as_str))
                     .map_err(|_| Error::InvalidCredentials(AuthFailure::Malformed))?;
                 let nets = k
@@ -108,22 +91,14 @@ impl Authenticator {
                     .iter()
                     .filter_map(|n| n.parse::<ipnet::IpNet>().ok())
                     .collect();
-                let k = Arc::new(VerifiedKey {
+                Ok(Some(VerifiedKey {
                     key: k,
                     scopes: Arc::new(scopes),
                     nets,
                     recorded: AtomicI64::new(0),
-                });
-                if self.api_key_generation.load(Ordering::SeqCst) == generation {
-                    self.api_keys.insert(digest, k.clone());
-                }
-                Ok(k)
-            }
-            None => {
-                self.unknown_api_keys.insert(digest, ());
-                Err(Error::InvalidCredentials(AuthFailure::UnknownKey))
-            }
-        }
+                }))
+            })
+            .await
     }
 
     /// An API key: effective rights are its scopes ∩ its owner's current permissions; a disabled
@@ -174,7 +149,6 @@ impl Authenticator {
 
     /// Drops cached API keys (a key was revoked or rolled, here or elsewhere).
     pub fn invalidate_api_keys(&self) {
-        self.api_key_generation.fetch_add(1, Ordering::SeqCst);
         self.api_keys.invalidate_all();
     }
 

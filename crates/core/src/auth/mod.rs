@@ -19,6 +19,7 @@ use sha2::Sha256;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
+mod digest_cache;
 mod feed;
 mod keys_sessions;
 
@@ -149,16 +150,12 @@ pub struct Authenticator {
     basic: Cache<[u8; 32], (Uuid, Millis)>,
     /// Digests of opaque tokens the store does not know, for a short while.
     unknown_opaque: Cache<String, ()>,
-    /// API keys by digest (after first use), and digests the store does not know.
-    api_keys: Cache<String, Arc<VerifiedKey>>,
-    unknown_api_keys: Cache<String, ()>,
-    api_key_generation: AtomicU64,
+    /// API keys by digest, after first use.
+    api_keys: digest_cache::DigestCache<VerifiedKey>,
     /// When each key was last used, written in batches ([`Authenticator::flush_key_uses`]).
     key_uses: std::sync::Mutex<HashMap<Uuid, Millis>>,
-    /// Sessions by digest of their id, unknown digests, and each session's last use (batched).
-    sessions: Cache<String, Arc<crate::model::Session>>,
-    unknown_sessions: Cache<String, ()>,
-    session_generation: AtomicU64,
+    /// Sessions by digest of their id, and each session's last use (batched).
+    sessions: digest_cache::DigestCache<crate::model::Session>,
     session_uses: std::sync::Mutex<HashMap<Uuid, Millis>>,
     basic_key: [u8; 32],
     /// Password checks in flight per client address (striped by a keyed hash of the address), so
@@ -214,25 +211,9 @@ impl Authenticator {
                 .max_capacity(100_000)
                 .time_to_live(std::time::Duration::from_secs(30))
                 .build(),
-            api_keys: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(settings.cache_max_age)
-                .build(),
-            unknown_api_keys: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(std::time::Duration::from_secs(30))
-                .build(),
-            api_key_generation: AtomicU64::new(0),
+            api_keys: digest_cache::DigestCache::new(settings.cache_max_age),
             key_uses: Default::default(),
-            sessions: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(settings.cache_max_age)
-                .build(),
-            unknown_sessions: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(std::time::Duration::from_secs(30))
-                .build(),
-            session_generation: AtomicU64::new(0),
+            sessions: digest_cache::DigestCache::new(settings.cache_max_age),
             session_uses: Default::default(),
             client_stripes: (0..CLIENT_STRIPES)
                 .map(|_| Arc::new(Semaphore::new(hasher.workers().max(4))))
