@@ -22,6 +22,7 @@ mod nginx;
 mod opaque;
 mod pipeline;
 mod probe;
+mod refusals;
 mod roles;
 mod security;
 mod sessions;
