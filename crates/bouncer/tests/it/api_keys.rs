@@ -2,11 +2,10 @@
 //! make them (nobody grants what they do not hold), suspension with the owner, expiry, client-IP
 //! allowlists, rolling, revocation, introspection, and bad input.
 
-use base64::Engine as _;
 use bouncer_core::clock::Clock as _;
 use serde_json::{Value, json};
 
-use crate::support::{BOTH, Db, TestApp};
+use crate::support::{BOTH, Db, TestApp, basic};
 
 async fn create(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
     let r = app
@@ -31,13 +30,6 @@ async fn with_key(app: &TestApp, path: &str, header: (&str, String)) -> (u16, Va
         .unwrap();
     let st = r.status().as_u16();
     (st, r.json().await.unwrap_or(Value::Null))
-}
-
-fn basic(user: &str, pass: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    )
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::cli::Cli;
+use crate::support::jwt_part;
 
 /// `client add|list|remove`: the secret is printed once, the client works against a running server
 /// on the same database, and its removal reaches that server through the change feed.
@@ -83,15 +84,7 @@ async fn keys_commands() {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let t = app.admin_token().await;
-        let header = t.split('.').next().unwrap().to_owned();
-        use base64::Engine as _;
-        let h: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(header)
-                .unwrap(),
-        )
-        .unwrap();
-        if h["kid"] == new.as_str() {
+        if jwt_part(&t, 0)["kid"] == new.as_str() {
             break;
         }
         assert!(

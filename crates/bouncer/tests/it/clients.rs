@@ -2,17 +2,9 @@
 //! (RFC 7662) for clients holding `tokens:introspect`, the first-party rule for the password grant,
 //! the grant rule for scopes, and deletion killing the client's tokens.
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN, ADMIN_PASSWORD, BOTH, TestApp};
-
-fn basic(id: &str, secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-    )
-}
+use crate::support::{ADMIN, ADMIN_PASSWORD, BOTH, TestApp, basic, jwt_part};
 
 /// Registers a client as `token`'s holder; returns (status, body).
 async fn create(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
@@ -105,13 +97,7 @@ async fn client_credentials_grant_issues_tokens_for_the_client_itself() {
         );
         assert_eq!(t["scope"], "items:read");
         let access = t["access_token"].as_str().unwrap();
-        let payload = access.split('.').nth(1).unwrap();
-        let c: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap();
+        let c = jwt_part(access, 1);
         assert_eq!(c["sub"], id.as_str());
         assert_eq!(c["client_id"], id.as_str());
         assert_eq!(app.get_bearer("/items", access).await.status(), 200);

@@ -14,20 +14,13 @@ use serde_json::{Value, json};
 
 use crate::cli::{FAST_ARGON2, bouncer_command};
 use crate::support::postgres::postgres;
-use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp};
+use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, free_port};
 
 /// `bouncer serve` as a child process on a free port; killed (SIGKILL) when dropped.
 pub(crate) struct BinServer {
     child: Child,
     pub(crate) url: String,
     stderr_path: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// Environment of a server on `db_url` with a known admin password and cheap Argon2.

@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp};
+use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, jwt_part};
 
 const ISSUER: &str = "http://bouncer.test";
 
@@ -83,11 +83,6 @@ fn b64_json(v: &Value) -> String {
 }
 
 /// The claims of a token, read without checking anything.
-fn payload(token: &str) -> Value {
-    let p = token.split('.').nth(1).expect("payload segment");
-    serde_json::from_slice(&B64.decode(p).expect("base64url")).expect("JSON")
-}
-
 /// The server's signing key id.
 fn real_kid(app: &TestApp) -> String {
     app.bouncer.tokens.jwks()["keys"][0]["kid"]
@@ -98,7 +93,7 @@ fn real_kid(app: &TestApp) -> String {
 
 /// The admin's user id.
 async fn admin_id(app: &TestApp) -> String {
-    payload(&app.admin_token().await)["sub"]
+    jwt_part(&app.admin_token().await, 1)["sub"]
         .as_str()
         .expect("sub")
         .to_owned()
@@ -389,7 +384,7 @@ async fn a_tampered_payload_is_refused() {
     let token = app.token(&name, &pw).await;
     assert_accepted("the guest's own token", &me(&app, &token).await);
     let parts: Vec<&str> = token.split('.').collect();
-    let mut claims = payload(&token);
+    let mut claims = jwt_part(&token, 1);
     assert_eq!(claims["roles"], serde_json::json!(["guest"]));
     claims["roles"] = serde_json::json!(["admin"]);
     claims["permissions"] = serde_json::json!(["*"]);

@@ -4,20 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use serde_json::Value;
 
-use crate::support::{ADMIN, ADMIN_PASSWORD, BOTH, Db, TestApp};
+use crate::support::{ADMIN, ADMIN_PASSWORD, BOTH, Db, TestApp, jwt_part};
 
 fn kid(token: &str) -> String {
-    let h = token.split('.').next().unwrap();
-    let h: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(h)
-            .unwrap(),
-    )
-    .unwrap();
-    h["kid"].as_str().unwrap().to_owned()
+    jwt_part(token, 0)["kid"].as_str().unwrap().to_owned()
 }
 
 async fn jwks_kids(app: &TestApp) -> Vec<String> {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{BOTH, Db, TestApp};
+use crate::support::{BOTH, Db, TestApp, basic, jwt_part};
 
 /// The password grant's whole answer.
 async fn login(app: &TestApp, user: &str, pw: &str) -> Value {
@@ -46,17 +46,6 @@ fn s(v: &Value, k: &str) -> String {
         .to_owned()
 }
 
-fn claims(token: &str) -> Value {
-    use base64::Engine as _;
-    let part = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 async fn me(app: &TestApp, access: &str) -> u16 {
     app.get_bearer("/users/me", access).await.status().as_u16()
 }
@@ -79,8 +68,8 @@ async fn reuse_of_a_rotated_refresh_token_revokes_only_its_family() {
         assert_eq!(me(&app, &s(&second, "access_token")).await, 200);
         // auth_time is the login's, through the refresh.
         assert_eq!(
-            claims(&s(&second, "access_token"))["auth_time"],
-            claims(&s(&first, "access_token"))["auth_time"]
+            jwt_part(&s(&second, "access_token"), 1)["auth_time"],
+            jwt_part(&s(&first, "access_token"), 1)["auth_time"]
         );
 
         let (st, body) = refresh(&app, &s(&first, "refresh_token"), &[]).await;
@@ -255,7 +244,7 @@ async fn revocation_by_owner_possession_and_nobody_else() {
 
         // Nothing revoked without a credential, or with the public client alone.
         assert_eq!(revoke(&app, &s(&mine, "access_token"), None).await, 401);
-        let swagger = format!("Basic {}", base64_of("swagger:"));
+        let swagger = basic("swagger", "");
         assert_eq!(
             revoke(&app, &s(&mine, "refresh_token"), Some(&swagger)).await,
             401
@@ -283,9 +272,9 @@ async fn revocation_by_owner_possession_and_nobody_else() {
 
         // An access token revokes only itself.
         let second = login(&app, &name, &pw).await;
-        let basic = format!("Basic {}", base64_of(&format!("{name}:{pw}")));
+        let user_basic = basic(&name, &pw);
         assert_eq!(
-            revoke(&app, &s(&second, "access_token"), Some(&basic)).await,
+            revoke(&app, &s(&second, "access_token"), Some(&user_basic)).await,
             200
         );
         assert_eq!(me(&app, &s(&second, "access_token")).await, 401, "{db:?}");
@@ -308,11 +297,6 @@ async fn revocation_by_owner_possession_and_nobody_else() {
         );
         app.stop().await;
     }
-}
-
-fn base64_of(s: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 /// Revocations survive a restart: revoked access tokens, revoked families and used refresh tokens

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bouncer::config::ForwardRuleConfig;
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp};
+use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, free_port};
 
 fn nginx() -> Option<PathBuf> {
     let found = ["/usr/sbin/nginx", "/usr/bin/nginx"]
@@ -24,14 +24,6 @@ fn nginx() -> Option<PathBuf> {
         eprintln!("skipping: nginx is not installed (apt-get install nginx)");
     }
     found
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The configuration the README shows, with this test's ports and a private prefix.

@@ -6,10 +6,9 @@
 
 use std::io::{Read, Write};
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN, ADMIN_PASSWORD, BOTH, Db, TestApp};
+use crate::support::{ADMIN, ADMIN_PASSWORD, BOTH, Db, TestApp, basic, jwt_part};
 use crate::users::{assert_problem, call};
 
 /// Registers `name` and, as admin, makes its grants exactly `roles` and `permissions`.
@@ -46,16 +45,6 @@ fn patch_user(app: &TestApp, token: &str, id: &str, body: Value) -> reqwest::Req
 }
 
 /// The JSON payload of a JWT.
-fn claims(token: &str) -> Value {
-    let part = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 /// A holder of `users:write` alone can neither make itself admin, nor touch the admin (password,
 /// disable, delete), nor give permissions it lacks; refusals are 403 `cannot_grant`, decided
 /// before the last-admin 409, and change nothing.
@@ -259,7 +248,7 @@ async fn disable_then_enable_does_not_revive_old_tokens() {
         };
         let (name, pw, id) = app.user_with_roles("sleeper", &["user"]).await;
         let old = app.token(&name, &pw).await;
-        assert_eq!(claims(&old)["gen"], 1, "a new user is at generation 1");
+        assert_eq!(jwt_part(&old, 1)["gen"], 1, "a new user is at generation 1");
         let admin = app.admin_token().await;
         for disabled in [true, false] {
             let (s, _, _) =
@@ -272,7 +261,7 @@ async fn disable_then_enable_does_not_revive_old_tokens() {
             "{db:?}"
         );
         let new = app.token(&name, &pw).await;
-        assert_eq!(claims(&new)["gen"], 2);
+        assert_eq!(jwt_part(&new, 1)["gen"], 2);
         assert_eq!(app.get_bearer("/users/me", &new).await.status(), 200);
         // Enabling an enabled user, or any other change, moves nothing.
         let (s, _, _) = call(patch_user(&app, &admin, &id, json!({"full_name": "S"}))).await;
@@ -301,7 +290,11 @@ async fn a_password_change_is_exact_within_one_second() {
         .await;
         assert_eq!(s, 200, "{body}");
         let after = app.token(&name, "Exactly-new-river-9").await;
-        assert_eq!(claims(&before)["iat"], claims(&after)["iat"], "same second");
+        assert_eq!(
+            jwt_part(&before, 1)["iat"],
+            jwt_part(&after, 1)["iat"],
+            "same second"
+        );
         assert_eq!(
             app.get_bearer("/users/me", &before).await.status(),
             401,
@@ -389,13 +382,6 @@ async fn token_with_authorization(
         .get("www-authenticate")
         .map(|v| v.to_str().unwrap().to_owned());
     (status, challenge, r.json().await.unwrap())
-}
-
-fn basic(id: &str, secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-    )
 }
 
 /// RFC 6749 §2.3.1 / §5.2: client authentication in `Authorization: Basic` is checked. An unknown

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::support::{ADMIN, ADMIN_PASSWORD, BOTH, TestApp};
+use crate::support::{ADMIN, ADMIN_PASSWORD, BOTH, TestApp, jwt_part};
 
 #[tokio::test]
 async fn password_grant_issues_a_jwt_that_works_on_both_databases() {
@@ -29,17 +29,6 @@ async fn password_grant_issues_a_jwt_that_works_on_both_databases() {
         assert_eq!(me.json::<Value>().await.unwrap()["username"], ADMIN);
         app.stop().await;
     }
-}
-
-fn jwt_part(token: &str, i: usize) -> Value {
-    use base64::Engine as _;
-    let part = token.split('.').nth(i).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 /// Access tokens are RFC 9068 JWTs (`typ: at+jwt`) carrying the claims a resource server needs to

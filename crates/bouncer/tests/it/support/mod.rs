@@ -226,3 +226,32 @@ pub fn test_config(db: Db, dir: &tempfile::TempDir) -> Option<Config> {
 
 /// Both databases, for tests that must behave the same on each.
 pub const BOTH: [Db; 2] = [Db::Sqlite, Db::Postgres];
+
+/// Segment `i` of a compact JWS (0: header, 1: claims) as JSON, read without checking anything.
+pub fn jwt_part(token: &str, i: usize) -> Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(i).expect("a JWS segment");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .expect("base64url"),
+    )
+    .expect("JSON")
+}
+
+/// An `Authorization: Basic` value for `user` and `password` (RFC 7617).
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// A TCP port free on 127.0.0.1 right now, for programs the tests start.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
