@@ -4,7 +4,7 @@
 
 use bouncer::config::ForwardRuleConfig;
 use reqwest::header::HeaderMap;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp};
 
@@ -161,24 +161,7 @@ async fn the_decision_order_and_paths_as_the_upstream_sees_them() {
     );
 
     // A session cookie with an unsafe original method needs its CSRF token.
-    let r = app
-        .client
-        .post(app.at("/auth/login"))
-        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cookie, csrf) = app.session_login(ADMIN, ADMIN_PASSWORD).await;
     let session = ("cookie", cookie);
     let (st, _, body) = verify(&app, "DELETE", Some("/items/1"), Some(session.clone())).await;
     assert_eq!((st, body["code"].as_str()), (403, Some("csrf_failed")));

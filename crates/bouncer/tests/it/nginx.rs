@@ -166,20 +166,7 @@ async fn nginx_auth_request_in_front_of_an_api() {
         .as_str()
         .unwrap()
         .to_owned();
-    let r = app
-        .client
-        .post(app.at("/auth/login"))
-        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let session = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (session, _) = app.session_login(ADMIN, ADMIN_PASSWORD).await;
 
     let get = |path: &str, header: Option<(&str, String)>| {
         let mut rb = client.get(format!("{base}{path}"));

@@ -196,6 +196,29 @@ impl TestApp {
         (name.to_owned(), password, id)
     }
 
+    /// Logs in at `/auth/login`; returns the `Cookie` value of the new session
+    /// (`bouncer_session=...`) and its CSRF token.
+    pub async fn session_login(&self, username: &str, password: &str) -> (String, String) {
+        let r = self
+            .client
+            .post(self.at("/auth/login"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200, "session login");
+        let cookie = r.headers()["set-cookie"]
+            .to_str()
+            .expect("Set-Cookie")
+            .split(';')
+            .next()
+            .expect("cookie pair")
+            .to_owned();
+        let body: Value = r.json().await.expect("JSON");
+        let csrf = body["csrf_token"].as_str().expect("csrf_token").to_owned();
+        (cookie, csrf)
+    }
+
     pub async fn get_bearer(&self, path: &str, token: &str) -> Response {
         self.client
             .get(self.at(path))
