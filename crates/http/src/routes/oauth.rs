@@ -266,14 +266,7 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
         // client_secret_post: a registered client with its secret (a public client's bare
         // client_id proves nothing).
         let creds = client_credentials(&None, &form).map_err(Ok)?;
-        let AuthenticatedClient::Registered(client) = b.authenticate_client(creds).map_err(Ok)?
-        else {
-            return Err(Ok(OAuthError::InvalidClient));
-        };
-        return b
-            .revoke(RevokeCaller::Client(&client.client.id), token)
-            .await
-            .map_err(Ok);
+        return revoke_as_client(b, creds, token).await;
     };
     let value = value.to_str().map_err(|_| Ok(OAuthError::InvalidClient))?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
@@ -290,29 +283,23 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
             RevokeCaller::Owner(p.subject_id())
         }
     } else if scheme.eq_ignore_ascii_case("basic") {
-        let (user, pass) =
-            crate::extract::parse_basic(rest).ok_or(Ok(OAuthError::InvalidClient))?;
-        if user == SWAGGER_CLIENT && pass.is_empty() {
+        // Read as client_secret_basic first (RFC 6749 §2.3.1: form-encoded id and secret).
+        let (id, secret) = client_from_basic(rest).map_err(Ok)?;
+        if id == SWAGGER_CLIENT && secret.is_empty() {
             // A public client naming itself proves nothing: not enough to revoke.
             return Err(Ok(OAuthError::InvalidClient));
         }
-        if b.auth.client(&user).is_some() {
-            // A registered client (client_secret_basic) revokes the tokens issued to it.
-            let (id, secret) = client_from_basic(rest).map_err(Ok)?;
-            let AuthenticatedClient::Registered(client) = b
-                .authenticate_client(ClientCredentials {
-                    client_id: Some(&id),
-                    client_secret: Some(&secret),
-                })
-                .map_err(Ok)?
-            else {
-                return Err(Ok(OAuthError::InvalidClient));
+        if b.auth.client(&id).is_some() {
+            // A registered client revokes the tokens issued to it.
+            let creds = ClientCredentials {
+                client_id: Some(&id),
+                client_secret: Some(&secret),
             };
-            return b
-                .revoke(RevokeCaller::Client(&client.client.id), token)
-                .await
-                .map_err(Ok);
+            return revoke_as_client(b, creds, token).await;
         }
+        // Otherwise a user's Basic credential (RFC 7617: the bytes as they are).
+        let (user, pass) =
+            crate::extract::parse_basic(rest).ok_or(Ok(OAuthError::InvalidClient))?;
         let p = b
             .auth
             .basic(&user, &pass, &ctx)
@@ -326,6 +313,21 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
         return Err(Ok(OAuthError::InvalidClient));
     };
     b.revoke(caller, token).await.map_err(Ok)
+}
+
+/// Revocation by an authenticated registered client, of the tokens issued to it; a public client
+/// proves nothing and is refused.
+async fn revoke_as_client(
+    b: &Bouncer,
+    creds: ClientCredentials<'_>,
+    token: &str,
+) -> Result<(), Result<OAuthError, ApiError>> {
+    let AuthenticatedClient::Registered(client) = b.authenticate_client(creds).map_err(Ok)? else {
+        return Err(Ok(OAuthError::InvalidClient));
+    };
+    b.revoke(RevokeCaller::Client(&client.client.id), token)
+        .await
+        .map_err(Ok)
 }
 
 /// RFC 7662 answer.
