@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp};
+use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, basic};
 
 async fn status_and_body(r: reqwest::RequestBuilder) -> (u16, Value) {
     let r = r.send().await.unwrap();
@@ -251,4 +251,98 @@ async fn a_weak_admin_password_stops_the_first_start() {
         err.contains("admin.password") && !err.contains("password1"),
         "{err}"
     );
+}
+
+/// RFC 7009 §2.1: a client revoking must authenticate, by Basic or by form, and a wrong secret or
+/// the public client naming itself revokes nothing; the right secret, either way, revokes.
+#[tokio::test]
+async fn revocation_by_a_client_needs_its_secret() {
+    let server = TestApp::spawn().await;
+    let app = &server;
+    let admin = app.admin_token().await;
+    let (st, created) = status_and_body(
+        app.client
+            .post(app.at("/clients"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "revoker", "scopes": ["items:read"]})),
+    )
+    .await;
+    assert_eq!(st, 201, "{created}");
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let issue = || async {
+        let (st, t) = status_and_body(
+            app.client
+                .post(app.at("/oauth2/token"))
+                .header("authorization", basic(&id, &secret))
+                .form(&[("grant_type", "client_credentials")]),
+        )
+        .await;
+        assert_eq!(st, 200, "{t}");
+        t["access_token"].as_str().unwrap().to_owned()
+    };
+    let revoke = |auth: Option<String>, form: Vec<(&'static str, String)>| {
+        let mut rb = app.client.post(app.at("/oauth2/revoke")).form(&form);
+        if let Some(a) = auth {
+            rb = rb.header("authorization", a);
+        }
+        status_and_body(rb)
+    };
+    let alive = |t: String| async move { app.get_bearer("/items", &t).await.status() == 200 };
+
+    let t = issue().await;
+    let tok = || ("token", t.clone());
+    let wrong = format!("{secret}x");
+    for (what, auth, form) in [
+        ("Basic, wrong secret", Some(basic(&id, &wrong)), vec![tok()]),
+        (
+            "form, wrong secret",
+            None,
+            vec![
+                tok(),
+                ("client_id", id.clone()),
+                ("client_secret", wrong.clone()),
+            ],
+        ),
+        (
+            "form, no secret",
+            None,
+            vec![tok(), ("client_id", id.clone())],
+        ),
+        (
+            "public client by Basic",
+            Some(basic("swagger", "")),
+            vec![tok()],
+        ),
+        (
+            "public client by form",
+            None,
+            vec![tok(), ("client_id", "swagger".into())],
+        ),
+        ("no authentication", None, vec![tok()]),
+    ] {
+        let (st, body) = revoke(auth, form).await;
+        assert_eq!(
+            (st, body["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{what}"
+        );
+        assert!(alive(t.clone()).await, "{what}: nothing revoked");
+    }
+    let (st, _) = revoke(
+        None,
+        vec![
+            tok(),
+            ("client_id", id.clone()),
+            ("client_secret", secret.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(!alive(t.clone()).await, "revoked by form");
+    let t2 = issue().await;
+    let (st, _) = revoke(Some(basic(&id, &secret)), vec![("token", t2.clone())]).await;
+    assert_eq!(st, 200);
+    assert!(!alive(t2).await, "revoked by Basic");
+    server.stop().await;
 }
