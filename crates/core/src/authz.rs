@@ -205,11 +205,8 @@ fn decide(
             };
             t.step(|| format!("holds role {r}"));
             // Scopes narrow roles too: a narrowed token passes only with `role:NAME` in its scope.
-            if let Some(scopes) = &principal.scopes {
-                let granted = roles.iter().find(|r| {
-                    principal.has_role(r) && scopes.covers_ref(PermissionRef::Exact(ROLE_SCOPE, r))
-                });
-                match granted {
+            if principal.scopes.is_some() {
+                match roles.iter().find(|r| principal.may_use_role(r)) {
                     Some(g) => t.step(|| format!("token scope includes role:{g}")),
                     None => {
                         t.step(|| format!("token scope does not include role:{r}"));

@@ -23,6 +23,15 @@ fn valid_segment(s: &str) -> bool {
 }
 
 impl Permission {
+    /// Whether this is a `role:NAME` or `role:*` scope: it names roles, not a permission.
+    pub fn names_role(&self) -> bool {
+        matches!(
+            self.borrowed(),
+            PermissionRef::Exact(crate::authz::ROLE_SCOPE, _)
+                | PermissionRef::Resource(crate::authz::ROLE_SCOPE)
+        )
+    }
+
     /// Parses `*`, `resource:*` or `resource:action` (lowercase ASCII letters, digits, `_-.`).
     pub fn parse(s: &str) -> Option<Self> {
         Some(match PermissionRef::parse(s)? {
@@ -128,6 +137,12 @@ impl PermissionSet {
 
     pub fn covers_ref(&self, required: PermissionRef<'_>) -> bool {
         self.0.iter().any(|p| p.covers_ref(required))
+    }
+
+    /// Whether, as a scope, this lets its credential use the role `role` (`role:NAME`, `role:*`
+    /// or `*`): scopes narrow roles as they narrow permissions.
+    pub fn covers_role(&self, role: &str) -> bool {
+        self.covers_ref(PermissionRef::Exact(crate::authz::ROLE_SCOPE, role))
     }
 
     pub fn extend(&mut self, other: &PermissionSet) {

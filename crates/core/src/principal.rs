@@ -128,6 +128,18 @@ impl Principal {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles().iter().any(|r| r == role)
     }
+    /// Whether this credential may use `role`: the subject has it and, for a scoped credential,
+    /// the scope covers `role:NAME`.
+    pub fn may_use_role(&self, role: &str) -> bool {
+        self.has_role(role) && self.scopes.as_ref().is_none_or(|s| s.covers_role(role))
+    }
+    /// The roles this credential may use (see [`Principal::may_use_role`]).
+    pub fn usable_roles(&self) -> impl Iterator<Item = &str> {
+        self.roles()
+            .iter()
+            .map(String::as_str)
+            .filter(|r| self.scopes.as_ref().is_none_or(|s| s.covers_role(r)))
+    }
     /// What the subject holds now: a user's permissions (roles and direct grants), a client's
     /// scopes.
     pub fn permissions(&self) -> &PermissionSet {

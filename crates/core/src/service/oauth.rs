@@ -552,13 +552,13 @@ impl Grant {
         let roles = user
             .roles
             .iter()
-            .filter(|r| req.covers_ref(PermissionRef::Exact(ROLE_SCOPE, r)))
+            .filter(|r| req.covers_role(r))
             .cloned()
             .collect();
         // Effective permissions: each scope entry the user holds, and each held permission a
         // wider scope entry covers (scope `items:*` over held `items:read`).
         let mut effective: Vec<Permission> = Vec::new();
-        for s in req.iter().filter(|s| !is_role_scope(s)) {
+        for s in req.iter().filter(|s| !s.names_role()) {
             if state.permissions.covers(s) {
                 effective.push(s.clone());
             } else {
@@ -580,11 +580,4 @@ impl Grant {
             ..Default::default()
         }
     }
-}
-
-fn is_role_scope(p: &Permission) -> bool {
-    matches!(
-        p.borrowed(),
-        PermissionRef::Exact(ROLE_SCOPE, _) | PermissionRef::Resource(ROLE_SCOPE)
-    )
 }

@@ -5,11 +5,10 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::Bouncer;
-use crate::authz::ROLE_SCOPE;
 use crate::authz::{Actor, may_grant};
 use crate::error::{Error, Result};
 use crate::model::{Page, PageRequest, User};
-use crate::permission::{PermissionRef, PermissionSet};
+use crate::permission::PermissionSet;
 use crate::principal::Principal;
 use crate::validate;
 
@@ -143,12 +142,7 @@ impl Bouncer {
                 format!("{bad:?} is not resource:action, resource:* or *"),
             )
         })?;
-        if let Some(p) = set.iter().find(|p| {
-            matches!(
-                p.borrowed(),
-                PermissionRef::Exact(ROLE_SCOPE, _) | PermissionRef::Resource(ROLE_SCOPE)
-            )
-        }) {
+        if let Some(p) = set.iter().find(|p| p.names_role()) {
             return Err(Error::validation(
                 "permissions",
                 format!("{p} names a role: roles are given with \"roles\", role:NAME is a scope"),

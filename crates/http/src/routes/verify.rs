@@ -143,19 +143,7 @@ async fn decide(b: &Bouncer, parts: &Parts) -> Result<Response, ApiError> {
         .as_ref()
         .map_or_else(|| "*".to_owned(), |s| s.to_strings().join(","));
     // Roles as the credential may use them: a narrowed scope passes on only its `role:NAME`s.
-    let roles: Vec<&str> = p
-        .roles()
-        .iter()
-        .map(String::as_str)
-        .filter(|r| {
-            p.scopes.as_ref().is_none_or(|s| {
-                s.covers_ref(bouncer_core::permission::PermissionRef::Exact(
-                    bouncer_core::authz::ROLE_SCOPE,
-                    r,
-                ))
-            })
-        })
-        .collect();
+    let roles: Vec<&str> = p.usable_roles().collect();
     for (name, value) in [
         ("x-auth-user", p.username().to_owned()),
         ("x-auth-user-id", p.subject_id()),
