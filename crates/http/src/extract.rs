@@ -61,19 +61,16 @@ pub fn decode_basic(encoded: &str) -> Option<(Vec<u8>, Vec<u8>)> {
 /// characters).
 pub fn parse_basic(encoded: &str) -> Option<(String, String)> {
     let (user, pass) = decode_basic(encoded)?;
+    user_and_password(user, pass)
+}
+
+/// A decoded Basic credential as a username and password (see [`parse_basic`]).
+fn user_and_password(user: Vec<u8>, pass: Vec<u8>) -> Option<(String, String)> {
     let (user, pass) = (String::from_utf8(user).ok()?, String::from_utf8(pass).ok()?);
     if user.is_empty() || user.chars().any(char::is_control) {
         return None;
     }
     Some((user, pass))
-}
-
-/// The password of a Basic credential when it is an API key, whatever the username.
-fn basic_api_key(encoded: &str) -> Option<String> {
-    let (_, pass) = decode_basic(encoded)?;
-    let pass = String::from_utf8(pass).ok()?;
-    pass.starts_with(bouncer_core::secret::API_KEY_PREFIX)
-        .then_some(pass)
 }
 
 /// The caller's address (resolved through trusted proxies), when the server recorded one.
@@ -191,14 +188,17 @@ fn authorization_credential(b: &Bouncer, parts: &Parts) -> Result<Option<Credent
         return Ok(Some(Credential::Bearer(rest.to_owned())));
     }
     if scheme.eq_ignore_ascii_case("basic") {
+        let malformed = || unauthorized(b, false, "malformed Basic credentials");
+        let (user, pass) = decode_basic(rest).ok_or_else(malformed)?;
         // `any:bnc_...` (any username, even none): an API key.
         if settings.api_keys_enabled
-            && let Some(key) = basic_api_key(rest)
+            && pass.starts_with(bouncer_core::secret::API_KEY_PREFIX.as_bytes())
         {
+            let key = String::from_utf8(pass).map_err(|_| malformed())?;
             return Ok(Some(Credential::ApiKey(key)));
         }
-        let Some((username, password)) = parse_basic(rest) else {
-            return Err(unauthorized(b, false, "malformed Basic credentials"));
+        let Some((username, password)) = user_and_password(user, pass) else {
+            return Err(malformed());
         };
         if settings.basic_enabled {
             return Ok(Some(Credential::Basic { username, password }));
