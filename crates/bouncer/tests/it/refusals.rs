@@ -346,3 +346,86 @@ async fn revocation_by_a_client_needs_its_secret() {
     assert!(!alive(t2).await, "revoked by Basic");
     server.stop().await;
 }
+
+/// RFC 7009 §2.1: an owner revoking proves who they are with any credential the server accepts
+/// (and only those: the `auth.*` switches hold here too); a bad one revokes nothing.
+#[tokio::test]
+async fn revocation_by_an_owner_needs_a_credential_the_server_accepts() {
+    for basic_on in [true, false] {
+        let app = TestApp::spawn_with(Db::Sqlite, |c| c.auth.basic = basic_on)
+            .await
+            .unwrap();
+        let (name, pw, _) = app.user_with_roles("owner", &["user"]).await;
+        let t = app.token(&name, &pw).await;
+        let (st, k) = status_and_body(
+            app.client
+                .post(app.at("/users/me/api-keys"))
+                .bearer_auth(&t)
+                .json(&json!({"name": "revoker"})),
+        )
+        .await;
+        assert_eq!(st, 201);
+        let key = k["key"].as_str().unwrap().to_owned();
+        let revoke = |auth: Option<String>, target: &str| {
+            let mut rb = app
+                .client
+                .post(app.at("/oauth2/revoke"))
+                .form(&[("token", target)]);
+            if let Some(a) = auth {
+                rb = rb.header("authorization", a);
+            }
+            status_and_body(rb)
+        };
+
+        let mut refusals = vec![
+            (
+                "garbage as its own bearer",
+                Some("Bearer garbage".to_owned()),
+                "garbage",
+            ),
+            (
+                "an invalid bearer",
+                Some("Bearer garbage".to_owned()),
+                t.as_str(),
+            ),
+            (
+                "a wrong password",
+                Some(basic(&name, "wrong-password")),
+                t.as_str(),
+            ),
+        ];
+        if !basic_on {
+            // With auth.basic off, a user's right password is no credential here either.
+            refusals.push(("Basic while off", Some(basic(&name, &pw)), t.as_str()));
+        }
+        for (what, auth, target) in refusals {
+            let (st, body) = revoke(auth, target).await;
+            assert_eq!(
+                (st, body["error"].as_str()),
+                (401, Some("invalid_client")),
+                "{what} (basic {basic_on})"
+            );
+            assert!(works(&app, &t).await, "{what}: nothing revoked");
+        }
+        // An API key (as a Basic password, as everywhere else) proves the owner.
+        let (st, _) = revoke(Some(basic("any", &key)), &t).await;
+        assert_eq!(st, 200, "basic {basic_on}");
+        assert!(!works(&app, &t).await, "revoked with an API key");
+        // So does the X-API-Key header, without any Authorization.
+        let t2 = app.token(&name, &pw).await;
+        let (st, _) = status_and_body(
+            app.client
+                .post(app.at("/oauth2/revoke"))
+                .header("x-api-key", &key)
+                .form(&[("token", t2.as_str())]),
+        )
+        .await;
+        assert_eq!(st, 200);
+        assert!(!works(&app, &t2).await, "revoked with X-API-Key");
+        app.stop().await;
+    }
+}
+
+async fn works(app: &TestApp, token: &str) -> bool {
+    app.get_bearer("/users/me", token).await.status() == 200
+}

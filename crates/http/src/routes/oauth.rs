@@ -247,72 +247,69 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
             "the body must be application/x-www-form-urlencoded".into(),
         )));
     }
-    let ctx = request_context(&req);
-    let mut authorizations = req.headers().get_all(header::AUTHORIZATION).iter();
-    let authorization = authorizations.next().cloned();
+    let (parts, body) = req.into_parts();
+    let mut authorizations = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let authorization = authorizations.next();
     if authorizations.next().is_some() {
         return Err(Ok(OAuthError::InvalidRequest(
             "more than one Authorization header".into(),
         )));
     }
-    let bytes = body_bytes(req, &()).await.map_err(Err)?;
+    let bytes = body_bytes(Request::from_parts(parts.clone(), body), &())
+        .await
+        .map_err(Err)?;
     let form = parse_form(&bytes).map_err(Ok)?;
     let token = form
         .get("token")
         .map(String::as_str)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Ok(OAuthError::InvalidRequest("token is required".into())))?;
-    let Some(value) = authorization.as_ref() else {
-        // client_secret_post: a registered client with its secret (a public client's bare
-        // client_id proves nothing).
-        let creds = client_credentials(&None, &form).map_err(Ok)?;
-        return revoke_as_client(b, creds, token).await;
-    };
-    let value = value.to_str().map_err(|_| Ok(OAuthError::InvalidClient))?;
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    let rest = rest.trim();
-    let caller = if scheme.eq_ignore_ascii_case("bearer") {
-        if rest == token && !token.starts_with(bouncer_core::secret::REFRESH_PREFIX) {
-            RevokeCaller::Possession
-        } else {
-            let p = b
-                .auth
-                .bearer(rest, &ctx)
-                .await
-                .map_err(|_| Ok(OAuthError::InvalidClient))?;
-            RevokeCaller::Owner(p.subject_id())
+    // A client, first: by its Basic credential (RFC 6749 §2.3.1: form-encoded id and secret)
+    // when it names a registered client, or by the form (client_secret_post).
+    match authorization {
+        Some(value) => {
+            let value = value.to_str().map_err(|_| Ok(OAuthError::InvalidClient))?;
+            let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+            let rest = rest.trim();
+            if scheme.eq_ignore_ascii_case("bearer")
+                && rest == token
+                && !token.starts_with(bouncer_core::secret::REFRESH_PREFIX)
+            {
+                // The token as its own bearer credential: it may revoke itself.
+                return b.revoke(RevokeCaller::Possession, token).await.map_err(Ok);
+            }
+            if scheme.eq_ignore_ascii_case("basic") {
+                let (id, secret) = client_from_basic(rest).map_err(Ok)?;
+                if id == SWAGGER_CLIENT && secret.is_empty() {
+                    // A public client naming itself proves nothing: not enough to revoke.
+                    return Err(Ok(OAuthError::InvalidClient));
+                }
+                if b.auth.client(&id).is_some() {
+                    let creds = ClientCredentials {
+                        client_id: Some(&id),
+                        client_secret: Some(&secret),
+                    };
+                    return revoke_as_client(b, creds, token).await;
+                }
+            }
         }
-    } else if scheme.eq_ignore_ascii_case("basic") {
-        // Read as client_secret_basic first (RFC 6749 §2.3.1: form-encoded id and secret).
-        let (id, secret) = client_from_basic(rest).map_err(Ok)?;
-        if id == SWAGGER_CLIENT && secret.is_empty() {
-            // A public client naming itself proves nothing: not enough to revoke.
-            return Err(Ok(OAuthError::InvalidClient));
-        }
-        if b.auth.client(&id).is_some() {
-            // A registered client revokes the tokens issued to it.
-            let creds = ClientCredentials {
-                client_id: Some(&id),
-                client_secret: Some(&secret),
-            };
+        None if form.contains_key("client_id") => {
+            // A public client's bare client_id proves nothing: refused in revoke_as_client.
+            let creds = client_credentials(&None, &form).map_err(Ok)?;
             return revoke_as_client(b, creds, token).await;
         }
-        // Otherwise a user's Basic credential (RFC 7617: the bytes as they are).
-        let (user, pass) =
-            crate::extract::parse_basic(rest).ok_or(Ok(OAuthError::InvalidClient))?;
-        let p = b
-            .auth
-            .basic(&user, &pass, &ctx)
-            .await
-            .map_err(|e| match e {
-                bouncer_core::Error::Busy => Ok(OAuthError::Busy),
-                _ => Ok(OAuthError::InvalidClient),
-            })?;
-        RevokeCaller::Owner(p.subject_id())
-    } else {
-        return Err(Ok(OAuthError::InvalidClient));
+        None => {}
+    }
+    // Otherwise the token's owner, by any credential the request pipeline accepts (with its
+    // switches, its one-credential rule and CSRF for a session cookie).
+    let owner = match crate::extract::authenticate(b, &parts).await {
+        Ok(Some(p)) => p,
+        Err(ApiError::Core(bouncer_core::Error::Busy)) => return Err(Ok(OAuthError::Busy)),
+        Ok(None) | Err(_) => return Err(Ok(OAuthError::InvalidClient)),
     };
-    b.revoke(caller, token).await.map_err(Ok)
+    b.revoke(RevokeCaller::Owner(owner.subject_id()), token)
+        .await
+        .map_err(Ok)
 }
 
 /// Revocation by an authenticated registered client, of the tokens issued to it; a public client
