@@ -64,7 +64,7 @@ impl Authenticator {
     }
 
     /// Applies what the change feed says other processes (and this one) changed since the last
-    /// call: drops exactly the users that changed, reloads roles when a role changed, records
+    /// call: drops exactly the users, API keys and sessions that changed, reloads roles when a role changed, records
     /// revocations. A gap in the feed (entries pruned before this process read them) or a kind
     /// this version does not know drops everything instead. Returns how many entries it applied.
     pub async fn apply_changes(&self) -> Result<usize> {
@@ -79,8 +79,6 @@ impl Authenticator {
             let mut roles = false;
             let mut clients = false;
             let mut keys = false;
-            let mut api_keys = false;
-            let mut sessions = false;
             for c in &batch.changes {
                 match c.kind {
                     Some(ChangeKind::User) => match Uuid::parse_str(&c.key) {
@@ -98,8 +96,14 @@ impl Authenticator {
                     },
                     Some(ChangeKind::Client) => clients = true,
                     Some(ChangeKind::Keys) => keys = true,
-                    Some(ChangeKind::ApiKey) => api_keys = true,
-                    Some(ChangeKind::Session) => sessions = true,
+                    Some(ChangeKind::ApiKey) => match Uuid::parse_str(&c.key) {
+                        Ok(id) => self.api_keys.invalidate(id),
+                        Err(_) => everything = true,
+                    },
+                    Some(ChangeKind::Session) => match Uuid::parse_str(&c.key) {
+                        Ok(id) => self.sessions.invalidate(id),
+                        Err(_) => everything = true,
+                    },
                     None => everything = true,
                 }
             }
@@ -115,11 +119,9 @@ impl Authenticator {
             if everything || keys {
                 self.reload_keys().await?;
             }
-            if everything || api_keys {
-                self.invalidate_api_keys();
-            }
-            if everything || sessions {
-                self.invalidate_sessions();
+            if everything {
+                self.api_keys.invalidate_all();
+                self.sessions.invalidate_all();
             }
             applied += batch.changes.len();
             self.last_seq.store(batch.latest, Ordering::SeqCst);

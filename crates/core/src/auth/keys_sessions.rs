@@ -66,9 +66,9 @@ impl Authenticator {
         })
     }
 
-    /// Drops cached sessions (one ended, here or elsewhere).
-    pub fn invalidate_sessions(&self) {
-        self.sessions.invalidate_all();
+    /// Drops the cached session `id` (it ended, here or elsewhere).
+    pub fn invalidate_session(&self, id: Uuid) {
+        self.sessions.invalidate(id);
     }
 
     /// The stored API key for `key`: refused without a lookup when its checksum is wrong, from
@@ -147,9 +147,9 @@ impl Authenticator {
         })
     }
 
-    /// Drops cached API keys (a key was revoked or rolled, here or elsewhere).
-    pub fn invalidate_api_keys(&self) {
-        self.api_keys.invalidate_all();
+    /// Drops the cached API key `id` (revoked or rolled, here or elsewhere).
+    pub fn invalidate_api_key(&self, id: Uuid) {
+        self.api_keys.invalidate(id);
     }
 
     /// Writes the keys' `last_used_at` gathered since the last call, in one batch.

@@ -211,9 +211,9 @@ impl Authenticator {
                 .max_capacity(100_000)
                 .time_to_live(std::time::Duration::from_secs(30))
                 .build(),
-            api_keys: digest_cache::DigestCache::new(settings.cache_max_age),
+            api_keys: digest_cache::DigestCache::new(settings.cache_max_age, |k| k.key.id),
             key_uses: Default::default(),
-            sessions: digest_cache::DigestCache::new(settings.cache_max_age),
+            sessions: digest_cache::DigestCache::new(settings.cache_max_age, |s| s.id),
             session_uses: Default::default(),
             client_stripes: (0..CLIENT_STRIPES)
                 .map(|_| Arc::new(Semaphore::new(hasher.workers().max(4))))

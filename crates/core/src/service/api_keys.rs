@@ -144,7 +144,7 @@ impl Bouncer {
     pub async fn revoke_api_key(&self, actor: Actor<'_>, owner: Uuid, id: Uuid) -> Result<()> {
         self.owned_key(actor, owner, id).await?;
         let deleted = self.store.delete_api_key(id).await?;
-        self.auth.invalidate_api_keys();
+        self.auth.invalidate_api_key(id);
         if deleted {
             Ok(())
         } else {
@@ -199,7 +199,7 @@ impl Bouncer {
                 now,
             )
             .await?;
-        self.auth.invalidate_api_keys();
+        self.auth.invalidate_api_key(old.id);
         Ok((new, key))
     }
 }

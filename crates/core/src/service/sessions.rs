@@ -78,7 +78,7 @@ impl Bouncer {
             ));
         };
         self.store.delete_session(id).await?;
-        self.auth.invalidate_sessions();
+        self.auth.invalidate_session(id);
         Ok(())
     }
 }
