@@ -56,42 +56,48 @@ pub fn normalize_path(uri: &str) -> Option<String> {
     Some(format!("/{}", out.join("/")))
 }
 
-fn glob_match(pattern: &[&str], path: &[&str]) -> bool {
-    match pattern.split_first() {
+/// Whether the pattern's segments (walked without collecting them) match the path's.
+fn glob_match<'a>(mut pattern: impl Iterator<Item = &'a str> + Clone, path: &[&str]) -> bool {
+    match pattern.next() {
         None => path.is_empty(),
-        Some((&"**", rest)) => (0..=path.len()).any(|i| glob_match(rest, &path[i..])),
-        Some((&p, rest)) => match path.split_first() {
+        Some("**") => (0..=path.len()).any(|i| glob_match(pattern.clone(), &path[i..])),
+        Some(p) => match path.split_first() {
             // Case-insensitive: stricter for upstreams that are, the same for those that are not.
             Some((&s, path_rest)) => {
-                (p == "*" || p.eq_ignore_ascii_case(s)) && glob_match(rest, path_rest)
+                (p == "*" || p.eq_ignore_ascii_case(s)) && glob_match(pattern, path_rest)
             }
             None => false,
         },
     }
 }
 
+/// A normalized path's segments; `None` for very long paths, which match no rule (bounded work
+/// whatever the path: at most two `**` per rule, configuration refuses more).
+fn segments(path: &str) -> Option<Vec<&str>> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    (segments.len() <= 64).then_some(segments)
+}
+
 impl Rule {
     /// Whether the rule covers `method` on the normalized `path`.
     pub fn matches(&self, method: &str, path: &str) -> bool {
+        segments(path).is_some_and(|s| self.matches_segments(method, &s))
+    }
+
+    fn matches_segments(&self, method: &str, path: &[&str]) -> bool {
         if !self.methods.is_empty() && !self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
         {
             return false;
         }
-        let pattern: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
-        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        // Bounded work whatever the path: at most two `**` per rule (configuration refuses more),
-        // and very long paths match no rule.
-        if segments.len() > 64 {
-            return false;
-        }
-        glob_match(&pattern, &segments)
+        glob_match(self.path.split('/').filter(|s| !s.is_empty()), path)
     }
 }
 
-/// The first rule covering the request, if any (and if the request named a path at all).
+/// The first rule covering the request, if any (and if the request named a path at all). The
+/// path is split once, whatever the number of rules.
 pub fn first_match<'r>(rules: &'r [Rule], method: &str, path: Option<&str>) -> Option<&'r Rule> {
-    let path = path?;
-    rules.iter().find(|r| r.matches(method, path))
+    let path = segments(path?)?;
+    rules.iter().find(|r| r.matches_segments(method, &path))
 }
 
 #[cfg(test)]
