@@ -93,8 +93,9 @@ enum TokenSubject {
 #[derive(Debug)]
 struct VerifiedToken {
     sub: TokenSubject,
-    /// What introspection answers about the token, kept from its claims.
-    info: TokenInfo,
+    /// What introspection answers about the token, kept from its claims (shared, so a request
+    /// copies no string of it).
+    info: Arc<TokenInfo>,
     r#gen: i64,
     exp: i64,
     /// Milliseconds, from the `auth_time` claim.
@@ -408,7 +409,7 @@ impl Authenticator {
         &self,
         token: &str,
         ctx: &RequestContext,
-    ) -> Result<(Principal, TokenInfo)> {
+    ) -> Result<(Principal, Arc<TokenInfo>)> {
         let now_s = self.clock.now_s();
         let leeway = i64::try_from(self.tokens.settings().leeway.as_secs()).unwrap_or(0);
         let verified = match self.verified_tokens.get(token) {
@@ -439,13 +440,13 @@ impl Authenticator {
                 };
                 let v = Arc::new(VerifiedToken {
                     sub,
-                    info: TokenInfo {
+                    info: Arc::new(TokenInfo {
                         client_id: claims.client_id.clone(),
                         username: claims.username.clone(),
                         scope: claims.scope.clone(),
                         iat: claims.iat,
                         exp: claims.exp,
-                    },
+                    }),
                     family,
                     r#gen: claims.r#gen,
                     auth_time: claims.auth_time.saturating_mul(1000),

@@ -140,9 +140,9 @@ impl Bouncer {
         Ok(Introspection {
             active: true,
             sub: p.subject_id(),
-            username: c.username,
-            scope: c.scope,
-            client_id: c.client_id,
+            username: c.username.clone(),
+            scope: c.scope.clone(),
+            client_id: c.client_id.clone(),
             exp: c.exp,
             iat: c.iat,
             token_type: "access_token",
