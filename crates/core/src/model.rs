@@ -48,6 +48,15 @@ impl User {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
+    /// Whether the user may hold the role scope `p` (`role:NAME` for a role they have, `role:*`).
+    pub fn holds_role_scope(&self, p: &crate::permission::Permission) -> bool {
+        use crate::permission::PermissionRef;
+        match p.borrowed() {
+            PermissionRef::Exact(crate::authz::ROLE_SCOPE, role) => self.has_role(role),
+            PermissionRef::Resource(crate::authz::ROLE_SCOPE) => true,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

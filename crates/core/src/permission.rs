@@ -139,6 +139,24 @@ impl PermissionSet {
         self.0.iter().any(|p| p.covers_ref(required))
     }
 
+    /// The permissions a credential scoped to `self` may use of `held`: each scope entry held as
+    /// a whole, and each held permission a wider entry covers (scope `items:*` over held
+    /// `items:read`); `*` is all of `held`. `role:` entries name roles, not permissions: left out.
+    pub fn effective_within(&self, held: &PermissionSet) -> PermissionSet {
+        if self.covers(&Permission::All) {
+            return held.clone();
+        }
+        let mut effective: Vec<Permission> = Vec::new();
+        for s in self.0.iter().filter(|s| !s.names_role()) {
+            if held.covers(s) {
+                effective.push(s.clone());
+            } else {
+                effective.extend(held.0.iter().filter(|u| s.covers(u)).cloned());
+            }
+        }
+        PermissionSet::new(effective)
+    }
+
     /// Whether, as a scope, this lets its credential use the role `role` (`role:NAME`, `role:*`
     /// or `*`): scopes narrow roles as they narrow permissions.
     pub fn covers_role(&self, role: &str) -> bool {

@@ -592,3 +592,59 @@ async fn keys_do_not_make_keys_and_rolls_follow_the_grant_rule() {
     assert_eq!(i["scope"], "items:read items:write", "{i}");
     app.stop().await;
 }
+
+/// Introspection reports what a key can use now, as requests see it: a key scoped `items:*`
+/// whose owner now holds only `items:read` reports `items:read` (and still reads items).
+#[tokio::test]
+async fn key_introspection_reports_the_scopes_the_owner_still_holds() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (_, gw) = create(
+        &app,
+        &admin,
+        "/clients",
+        json!({"name": "gw", "scopes": ["tokens:introspect"]}),
+    )
+    .await;
+    let introspect = |key: String| {
+        let rb = app
+            .client
+            .post(app.at("/oauth2/introspect"))
+            .basic_auth(
+                gw["client_id"].as_str().unwrap(),
+                gw["client_secret"].as_str(),
+            )
+            .form(&[("token", key)]);
+        async move { rb.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let (name, pw, id) = app.user_with_roles("demoted", &["moderator"]).await;
+    let t = app.token(&name, &pw).await;
+    let (st, k) = create(
+        &app,
+        &t,
+        "/users/me/api-keys",
+        json!({"name": "k", "scopes": ["items:*"]}),
+    )
+    .await;
+    assert_eq!(st, 201, "{k}");
+    let key = k["key"].as_str().unwrap().to_owned();
+    assert_eq!(introspect(key.clone()).await["scope"], "items:*");
+
+    let r = app
+        .client
+        .patch(app.at(&format!("/users/{id}")))
+        .bearer_auth(&admin)
+        .json(&json!({"roles": ["guest"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let i = introspect(key.clone()).await;
+    assert_eq!(
+        (&i["active"], &i["scope"]),
+        (&json!(true), &json!("items:read")),
+        "{i}"
+    );
+    assert_eq!(with_key(&app, "/items", ("x-api-key", key)).await.0, 200);
+    app.stop().await;
+}

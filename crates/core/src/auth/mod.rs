@@ -81,6 +81,13 @@ pub struct VerifiedKey {
     recorded: AtomicI64,
 }
 
+impl VerifiedKey {
+    /// The key's scopes, parsed once when it was first looked up.
+    pub fn scopes(&self) -> &PermissionSet {
+        &self.scopes
+    }
+}
+
 /// Whom a verified token names.
 #[derive(Debug)]
 enum TokenSubject {

@@ -4,11 +4,10 @@
 use uuid::Uuid;
 
 use super::Bouncer;
-use crate::authz::ROLE_SCOPE;
 use crate::clock::Millis;
 use crate::error::Error;
 use crate::model::{RefreshToken, TokenFamily};
-use crate::permission::{Permission, PermissionRef, PermissionSet};
+use crate::permission::{Permission, PermissionSet};
 use crate::principal::ClientState;
 use crate::principal::UserState;
 use crate::secret;
@@ -535,10 +534,10 @@ impl Grant {
             return Ok(unnarrowed());
         };
         for p in req.iter() {
-            let held = match p.borrowed() {
-                PermissionRef::Exact(ROLE_SCOPE, role) => user.has_role(role),
-                PermissionRef::Resource(ROLE_SCOPE) => true,
-                _ => state.permissions.covers(p),
+            let held = if p.names_role() {
+                user.holds_role_scope(p)
+            } else {
+                state.permissions.covers(p)
             };
             if !held {
                 return Err(OAuthError::InvalidScope(format!(
@@ -555,20 +554,10 @@ impl Grant {
             .filter(|r| req.covers_role(r))
             .cloned()
             .collect();
-        // Effective permissions: each scope entry the user holds, and each held permission a
-        // wider scope entry covers (scope `items:*` over held `items:read`).
-        let mut effective: Vec<Permission> = Vec::new();
-        for s in req.iter().filter(|s| !s.names_role()) {
-            if state.permissions.covers(s) {
-                effective.push(s.clone());
-            } else {
-                effective.extend(state.permissions.iter().filter(|u| s.covers(u)).cloned());
-            }
-        }
         Ok(Grant {
             scope: req.to_scope(),
             roles,
-            permissions: PermissionSet::new(effective).to_strings(),
+            permissions: req.effective_within(&state.permissions).to_strings(),
         })
     }
 

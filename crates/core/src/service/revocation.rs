@@ -4,7 +4,7 @@
 use super::Bouncer;
 use super::oauth::{AuthenticatedClient, ClientCredentials, OAuthError};
 use crate::error::Error;
-use crate::permission::Permission;
+use crate::permission::{Permission, PermissionSet};
 use crate::secret;
 
 /// An RFC 7662 answer: `active: false` and nothing else for anything not valid.
@@ -107,22 +107,18 @@ impl Bouncer {
                     active: true,
                     sub: k.user_id.to_string(),
                     username: s.user.username.clone(),
-                    // What the key can use now: its scopes ∩ the owner's permissions.
+                    // What the key can use now: the owner's permissions its scopes cover, and the
+                    // role scopes of roles the owner has (as the password grant narrows).
                     scope: {
-                        let scopes = crate::permission::PermissionSet::parse(
-                            k.scopes.iter().map(String::as_str),
-                        )
-                        .unwrap_or_default();
-                        if scopes.covers(&Permission::All) {
-                            s.permissions.to_scope()
-                        } else {
-                            scopes
+                        let mut now = v.scopes().effective_within(&s.permissions);
+                        now.extend(&PermissionSet::new(
+                            v.scopes()
                                 .iter()
-                                .filter(|p| s.permissions.covers(p))
-                                .map(ToString::to_string)
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        }
+                                .filter(|p| p.names_role() && s.user.holds_role_scope(p))
+                                .cloned()
+                                .collect(),
+                        ));
+                        now.to_scope()
                     },
                     client_id: String::new(),
                     exp: k.expires_at.map_or(0, |e| e.div_euclid(1000)),
