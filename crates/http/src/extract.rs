@@ -34,7 +34,7 @@ fn challenge(b: &Bouncer, invalid_token: bool) -> Challenge {
     }
 }
 
-fn unauthorized(b: &Bouncer, invalid_token: bool, detail: &'static str) -> ApiError {
+pub(crate) fn unauthorized(b: &Bouncer, invalid_token: bool, detail: &'static str) -> ApiError {
     ApiError::Unauthorized {
         challenge: challenge(b, invalid_token),
         detail,

@@ -17,7 +17,7 @@ use bouncer_core::forward::{RuleNeed, first_match, normalize_path};
 use bouncer_core::service::Bouncer;
 
 use crate::error::ApiError;
-use crate::extract::authenticate_for;
+use crate::extract::{authenticate_for, unauthorized};
 use crate::views::ProblemDoc;
 
 /// One header's value (absent, repeated or not text: `None`).
@@ -99,14 +99,7 @@ async fn decide(b: &Bouncer, parts: &Parts) -> Result<Response, ApiError> {
         return Ok(StatusCode::OK.into_response());
     }
     let Some(p) = authenticate_for(b, parts, &method).await? else {
-        return Err(ApiError::Unauthorized {
-            challenge: crate::error::Challenge {
-                bearer: b.auth.settings().bearer_enabled,
-                basic: b.auth.settings().basic_enabled,
-                invalid_token: false,
-            },
-            detail: "authentication required",
-        });
+        return Err(unauthorized(b, false, "authentication required"));
     };
     match rule.map(|r| &r.need) {
         None if !rules.is_empty() => {
