@@ -33,16 +33,19 @@ impl Authenticator {
             .await?;
         let now = self.clock.now_ms();
         let idle = i64::try_from(self.settings.session_idle.as_millis()).unwrap_or(i64::MAX / 4);
-        let last_seen = self
-            .session_uses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&s.id)
-            .copied()
-            .unwrap_or(s.last_seen_at)
-            .max(s.last_seen_at);
-        if s.expires_at <= now || last_seen + idle <= now {
-            return Err(Error::InvalidCredentials(AuthFailure::Expired));
+        {
+            // One lock per request: the idle check and the use it records. (A use recorded for a
+            // session whose user then fails the checks below touches only a dead session.)
+            let mut uses = self.session_uses.lock().unwrap_or_else(|e| e.into_inner());
+            let last_seen = uses
+                .get(&s.id)
+                .copied()
+                .unwrap_or(s.last_seen_at)
+                .max(s.last_seen_at);
+            if s.expires_at <= now || last_seen + idle <= now {
+                return Err(Error::InvalidCredentials(AuthFailure::Expired));
+            }
+            uses.insert(s.id, now);
         }
         let state = self
             .user_state(s.user_id)
@@ -52,10 +55,6 @@ impl Authenticator {
         if state.user.credential_gen != s.credential_gen {
             return Err(Error::InvalidCredentials(AuthFailure::Superseded));
         }
-        self.session_uses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(s.id, now);
         Ok(Principal {
             subject: Subject::User(state),
             credential: CredentialKind::Session,
