@@ -141,6 +141,7 @@ impl Server {
         let wake = Arc::new(tokio::sync::Notify::new());
         let change_listener = bouncer_store::listen::spawn(&store, wake.clone());
         let poller = tokio::spawn(follow_changes(bouncer.clone(), wake));
+        let audit_writer = tokio::spawn(write_audit(bouncer.clone()));
         let limit = Arc::new(Semaphore::new(config.server.max_connections));
         let graceful = GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
@@ -213,6 +214,13 @@ impl Server {
             tracing::warn!("grace period over; closing remaining connections");
         }
         poller.abort();
+        // Every event of every answered request is written before the process exits. Flushing
+        // first waits for a batch the writer may be writing; only then is the writer stopped
+        // (aborting it mid-write would drop that batch).
+        if let Err(e) = bouncer.audit.flush().await {
+            tracing::error!(error = %e, "could not write the last audit events");
+        }
+        audit_writer.abort();
         let _ = bouncer.auth.flush_key_uses().await;
         if let Some(l) = change_listener {
             l.abort();
@@ -234,7 +242,7 @@ async fn follow_changes(b: Arc<Bouncer>, wake: Arc<tokio::sync::Notify>) {
             _ = tick.tick() => {}
             () = wake.notified() => {}
         }
-        if let Err(e) = b.auth.apply_changes().await {
+        if let Err(e) = b.apply_changes().await {
             tracing::warn!(error = %e, "could not read the change feed");
         }
         // API keys' last use, in one batch (the listing is at most this far behind).
@@ -250,6 +258,31 @@ async fn follow_changes(b: Arc<Bouncer>, wake: Arc<tokio::sync::Notify>) {
             let hour_ago = b.clock.now_ms() - 3_600_000;
             if let Err(e) = b.store.prune_changes(hour_ago).await {
                 tracing::debug!(error = %e, "could not prune the change feed");
+            }
+        }
+    }
+}
+
+/// Writes queued audit events in batches: every 200 ms, or at once when many are waiting; prunes
+/// events past `audit.retention_days` at start and every hour.
+async fn write_audit(b: Arc<Bouncer>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = b.audit.wanted() => {}
+        }
+        if let Err(e) = b.audit.flush().await {
+            tracing::warn!(error = %e, "could not write audit events; will retry");
+        }
+        if last_prune.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+            last_prune = Some(tokio::time::Instant::now());
+            match b.audit.prune(b.settings.audit.retention_days).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "pruned audit events past their retention"),
+                Err(e) => tracing::warn!(error = %e, "could not prune audit events"),
             }
         }
     }

@@ -3,9 +3,10 @@
 //!
 //! The invariants that matter most live here, in one place each:
 //! - who is calling: [`auth::Authenticator`] turns any credential into one [`principal::Principal`];
-//! - may they: [`authz::authorize`] returns a [`authz::Decision`] that carries the reason;
+//! - may they: [`authz::Authorizer::authorize`] returns a [`authz::Decision`] that carries the reason;
 //! - what is valid: [`validate`] and [`permission`] parse every user-supplied value once.
 
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod clock;
@@ -16,6 +17,7 @@ pub mod keys;
 pub mod model;
 pub mod password;
 pub mod permission;
+pub mod policy;
 pub mod principal;
 pub mod secret;
 pub mod service;

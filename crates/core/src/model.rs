@@ -207,6 +207,8 @@ pub enum ChangeKind {
     ApiKey,
     /// A session ended (key: session id).
     Session,
+    /// A policy was put or deleted (key: name): recompile the policy set.
+    Policy,
 }
 
 impl ChangeKind {
@@ -220,6 +222,7 @@ impl ChangeKind {
             ChangeKind::Client => "client",
             ChangeKind::ApiKey => "api_key",
             ChangeKind::Session => "session",
+            ChangeKind::Policy => "policy",
         }
     }
 
@@ -233,6 +236,7 @@ impl ChangeKind {
             "client" => ChangeKind::Client,
             "api_key" => ChangeKind::ApiKey,
             "session" => ChangeKind::Session,
+            "policy" => ChangeKind::Policy,
             _ => return None,
         })
     }
@@ -332,4 +336,67 @@ pub struct Session {
     pub created_at: Millis,
     pub last_seen_at: Millis,
     pub expires_at: Millis,
+}
+
+/// A stored policy: its name and document (JSON text, as it was put).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRecord {
+    pub name: String,
+    pub document: String,
+}
+
+/// Whether an audited action succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "success" => Some(Outcome::Success),
+            "failure" => Some(Outcome::Failure),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of the audit trail. Never a secret: names, codes and addresses only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// UUIDv7: its order is time order.
+    pub id: Uuid,
+    pub at: Millis,
+    /// Who acted: a username, a client's id, `operator` (the CLI), or the username a failed login
+    /// tried.
+    pub actor: String,
+    /// What was acted on (a username, role, policy, client id, key id, permission).
+    pub subject: Option<String>,
+    /// `login`, `token.issue`, `user.update`, `authz.denied`, ...
+    pub action: String,
+    pub outcome: Outcome,
+    /// Why it failed (the refusal's code), or what changed.
+    pub reason: Option<String>,
+    pub client_ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// A page request for the audit trail: filters combine with AND, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// Events at or after this time.
+    pub since: Option<Millis>,
+    /// Events older than this one (the previous page's last id).
+    pub before: Option<Uuid>,
+    pub limit: u32,
 }

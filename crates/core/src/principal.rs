@@ -11,7 +11,10 @@ use crate::permission::PermissionSet;
 /// How the caller proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialKind {
+    /// A JWT access token issued to a user.
     Jwt,
+    /// An opaque access token issued to a user (`tokens.format = "opaque"`).
+    Opaque,
     Basic,
     /// A token issued to a client by the client-credentials grant.
     Client,
@@ -25,6 +28,7 @@ impl CredentialKind {
     pub fn as_str(self) -> &'static str {
         match self {
             CredentialKind::Jwt => "jwt",
+            CredentialKind::Opaque => "opaque",
             CredentialKind::Basic => "basic",
             CredentialKind::Client => "client",
             CredentialKind::ApiKey => "api_key",

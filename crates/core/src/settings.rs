@@ -116,6 +116,24 @@ pub struct Settings {
     pub keys: KeySettings,
     /// `[[forward_auth.rules]]`, in order.
     pub forward_rules: Vec<crate::forward::Rule>,
+    pub audit: AuditSettings,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct AuditSettings {
+    /// Events older than this are pruned.
+    pub retention_days: u32,
+    /// Also log each event as a JSON line.
+    pub json_log: bool,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            retention_days: 90,
+            json_log: false,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -167,6 +185,7 @@ impl Default for Settings {
                 encryption_key: None,
             },
             forward_rules: Vec::new(),
+            audit: AuditSettings::default(),
         }
     }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::clock::Millis;
 use crate::model::{
-    ApiKey, ChangeBatch, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role, Session,
+    ApiKey, AuditEvent, AuditQuery, ChangeBatch, PolicyRecord, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role, Session,
     SigningKeyRecord, TokenFamily, User,
 };
 
@@ -44,6 +44,24 @@ pub enum RoleDeletion {
 pub trait Store: Send + Sync + 'static {
     /// Cheap round trip, for readiness.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// The unit of work of an administrative change: this same store, whose writes also commit
+    /// `event` inside their own transaction, so the change and its audit record land together or
+    /// not at all. The event is recorded once however many writes (or retries) use the view.
+    fn audited(&self, event: AuditEvent) -> Box<dyn Store>;
+    /// Appends request-path events (logins, tokens, denials), batched by the caller.
+    async fn insert_audit_events(&self, events: &[AuditEvent]) -> StoreResult<()>;
+    /// A page of the audit trail, newest first.
+    async fn audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+    /// Forgets events older than `before`; returns how many.
+    async fn prune_audit_events(&self, before: Millis) -> StoreResult<u64>;
+
+    /// Every policy, by name.
+    async fn list_policies(&self) -> StoreResult<Vec<PolicyRecord>>;
+    /// Creates or replaces a policy (recorded in the change feed); returns true if created.
+    async fn put_policy(&self, policy: &PolicyRecord, now: Millis) -> StoreResult<bool>;
+    /// Deletes a policy (recorded in the change feed); false if there was none.
+    async fn delete_policy(&self, name: &str) -> StoreResult<bool>;
 
     /// The change feed's high-water mark: bumped by every write that can change what an existing
     /// credential may do (user updates and deletions, role changes, revocations).

@@ -13,7 +13,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use bouncer_core::auth::Credential;
-use bouncer_core::authz::{Requirement, Resource, authorize};
+use bouncer_core::authz::{Requirement, Resource};
 use bouncer_core::principal::Principal;
 use bouncer_core::{Error, service::Bouncer};
 use serde::de::DeserializeOwned;
@@ -310,6 +310,9 @@ permission!(UsersWrite, "users:write");
 permission!(RolesRead, "roles:read");
 permission!(RolesWrite, "roles:write");
 permission!(ClientsWrite, "clients:write");
+permission!(PoliciesRead, "policies:read");
+permission!(PoliciesWrite, "policies:write");
+permission!(AuditRead, "audit:read");
 
 /// Role `admin`.
 pub struct Admin;
@@ -324,7 +327,7 @@ impl Need for UserOrAdmin {
 }
 
 /// A caller meeting `N` (for a permission and a scoped token, the scope too), decided by
-/// [`authorize`]; 401 without credentials, 403 with the reason otherwise.
+/// the authorizer; 401 without credentials, 403 with the reason otherwise.
 pub struct Require<N: Need>(pub Principal, PhantomData<N>);
 
 impl<S: Send + Sync, N: Need> FromRequestParts<S> for Require<N>
@@ -335,7 +338,10 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Auth(p) = Auth::from_request_parts(parts, state).await?;
-        authorize(&p, N::REQUIREMENT, Resource::default(), &p.context).into_result()?;
+        let b: Arc<Bouncer> = axum::extract::FromRef::from_ref(state);
+        b.authz
+            .authorize(&p, N::REQUIREMENT, Resource::default())
+            .into_result()?;
         Ok(Require(p, PhantomData))
     }
 }

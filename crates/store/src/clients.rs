@@ -25,6 +25,7 @@ pub(crate) async fn insert(store: &SqlStore, c: &Client) -> StoreResult<()> {
     .execute(&mut *tx)
     .await
     .map_err(backend_err)?;
+    crate::audit::pending(store, &mut tx).await.map_err(backend_err)?;
     tx.commit().await.map_err(backend_err)
 }
 
@@ -77,6 +78,7 @@ pub(crate) async fn delete(store: &SqlStore, id: &str, now: i64) -> StoreResult<
     .execute(&mut *tx)
     .await
     .map_err(backend_err)?;
+    crate::audit::pending(store, &mut tx).await.map_err(backend_err)?;
     tx.commit().await.map_err(backend_err)?;
     Ok(true)
 }

@@ -7,11 +7,13 @@
 //! [`StoreError::Conflict`].
 
 mod api_keys;
+mod audit;
 mod changes;
 mod clients;
 mod items;
 mod keys;
 pub mod listen;
+mod policies;
 mod roles;
 mod sessions;
 mod tokens;
@@ -23,7 +25,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bouncer_core::model::{
-    ApiKey, ChangeBatch, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role, Session,
+    ApiKey, AuditEvent, AuditQuery, ChangeBatch, PolicyRecord, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role, Session,
     SigningKeyRecord, TokenFamily, User,
 };
 use bouncer_core::store::{RoleDeletion, Store, StoreError, StoreResult};
@@ -89,6 +91,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sessions",
         include_str!("../migrations/0009_sessions.sql"),
     ),
+    (
+        10,
+        "policies_audit",
+        include_str!("../migrations/0010_policies_audit.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -145,6 +152,8 @@ pub struct SqlStore {
     url: String,
     /// The database file, for SQLite.
     sqlite_path: Option<std::path::PathBuf>,
+    /// The audit event this view's administrative writes commit with (`Store::audited`).
+    audit: Option<std::sync::Arc<AuditEvent>>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -275,6 +284,7 @@ impl SqlStore {
             backend,
             url: url.clone(),
             sqlite_path,
+            audit: None,
         })
     }
 
@@ -427,6 +437,32 @@ impl Store for SqlStore {
             .await
             .map(drop)
             .map_err(backend_err)
+    }
+
+    fn audited(&self, event: AuditEvent) -> Box<dyn Store> {
+        Box::new(SqlStore {
+            audit: Some(std::sync::Arc::new(event)),
+            ..self.clone()
+        })
+    }
+    async fn insert_audit_events(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        audit::insert_batch(self, events).await
+    }
+    async fn audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+        audit::page(self, query).await
+    }
+    async fn prune_audit_events(&self, before: i64) -> StoreResult<u64> {
+        audit::prune(self, before).await
+    }
+
+    async fn list_policies(&self) -> StoreResult<Vec<PolicyRecord>> {
+        policies::list(self).await
+    }
+    async fn put_policy(&self, policy: &PolicyRecord, now: i64) -> StoreResult<bool> {
+        policies::put(self, policy, now).await
+    }
+    async fn delete_policy(&self, name: &str) -> StoreResult<bool> {
+        policies::delete(self, name).await
     }
 
     async fn revision(&self) -> StoreResult<i64> {

@@ -130,6 +130,7 @@ pub(crate) async fn insert(store: &SqlStore, user: &User) -> StoreResult<()> {
     .await
     .map_err(backend_err)?;
     write_grants(&mut tx, user).await.map_err(backend_err)?;
+    crate::audit::pending(store, &mut tx).await.map_err(backend_err)?;
     tx.commit().await.map_err(backend_err)
 }
 
@@ -189,6 +190,8 @@ pub(crate) async fn list(store: &SqlStore, page: PageRequest) -> StoreResult<Pag
 pub(crate) struct AdminGuard {
     pub(crate) tx: Transaction<'static, Any>,
     before: i64,
+    /// The store (view) the write came through: its audit event commits with the change.
+    store: SqlStore,
 }
 
 impl AdminGuard {
@@ -198,7 +201,11 @@ impl AdminGuard {
             .await
             .map_err(backend_err)?;
         let before = enabled_admins(&mut tx).await.map_err(backend_err)?;
-        Ok(Self { tx, before })
+        Ok(Self {
+            tx,
+            before,
+            store: store.clone(),
+        })
     }
 
     pub(crate) async fn commit(mut self) -> StoreResult<()> {
@@ -207,6 +214,9 @@ impl AdminGuard {
             self.tx.rollback().await.map_err(backend_err)?;
             return Err(StoreError::LastAdmin);
         }
+        crate::audit::pending(&self.store, &mut self.tx)
+            .await
+            .map_err(backend_err)?;
         self.tx.commit().await.map_err(backend_err)
     }
 }

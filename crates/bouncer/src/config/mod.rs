@@ -29,7 +29,17 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub forward_auth: ForwardAuthConfig,
     pub cors: CorsConfig,
+    pub audit: AuditConfig,
     pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Events older than this are pruned in the background.
+    pub retention_days: u32,
+    /// Also write each event as a JSON log line.
+    pub json_log: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -230,6 +240,10 @@ impl Default for Config {
                 allow_credentials: false,
                 max_age_s: 600,
             },
+            audit: AuditConfig {
+                retention_days: core.audit.retention_days,
+                json_log: core.audit.json_log,
+            },
             keys: KeysConfig {
                 publish_delay_s: core.keys.publish_delay.as_secs(),
                 encryption_key_file: String::new(),
@@ -403,6 +417,13 @@ impl Config {
     /// Every rule a value must meet beyond its type.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        if !(1..=36_500).contains(&self.audit.retention_days) {
+            return Err(bad(
+                "audit.retention_days",
+                &self.audit.retention_days.to_string(),
+                "1 to 36500 days",
+            ));
+        }
         self.algorithm()?;
         if bouncer_store::Backend::of_url(&self.database.url).is_none() {
             return Err(bad(
@@ -636,6 +657,10 @@ impl Config {
                 basic_cache_ttl: Duration::from_secs(self.auth.basic_cache_ttl_s),
                 revision_poll: Duration::from_millis(self.auth.revision_poll_ms.max(100)),
                 cache_max_age: Duration::from_secs(self.auth.cache_max_age_s),
+            },
+            audit: bouncer_core::settings::AuditSettings {
+                retention_days: self.audit.retention_days,
+                json_log: self.audit.json_log,
             },
         }
     }

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 mod digest_cache;
 mod feed;
+pub use feed::Applied;
 mod keys_sessions;
 
 use crate::clock::{Clock, Millis};
@@ -111,6 +112,8 @@ struct VerifiedToken {
     /// The refresh-token family the token descends from (`sid`), if any.
     family: Option<Uuid>,
     scopes: Arc<PermissionSet>,
+    /// An opaque token (looked up by digest), not a JWT.
+    opaque: bool,
 }
 
 /// An accepted access token's claims, as introspection (RFC 7662) reports them.
@@ -338,6 +341,12 @@ impl Authenticator {
         Ok(claims)
     }
 
+    /// Every role's permissions as this process knows them now (explain shows which role grants
+    /// what).
+    pub fn role_table(&self) -> Arc<HashMap<String, PermissionSet>> {
+        self.roles.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn resolve(&self, user: User) -> UserState {
         let roles = self.roles.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut permissions =
@@ -460,6 +469,7 @@ impl Authenticator {
                     exp: claims.exp,
                     jti: claims.jti,
                     scopes: Arc::new(scopes),
+                    opaque: token.starts_with(crate::secret::OPAQUE_PREFIX),
                 });
                 self.verified_tokens.insert(token.to_owned(), v.clone());
                 v
@@ -489,7 +499,12 @@ impl Authenticator {
                 if verified.r#gen != state.user.credential_gen {
                     return Err(Error::InvalidCredentials(AuthFailure::Superseded));
                 }
-                (Subject::User(state), CredentialKind::Jwt)
+                let kind = if verified.opaque {
+                    CredentialKind::Opaque
+                } else {
+                    CredentialKind::Jwt
+                };
+                (Subject::User(state), kind)
             }
             TokenSubject::Client => {
                 let client = client.ok_or(Error::InvalidCredentials(AuthFailure::Revoked))?;

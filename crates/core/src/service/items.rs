@@ -6,7 +6,7 @@
 use uuid::Uuid;
 
 use super::Bouncer;
-use crate::authz::{Decision, Requirement, Resource, authorize};
+use crate::authz::{Decision, Requirement, Resource};
 use crate::error::{Error, Result};
 use crate::model::{Item, Page, PageRequest};
 use crate::principal::Principal;
@@ -47,31 +47,41 @@ fn check_description(d: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// The permission that stands in for `any` on the caller's own item: `items:write` lets an owner
+/// update (`items:*` for anyone) and delete (`items:delete` for anyone) their own items.
+pub fn owner_alternative(any: &str) -> Option<&'static str> {
+    match any {
+        ANY_UPDATE | ANY_DELETE => Some(OWN),
+        _ => None,
+    }
+}
+
+const OWN: &str = "items:write";
+const ANY_UPDATE: &str = "items:*";
+const ANY_DELETE: &str = "items:delete";
+
 impl Bouncer {
-    fn need(&self, who: &Principal, permission: &str, owner: Option<Uuid>) -> Decision {
-        authorize(
-            who,
-            Requirement::Permission(permission),
-            Resource { owner },
-            &who.context,
-        )
+    fn need(&self, who: &Principal, permission: &str) -> Decision {
+        self.authz
+            .authorize(who, Requirement::Permission(permission), Resource::default())
     }
 
-    /// Owner with `own` or anyone with `any`. When both fail, the refusal names `any` for
-    /// non-owners and `own` for owners.
-    fn need_own_or_any(&self, who: &Principal, item: &Item, own: &str, any: &str) -> Result<()> {
-        let any_decision = self.need(who, any, Some(item.owner_id));
-        if any_decision.allowed {
-            return Ok(());
-        }
-        if who.user_id().is_ok_and(|id| id == item.owner_id) {
-            return self.need(who, own, Some(item.owner_id)).into_result();
-        }
-        any_decision.into_result()
+    /// Owner with `items:write`, or anyone with `any`: one requirement, decided (and explained)
+    /// by the authorizer.
+    fn need_own_or_any(&self, who: &Principal, item: &Item, any: &'static str) -> Result<()> {
+        self.authz
+            .authorize(
+                who,
+                Requirement::OwnOrAny { own: OWN, any },
+                Resource {
+                    owner: Some(item.owner_id),
+                },
+            )
+            .into_result()
     }
 
     pub async fn create_item(&self, who: &Principal, input: ItemInput) -> Result<Item> {
-        self.need(who, "items:write", None).into_result()?;
+        self.need(who, OWN).into_result()?;
         check_name(&input.name)?;
         check_description(input.description.as_deref())?;
         let now = self.clock.now_ms();
@@ -88,18 +98,18 @@ impl Bouncer {
     }
 
     pub async fn list_items(&self, who: &Principal, page: PageRequest) -> Result<Page<Item>> {
-        self.need(who, "items:read", None).into_result()?;
+        self.need(who, "items:read").into_result()?;
         Ok(self.store.list_items(page).await?)
     }
 
     pub async fn item(&self, who: &Principal, id: Uuid) -> Result<Item> {
-        self.need(who, "items:read", None).into_result()?;
+        self.need(who, "items:read").into_result()?;
         self.store.item(id).await?.ok_or(Error::NotFound("item"))
     }
 
     pub async fn update_item(&self, who: &Principal, id: Uuid, patch: ItemPatch) -> Result<Item> {
         let mut item = self.item(who, id).await?;
-        self.need_own_or_any(who, &item, "items:write", "items:*")?;
+        self.need_own_or_any(who, &item, ANY_UPDATE)?;
         if let Some(name) = patch.name {
             check_name(&name)?;
             item.name = name;
@@ -117,7 +127,7 @@ impl Bouncer {
 
     pub async fn delete_item(&self, who: &Principal, id: Uuid) -> Result<()> {
         let item = self.item(who, id).await?;
-        self.need_own_or_any(who, &item, "items:write", "items:delete")?;
+        self.need_own_or_any(who, &item, ANY_DELETE)?;
         if self.store.delete_item(id).await? {
             Ok(())
         } else {

@@ -7,6 +7,7 @@ mod api_keys;
 mod clients;
 mod items;
 mod oauth;
+mod policies;
 mod revocation;
 mod roles;
 mod sessions;
@@ -16,13 +17,16 @@ use std::sync::Arc;
 
 pub use api_keys::NewApiKey;
 pub use clients::{CLIENT_SECRET_PREFIX, NewClient};
-pub use items::{ItemInput, ItemPatch};
+pub use items::{ItemInput, ItemPatch, owner_alternative};
+pub use policies::ExplainRequest;
 pub use oauth::{AuthenticatedClient, ClientCredentials, OAuthError, SWAGGER_CLIENT, TokenGrant};
 pub use revocation::{INTROSPECT, Introspection, RevokeCaller};
 pub use sessions::{Login, csrf_token};
 pub use users::{AdminUserPatch, NewUser, OwnUserPatch, Registration};
 
+use crate::audit::Audit;
 use crate::auth::Authenticator;
+use crate::authz::Authorizer;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::keys::KeyVault;
@@ -37,6 +41,10 @@ pub struct Bouncer {
     pub hasher: Arc<PasswordHasher>,
     pub tokens: Arc<TokenService>,
     pub auth: Authenticator,
+    /// Decides every request (with the compiled policies).
+    pub authz: Authorizer,
+    /// The audit trail's writer.
+    pub audit: Arc<Audit>,
     pub settings: Settings,
     /// The server-wide key refresh-token successors are derived under (the retry window).
     refresh_key: [u8; 32],
@@ -112,14 +120,32 @@ impl Bouncer {
         )
         .await?;
         let refresh_key = Self::load_refresh_key(store.as_ref(), auth.vault()).await?;
+        let authz = Authorizer::new(Self::compile_stored(&store.list_policies().await?));
+        let audit = Arc::new(Audit::new(
+            store.clone(),
+            clock.clone(),
+            settings.audit.json_log,
+        ));
         Ok(Self {
             store,
             clock,
             hasher,
             tokens,
             auth,
+            authz,
+            audit,
             settings,
             refresh_key,
         })
+    }
+
+    /// Applies the change feed (see [`Authenticator::apply_changes`]) and recompiles the policies
+    /// when they changed. Returns how many entries it applied.
+    pub async fn apply_changes(&self) -> Result<usize> {
+        let applied = self.auth.apply_changes().await?;
+        if applied.policies {
+            self.reload_policies().await?;
+        }
+        Ok(applied.entries)
     }
 }

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bouncer_core::authz::{Requirement, Resource, authorize};
+use bouncer_core::authz::{Requirement, Resource};
 use bouncer_core::forward::{RuleNeed, first_match, normalize_path};
 use bouncer_core::service::Bouncer;
 
@@ -111,22 +111,14 @@ async fn decide(b: &Bouncer, parts: &Parts) -> Result<Response, ApiError> {
         None | Some(RuleNeed::Authenticated | RuleNeed::Public) => {}
         Some(RuleNeed::Role(role)) => {
             let roles = [role.as_str()];
-            authorize(
-                &p,
-                Requirement::AnyRole(&roles),
-                Resource::default(),
-                &p.context,
-            )
-            .into_result()?;
+            b.authz
+                .authorize(&p, Requirement::AnyRole(&roles), Resource::default())
+                .into_result()?;
         }
         Some(RuleNeed::Permission(perm)) => {
-            authorize(
-                &p,
-                Requirement::Permission(perm),
-                Resource::default(),
-                &p.context,
-            )
-            .into_result()?;
+            b.authz
+                .authorize(&p, Requirement::Permission(perm), Resource::default())
+                .into_result()?;
         }
     }
     let mut res = StatusCode::OK.into_response();
