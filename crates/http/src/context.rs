@@ -146,8 +146,42 @@ pub async fn layer(State(st): State<ContextState>, mut req: Request, next: Next)
         via_trusted_proxy,
         request_id,
     };
+    let actor = ActorSlot::default();
+    req.extensions_mut().insert(actor.clone());
+    let origin_ip = ctx.client_ip;
+    let origin_id = ctx.request_id.clone();
     req.extensions_mut().insert(ctx);
-    next.run(req).await
+    let res = next.run(req).await;
+    if res.status() == axum::http::StatusCode::FORBIDDEN {
+        // Every refusal is audited, whichever check made it (authorizer, CSRF, key allowlist).
+        let refusal = res.extensions().get::<crate::error::Refusal>();
+        let b = &st.bouncer;
+        let event = b.audit.event(
+            bouncer_core::audit::Origin {
+                client_ip: origin_ip.map(|ip| unmap(ip).to_string()),
+                request_id: origin_id.as_deref().map(str::to_owned),
+            },
+            actor.0.get().map_or("anonymous", |a| a),
+            "authz.denied",
+            bouncer_core::model::Outcome::Failure,
+            refusal.and_then(|r| r.subject.as_deref()),
+            Some(refusal.map_or("forbidden", |r| r.code.as_str())),
+        );
+        b.audit.record(event);
+    }
+    res
+}
+
+/// Who the request authenticated as: filled by the credential pipeline, read by [`layer`] after
+/// the response (the audit of refusals names the caller).
+#[derive(Debug, Clone, Default)]
+pub struct ActorSlot(Arc<std::sync::OnceLock<String>>);
+
+impl ActorSlot {
+    /// Records the authenticated caller (the first one set stays).
+    pub fn set(&self, name: &str) {
+        let _ = self.0.set(name.to_owned());
+    }
 }
 
 /// The request's context (see [`layer`]).

@@ -86,6 +86,17 @@ struct Problem<'a> {
     field: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     missing: Option<&'a str>,
+    /// The policy that refused (`policy_denied`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<&'a str>,
+}
+
+/// What a 403 refused, for the audit trail (read by the context layer from the response).
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub code: String,
+    /// The permission, scope or role that was missing, or the policy that refused.
+    pub subject: Option<String>,
 }
 
 fn problem(
@@ -95,6 +106,17 @@ fn problem(
     field: Option<&str>,
     missing: Option<&str>,
 ) -> Response {
+    problem_with_policy(status, code, detail, field, missing, None)
+}
+
+fn problem_with_policy(
+    status: StatusCode,
+    code: &str,
+    detail: String,
+    field: Option<&str>,
+    missing: Option<&str>,
+    policy: Option<&str>,
+) -> Response {
     let body = Problem {
         kind: "about:blank",
         title: status.canonical_reason().unwrap_or("Error"),
@@ -103,6 +125,7 @@ fn problem(
         code,
         field,
         missing,
+        policy,
     };
     let mut res = (status, axum::Json(body)).into_response();
     res.headers_mut().insert(
@@ -141,7 +164,12 @@ impl IntoResponse for ApiError {
                 None,
             ),
             ApiError::Forbidden { code, detail } => {
-                problem(StatusCode::FORBIDDEN, code, detail.into(), None, None)
+                let mut res = problem(StatusCode::FORBIDDEN, code, detail.into(), None, None);
+                res.extensions_mut().insert(Refusal {
+                    code: code.to_owned(),
+                    subject: None,
+                });
+                res
             }
             ApiError::UnsupportedMediaType => problem(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -220,9 +248,27 @@ fn core_response(e: Error) -> Response {
                 Some(DenyCode::CannotGrant) => {
                     format!("nobody grants what they do not hold: the caller lacks {missing}")
                 }
+                Some(DenyCode::PolicyDenied) => format!(
+                    "policy {} refuses {missing} now (POST /authz/explain says why)",
+                    d.policy.as_deref().unwrap_or("?")
+                ),
                 _ => format!("requires the permission {missing}"),
             };
-            let mut res = problem(StatusCode::FORBIDDEN, d.code, detail, None, Some(&missing));
+            let mut res = problem_with_policy(
+                StatusCode::FORBIDDEN,
+                d.code,
+                detail,
+                None,
+                Some(&missing),
+                d.policy.as_deref(),
+            );
+            res.extensions_mut().insert(Refusal {
+                code: d.code.to_owned(),
+                subject: Some(match &d.policy {
+                    Some(p) => format!("{missing} (policy {p})"),
+                    None => missing.clone(),
+                }),
+            });
             if d.deny == Some(DenyCode::InsufficientScope) {
                 let v = format!(
                     r#"Bearer realm="bouncer", error="insufficient_scope", scope="{missing}""#

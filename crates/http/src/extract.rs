@@ -73,17 +73,6 @@ fn user_and_password(user: Vec<u8>, pass: Vec<u8>) -> Option<(String, String)> {
     Some((user, pass))
 }
 
-/// The caller's address (resolved through trusted proxies), when the server recorded one.
-pub struct ClientIp(pub Option<std::net::IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(crate::context::of(parts).client_ip))
-    }
-}
-
 fn ambiguous(detail: &str) -> ApiError {
     ApiError::BadRequest {
         code: "ambiguous_credentials",
@@ -225,6 +214,9 @@ pub async fn authenticate_for(
     let ctx = crate::context::of(parts);
     match b.auth.authenticate(&credential, &ctx).await {
         Ok(p) => {
+            if let Some(slot) = parts.extensions.get::<crate::context::ActorSlot>() {
+                slot.set(p.username());
+            }
             // CSRF: an unsafe method whose credential is the session cookie (which browsers send
             // on their own) must also carry the session's token, which only its pages can read.
             if let Credential::Session(id) = &credential
@@ -248,6 +240,13 @@ pub async fn authenticate_for(
         }
         Err(Error::InvalidCredentials(why)) => {
             tracing::debug!(reason = %why, "credentials refused");
+            // A Basic credential is a login at each request: a failed one is a failed login,
+            // recorded with the username that was tried (successes are not: every request
+            // would be one).
+            if let Credential::Basic { username, .. } = &credential {
+                let e = Error::InvalidCredentials(why);
+                b.note_login::<()>(&ctx, username, "basic", &Err(e));
+            }
             Err(unauthorized(
                 b,
                 credential.is_bearer(),

@@ -120,7 +120,14 @@ impl Bouncer {
             last_used_at: None,
             expires_at: new.expires_at,
         };
-        self.store.insert_api_key(&record).await?;
+        let event = self.change_event(
+            actor,
+            "api_key.create",
+            &record.id.to_string(),
+            Some(&format!("owner={} prefix={}", user.username, record.prefix)),
+        );
+        self.store.audited(event.clone()).insert_api_key(&record).await?;
+        self.audit.log(&event);
         Ok((record, key))
     }
 
@@ -143,7 +150,11 @@ impl Bouncer {
     /// Revokes a key at once, on every instance.
     pub async fn revoke_api_key(&self, actor: Actor<'_>, owner: Uuid, id: Uuid) -> Result<()> {
         self.owned_key(actor, owner, id).await?;
-        let deleted = self.store.delete_api_key(id).await?;
+        let event = self.change_event(actor, "api_key.delete", &id.to_string(), None);
+        let deleted = self.store.audited(event.clone()).delete_api_key(id).await?;
+        if deleted {
+            self.audit.log(&event);
+        }
         self.auth.invalidate_api_key(id);
         if deleted {
             Ok(())
@@ -191,7 +202,14 @@ impl Bouncer {
             last_used_at: None,
             ..old.clone()
         };
+        let event = self.change_event(
+            actor,
+            "api_key.roll",
+            &old.id.to_string(),
+            Some(&format!("new={} overlap_s={overlap_s}", new.id)),
+        );
         self.store
+            .audited(event.clone())
             .roll_api_key(
                 old.id,
                 if overlap_s == 0 { now } else { old_until },
@@ -199,6 +217,7 @@ impl Bouncer {
                 now,
             )
             .await?;
+        self.audit.log(&event);
         self.auth.invalidate_api_key(old.id);
         Ok((new, key))
     }

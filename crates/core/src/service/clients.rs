@@ -61,7 +61,14 @@ impl Bouncer {
             first_party: new.first_party,
             created_at: self.clock.now_ms(),
         };
-        self.store.insert_client(&client).await?;
+        let event = self.change_event(
+            actor,
+            "client.create",
+            &client.id,
+            Some(&format!("scopes={}", client.scopes.join(" "))),
+        );
+        self.store.audited(event.clone()).insert_client(&client).await?;
+        self.audit.log(&event);
         self.auth.reload_clients().await?;
         Ok((client, client_secret))
     }
@@ -75,7 +82,15 @@ impl Bouncer {
     pub async fn delete_client(&self, actor: Actor<'_>, id: &str) -> Result<()> {
         let client = self.auth.client(id).ok_or(Error::NotFound("client"))?;
         may_grant(actor, client.permissions.iter())?;
-        let deleted = self.store.delete_client(id, self.clock.now_ms()).await?;
+        let event = self.change_event(actor, "client.delete", id, None);
+        let deleted = self
+            .store
+            .audited(event.clone())
+            .delete_client(id, self.clock.now_ms())
+            .await?;
+        if deleted {
+            self.audit.log(&event);
+        }
         self.auth.reload_clients().await?;
         if deleted {
             Ok(())

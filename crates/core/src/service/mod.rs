@@ -4,6 +4,7 @@
 //! HTTP handlers.
 
 mod api_keys;
+mod audit_trail;
 mod clients;
 mod items;
 mod oauth;
@@ -16,6 +17,7 @@ mod users;
 use std::sync::Arc;
 
 pub use api_keys::NewApiKey;
+pub use audit_trail::{AUDIT_PAGE, login_failure};
 pub use clients::{CLIENT_SECRET_PREFIX, NewClient};
 pub use items::{ItemInput, ItemPatch, owner_alternative};
 pub use policies::ExplainRequest;

@@ -6,7 +6,8 @@ use uuid::Uuid;
 use super::Bouncer;
 use crate::clock::Millis;
 use crate::error::Error;
-use crate::model::{RefreshToken, TokenFamily};
+use crate::context::RequestContext;
+use crate::model::{Outcome, RefreshToken, TokenFamily};
 use crate::permission::{Permission, PermissionSet};
 use crate::principal::ClientState;
 use crate::principal::UserState;
@@ -165,6 +166,7 @@ impl Bouncer {
         &self,
         client_auth: ClientCredentials<'_>,
         scope: Option<&str>,
+        ctx: &RequestContext,
     ) -> Result<TokenGrant, OAuthError> {
         let AuthenticatedClient::Registered(client) = self.authenticate_client(client_auth)? else {
             return Err(OAuthError::UnauthorizedClient);
@@ -192,6 +194,14 @@ impl Bouncer {
             ..Default::default()
         };
         let access_token = self.issue_token(claims, now).await?;
+        self.note(
+            Some(ctx),
+            &client.client.id,
+            "token.issue",
+            Outcome::Success,
+            Some(&client.client.id),
+            Some("client_credentials"),
+        );
         Ok(TokenGrant {
             access_token,
             expires_in: self.tokens.settings().access_ttl.as_secs(),
@@ -209,14 +219,19 @@ impl Bouncer {
         username: &str,
         password: &str,
         scope: Option<&str>,
-        client: Option<std::net::IpAddr>,
+        ctx: &RequestContext,
     ) -> Result<TokenGrant, OAuthError> {
         let client_auth = self.authenticate_client(client_auth)?;
         if !client_auth.first_party() {
             return Err(OAuthError::UnauthorizedClient);
         }
         let requested = scope.map(parse_scope).transpose()?;
-        let state = self.auth.check_password(username, password, client).await?;
+        let checked = self
+            .auth
+            .check_password(username, password, ctx.client_ip)
+            .await;
+        self.note_login(ctx, username, client_auth.id(), &checked);
+        let state = checked?;
         let grant = Grant::narrow(&state, requested)?;
         let now = self.clock.now_ms();
         let s = self.tokens.settings();
@@ -235,8 +250,18 @@ impl Bouncer {
             .insert_family(&family, &record)
             .await
             .map_err(Error::from)?;
-        self.issue_access(&state, &family, grant, Some(refresh), now)
-            .await
+        let issued = self
+            .issue_access(&state, &family, grant, Some(refresh), now)
+            .await?;
+        self.note(
+            Some(ctx),
+            &state.user.username,
+            "token.issue",
+            Outcome::Success,
+            Some(&family.client_id),
+            Some("password"),
+        );
+        Ok(issued)
     }
 
     /// A new refresh token of `family`, and the record stored for it (its digest only). With a
@@ -411,8 +436,33 @@ impl Bouncer {
         client_auth: ClientCredentials<'_>,
         refresh_token: &str,
         scope: Option<&str>,
+        ctx: &RequestContext,
     ) -> Result<TokenGrant, OAuthError> {
         let client_auth = self.authenticate_client(client_auth)?;
+        let client_id = client_auth.id().to_owned();
+        let result = self
+            .refresh_inner(client_auth, refresh_token, scope, ctx)
+            .await;
+        if let Err(e) = &result {
+            self.note(
+                Some(ctx),
+                &client_id,
+                "token.refresh",
+                Outcome::Failure,
+                Some(&client_id),
+                Some(e.code()),
+            );
+        }
+        result
+    }
+
+    async fn refresh_inner(
+        &self,
+        client_auth: AuthenticatedClient,
+        refresh_token: &str,
+        scope: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<TokenGrant, OAuthError> {
         let requested = scope.map(parse_scope).transpose()?;
         let now = self.clock.now_ms();
         let Some((token, family)) = self
@@ -437,6 +487,7 @@ impl Bouncer {
             }
             self.revoke_family_now(family.id, now).await?;
             tracing::warn!(family = %family.id, "refresh token reused: family revoked");
+            self.note_reuse(ctx, &family).await;
             return Err(OAuthError::InvalidGrant);
         }
         if token.expires_at <= now || family.expires_at <= now {
@@ -487,18 +538,43 @@ impl Bouncer {
             // Otherwise this one is the reuse.
             self.revoke_family_now(family.id, now).await?;
             tracing::warn!(family = %family.id, "refresh token used twice at once: family revoked");
+            self.note_reuse(ctx, &family).await;
             return Err(OAuthError::InvalidGrant);
         }
         let retry = !self.tokens.settings().refresh_retry_window.is_zero();
         let access_token = self
             .materialize(&claims, retry.then_some(refresh_token), true)
             .await?;
+        self.note(
+            Some(ctx),
+            &state.user.username,
+            "token.refresh",
+            Outcome::Success,
+            Some(&family.client_id),
+            None,
+        );
         Ok(TokenGrant {
             access_token,
             expires_in: self.tokens.settings().access_ttl.as_secs(),
             scope: grant.scope,
             refresh_token: Some(next),
         })
+    }
+
+    /// A reused refresh token (its family is revoked): the event names the family's user.
+    async fn note_reuse(&self, ctx: &RequestContext, family: &TokenFamily) {
+        let user = match self.auth.user_state(family.user_id).await {
+            Ok(Some(s)) => s.user.username.clone(),
+            _ => family.user_id.to_string(),
+        };
+        self.note(
+            Some(ctx),
+            &user,
+            "token.reuse",
+            Outcome::Failure,
+            Some(&family.id.to_string()),
+            Some("refresh_token_reused"),
+        );
     }
 
     pub(super) async fn revoke_family_now(&self, id: Uuid, now: Millis) -> Result<(), OAuthError> {

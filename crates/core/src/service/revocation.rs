@@ -149,7 +149,43 @@ impl Bouncer {
     /// tokens); an access token only itself. Only the token's owner, its client, or a request
     /// presenting the token itself may revoke it; anything else (someone else's token, an invalid
     /// or expired one) is left alone, and the answer is the same.
-    pub async fn revoke(&self, caller: RevokeCaller<'_>, token: &str) -> Result<(), OAuthError> {
+    pub async fn revoke(
+        &self,
+        caller: RevokeCaller<'_>,
+        token: &str,
+        ctx: &crate::context::RequestContext,
+    ) -> Result<(), OAuthError> {
+        let revoked = self.revoke_inner(&caller, token).await?;
+        if let Some(what) = revoked {
+            let actor = match &caller {
+                RevokeCaller::Client(c) => (*c).to_owned(),
+                RevokeCaller::Owner(u) => match uuid::Uuid::parse_str(u) {
+                    Ok(id) => match self.auth.user_state(id).await {
+                        Ok(Some(s)) => s.user.username.clone(),
+                        _ => u.clone(),
+                    },
+                    Err(_) => u.clone(),
+                },
+                RevokeCaller::Possession => "token holder".to_owned(),
+            };
+            self.note(
+                Some(ctx),
+                &actor,
+                "token.revoke",
+                crate::model::Outcome::Success,
+                Some(&what),
+                None,
+            );
+        }
+        Ok(())
+    }
+
+    /// The revocation itself; returns what was revoked (`family:ID`, `token:JTI`), if anything.
+    async fn revoke_inner(
+        &self,
+        caller: &RevokeCaller<'_>,
+        token: &str,
+    ) -> Result<Option<String>, OAuthError> {
         let now = self.clock.now_ms();
         if token.starts_with(secret::REFRESH_PREFIX) {
             if let Some((_, family)) = self
@@ -165,19 +201,20 @@ impl Bouncer {
                 };
                 if allowed && family.revoked_at.is_none() {
                     self.revoke_family_now(family.id, now).await?;
+                    return Ok(Some(format!("family:{}", family.id)));
                 }
             }
-            return Ok(());
+            return Ok(None);
         }
         // An access token: only one of ours, still valid, names a jti worth revoking. Possession
         // of anything else proves nothing.
         let Ok(claims) = self.auth.claims_of(token, now.div_euclid(1000)).await else {
             return match caller {
                 RevokeCaller::Possession => Err(OAuthError::InvalidClient),
-                _ => Ok(()),
+                _ => Ok(None),
             };
         };
-        let allowed = match &caller {
+        let allowed = match caller {
             RevokeCaller::Client(c) => *c == claims.client_id,
             RevokeCaller::Owner(u) => *u == claims.sub,
             RevokeCaller::Possession => true,
@@ -189,7 +226,8 @@ impl Bouncer {
                 .await
                 .map_err(Error::from)?;
             self.auth.note_revoked_token(&claims.jti, expires);
+            return Ok(Some(format!("token:{}", claims.jti)));
         }
-        Ok(())
+        Ok(None)
     }
 }

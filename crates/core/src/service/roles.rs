@@ -54,7 +54,14 @@ impl Bouncer {
             name: name.to_owned(),
             permissions,
         };
-        let created = self.store.put_role(&role).await?;
+        let event = self.change_event(
+            actor,
+            "role.put",
+            name,
+            Some(&format!("permissions={}", role.permissions.join(","))),
+        );
+        let created = self.store.audited(event.clone()).put_role(&role).await?;
+        self.audit.log(&event);
         self.auth.invalidate_all().await?;
         Ok((role, created))
     }
@@ -79,7 +86,11 @@ impl Bouncer {
                 ),
             });
         }
-        let outcome = self.store.delete_role(name, force).await;
+        let event = self.change_event(actor, "role.delete", name, None);
+        let outcome = self.store.audited(event.clone()).delete_role(name, force).await;
+        if matches!(outcome, Ok(RoleDeletion::Deleted)) {
+            self.audit.log(&event);
+        }
         self.auth.invalidate_all().await?;
         match outcome? {
             RoleDeletion::Deleted => Ok(()),

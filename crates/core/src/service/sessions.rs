@@ -44,10 +44,12 @@ impl Bouncer {
         if !self.settings.auth.sessions_enabled {
             return Err(Error::NotFound("route"));
         }
-        let state = self
+        let checked = self
             .auth
             .check_password(username, password, ctx.client_ip)
-            .await?;
+            .await;
+        self.note_login(ctx, username, "session", &checked);
+        let state = checked?;
         let now = self.clock.now_ms();
         let session_id = secret::generate("");
         let absolute = self.settings.auth.session_absolute;

@@ -151,8 +151,20 @@ impl Bouncer {
         Ok(set)
     }
 
-    /// Creates a user with the given roles. Uniqueness is decided by the database (409).
+    /// Creates a user with the given roles (the operator at the CLI). Uniqueness is decided by
+    /// the database (409).
     pub async fn create_user(&self, new: NewUser) -> Result<User> {
+        self.create_user_as(new, "operator", crate::audit::Origin::default())
+            .await
+    }
+
+    /// [`Bouncer::create_user`], audited as done by `actor` from `origin`.
+    async fn create_user_as(
+        &self,
+        new: NewUser,
+        actor: &str,
+        origin: crate::audit::Origin,
+    ) -> Result<User> {
         validate::username(&new.username)?;
         validate::email(&new.email)?;
         Self::check_full_name(new.full_name.as_deref())?;
@@ -174,7 +186,16 @@ impl Bouncer {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_user(&user).await?;
+        let event = self.audit.event(
+            origin,
+            actor,
+            "user.create",
+            crate::model::Outcome::Success,
+            Some(&user.username),
+            Some(&format!("roles={}", user.roles.join(","))),
+        );
+        self.store.audited(event.clone()).insert_user(&user).await?;
+        self.audit.log(&event);
         Ok(user)
     }
 
@@ -183,19 +204,24 @@ impl Bouncer {
     pub async fn register(
         &self,
         r: Registration,
-        client: Option<std::net::IpAddr>,
+        ctx: &crate::context::RequestContext,
     ) -> Result<User> {
         if !self.settings.auth.registration_enabled {
             return Err(Error::NotFound("registration"));
         }
-        let _slot = self.auth.client_slot(client).await;
-        self.create_user(NewUser {
-            username: r.username,
-            email: r.email,
-            password: r.password,
-            full_name: r.full_name,
-            roles: vec![self.settings.auth.default_role.clone()],
-        })
+        let _slot = self.auth.client_slot(ctx.client_ip).await;
+        let actor = r.username.clone();
+        self.create_user_as(
+            NewUser {
+                username: r.username,
+                email: r.email,
+                password: r.password,
+                full_name: r.full_name,
+                roles: vec![self.settings.auth.default_role.clone()],
+            },
+            &actor,
+            crate::audit::Origin::of(ctx),
+        )
         .await
     }
 
@@ -251,9 +277,11 @@ impl Bouncer {
     /// disable, moves the credential generation: every token issued before is dead, for good.
     async fn save(
         &self,
+        actor: Actor<'_>,
         mut user: User,
         was_disabled: bool,
         new_password: Option<&str>,
+        changed: &str,
     ) -> Result<User> {
         if let Some(pw) = new_password {
             let rules = self.password_rules(&user.username, &user.email);
@@ -266,11 +294,17 @@ impl Bouncer {
         let read_at = user.updated_at;
         // Strictly increasing, so every write is visible to the next compare-and-set.
         user.updated_at = self.clock.now_ms().max(read_at + 1);
-        let found = self.store.update_user(&user, read_at).await;
+        let event = self.change_event(actor, "user.update", &user.username, Some(changed));
+        let found = self
+            .store
+            .audited(event.clone())
+            .update_user(&user, read_at)
+            .await;
         self.auth.invalidate_user(user.id);
         if !found? {
             return Err(Error::NotFound("user"));
         }
+        self.audit.log(&event);
         Ok(user)
     }
 
@@ -315,6 +349,19 @@ impl Bouncer {
     ) -> Result<User> {
         let mut user = self.user(id).await?;
         let table = self.role_table().await?;
+        // What the audit trail says changed: field names, never values (a password).
+        let changed: Vec<&str> = [
+            ("email", patch.email.is_some()),
+            ("full_name", patch.full_name.is_some()),
+            ("disabled", patch.disabled.is_some()),
+            ("roles", patch.roles.is_some()),
+            ("permissions", patch.permissions.is_some()),
+            ("password", patch.password.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(f, set)| set.then_some(f))
+        .collect();
+        let changed = format!("changed={}", changed.join(","));
         let own = matches!(actor, Actor::Caller(p) if p.user_id().is_ok_and(|me| me == id));
         if !self_service {
             may_grant(actor, Self::held_by(&user, &table).iter())?;
@@ -347,26 +394,38 @@ impl Bouncer {
             self.check_current_password(&user, patch.current_password.as_deref())
                 .await?;
         }
-        self.save(user, was_disabled, patch.password.as_deref())
-            .await
+        self.save(
+            actor,
+            user,
+            was_disabled,
+            patch.password.as_deref(),
+            &changed,
+        )
+        .await
     }
 
     /// Deletes a user. A caller must hold everything the user holds; the delete is then a
     /// compare-and-set on the row it checked, so a promotion in between is a 409, not a deleted
     /// admin.
     pub async fn delete_user(&self, actor: Actor<'_>, id: Uuid) -> Result<()> {
+        let user = self.user(id).await?;
         let read_at = match actor {
             Actor::Caller(_) => {
-                let user = self.user(id).await?;
                 let table = self.role_table().await?;
                 may_grant(actor, Self::held_by(&user, &table).iter())?;
                 Some(user.updated_at)
             }
             Actor::Operator => None,
         };
-        let deleted = self.store.delete_user(id, read_at).await;
+        let event = self.change_event(actor, "user.delete", &user.username, None);
+        let deleted = self
+            .store
+            .audited(event.clone())
+            .delete_user(id, read_at)
+            .await;
         self.auth.invalidate_user(id);
         if deleted? {
+            self.audit.log(&event);
             Ok(())
         } else {
             Err(Error::NotFound("user"))

@@ -152,7 +152,7 @@ async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthE
             "the body must be application/x-www-form-urlencoded".into(),
         )));
     }
-    let client = request_context(&req).client_ip;
+    let ctx = request_context(&req);
     let basic = basic_client(req.headers()).map_err(Ok)?;
     let bytes = body_bytes(req, &()).await.map_err(Err)?;
     let form = parse_form(&bytes).map_err(Ok)?;
@@ -172,7 +172,7 @@ async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthE
                     username,
                     password,
                     form.get("scope").map(String::as_str),
-                    client,
+                    &ctx,
                 )
                 .await
                 .map_err(Ok)?;
@@ -180,7 +180,7 @@ async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthE
         }
         "client_credentials" => {
             let grant = b
-                .client_credentials_grant(client_auth, form.get("scope").map(String::as_str))
+                .client_credentials_grant(client_auth, form.get("scope").map(String::as_str), &ctx)
                 .await
                 .map_err(Ok)?;
             Ok(grant.into())
@@ -192,7 +192,12 @@ async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthE
                 ))
             })?;
             let grant = b
-                .refresh_grant(client_auth, refresh, form.get("scope").map(String::as_str))
+                .refresh_grant(
+                    client_auth,
+                    refresh,
+                    form.get("scope").map(String::as_str),
+                    &ctx,
+                )
                 .await
                 .map_err(Ok)?;
             Ok(grant.into())
@@ -248,6 +253,7 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
         )));
     }
     let (parts, body) = req.into_parts();
+    let ctx = crate::context::of(&parts);
     let mut authorizations = parts.headers.get_all(header::AUTHORIZATION).iter();
     let authorization = authorizations.next();
     if authorizations.next().is_some() {
@@ -276,7 +282,10 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
                 && !token.starts_with(bouncer_core::secret::REFRESH_PREFIX)
             {
                 // The token as its own bearer credential: it may revoke itself.
-                return b.revoke(RevokeCaller::Possession, token).await.map_err(Ok);
+                return b
+                    .revoke(RevokeCaller::Possession, token, &ctx)
+                    .await
+                    .map_err(Ok);
             }
             if scheme.eq_ignore_ascii_case("basic") {
                 let (id, secret) = client_from_basic(rest).map_err(Ok)?;
@@ -289,14 +298,14 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
                         client_id: Some(&id),
                         client_secret: Some(&secret),
                     };
-                    return revoke_as_client(b, creds, token).await;
+                    return revoke_as_client(b, creds, token, &ctx).await;
                 }
             }
         }
         None if form.contains_key("client_id") => {
             // A public client's bare client_id proves nothing: refused in revoke_as_client.
             let creds = client_credentials(&None, &form).map_err(Ok)?;
-            return revoke_as_client(b, creds, token).await;
+            return revoke_as_client(b, creds, token, &ctx).await;
         }
         None => {}
     }
@@ -307,7 +316,7 @@ async fn revoke_inner(b: &Bouncer, req: Request) -> Result<(), Result<OAuthError
         Err(ApiError::Core(bouncer_core::Error::Busy)) => return Err(Ok(OAuthError::Busy)),
         Ok(None) | Err(_) => return Err(Ok(OAuthError::InvalidClient)),
     };
-    b.revoke(RevokeCaller::Owner(owner.subject_id()), token)
+    b.revoke(RevokeCaller::Owner(owner.subject_id()), token, &ctx)
         .await
         .map_err(Ok)
 }
@@ -318,11 +327,12 @@ async fn revoke_as_client(
     b: &Bouncer,
     creds: ClientCredentials<'_>,
     token: &str,
+    ctx: &bouncer_core::context::RequestContext,
 ) -> Result<(), Result<OAuthError, ApiError>> {
     let AuthenticatedClient::Registered(client) = b.authenticate_client(creds).map_err(Ok)? else {
         return Err(Ok(OAuthError::InvalidClient));
     };
-    b.revoke(RevokeCaller::Client(&client.client.id), token)
+    b.revoke(RevokeCaller::Client(&client.client.id), token, ctx)
         .await
         .map_err(Ok)
 }

@@ -12,7 +12,8 @@ use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use crate::error::ApiResult;
-use crate::extract::{Auth, ClientIp, IdPath, JsonBody, QueryMap, Require, UsersRead, UsersWrite};
+use crate::context::Ctx;
+use crate::extract::{Auth, IdPath, JsonBody, QueryMap, Require, UsersRead, UsersWrite};
 use crate::views::{PageView, ProblemDoc, UserView};
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -66,7 +67,7 @@ pub struct AdminPatchBody {
     responses((status = 201, body = UserView), (status = 409, body = ProblemDoc), (status = 422, body = ProblemDoc)))]
 pub async fn register(
     State(b): State<Arc<Bouncer>>,
-    ClientIp(client): ClientIp,
+    Ctx(ctx): Ctx,
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> ApiResult<impl IntoResponse> {
     let registration = Registration {
@@ -75,7 +76,7 @@ pub async fn register(
         password: body.password,
         full_name: body.full_name,
     };
-    let user = b.register(registration, client).await?;
+    let user = b.register(registration, &ctx).await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/users/{}", user.id))],

@@ -1,0 +1,74 @@
+//! The audit trail as the services write and read it: request-path events (logins, token events)
+//! are queued with [`Bouncer::note`]; administrative changes carry theirs into the store's
+//! transaction (see [`Bouncer::change_event`]); reads flush the queue first, so a read sees every
+//! event of every request already answered by this instance.
+
+use super::Bouncer;
+use crate::audit::Origin;
+use crate::context::RequestContext;
+use crate::error::{AuthFailure, Error, Result};
+use crate::model::{AuditEvent, AuditQuery, Outcome};
+
+/// Events a page holds at most.
+pub const AUDIT_PAGE: u32 = 50;
+
+/// Why a login failed, as the audit trail records it.
+pub fn login_failure(e: &Error) -> &'static str {
+    match e {
+        Error::InvalidCredentials(AuthFailure::UnknownUser) => "unknown_user",
+        Error::InvalidCredentials(AuthFailure::WrongPassword) => "wrong_password",
+        Error::InvalidCredentials(AuthFailure::Disabled) => "user_disabled",
+        Error::InvalidCredentials(_) => "invalid_credentials",
+        Error::Busy => "busy",
+        Error::Validation { .. } => "invalid_request",
+        _ => "error",
+    }
+}
+
+impl Bouncer {
+    /// Queues a request-path event (no I/O on the request's path).
+    pub fn note(
+        &self,
+        ctx: Option<&RequestContext>,
+        actor: &str,
+        action: &str,
+        outcome: Outcome,
+        subject: Option<&str>,
+        reason: Option<&str>,
+    ) {
+        let origin = ctx.map(Origin::of).unwrap_or_default();
+        let event = self
+            .audit
+            .event(origin, actor, action, outcome, subject, reason);
+        self.audit.record(event);
+    }
+
+    /// A password login's outcome (`login`, success or failure with its reason; a failure names
+    /// the username that was tried).
+    pub fn note_login<T>(
+        &self,
+        ctx: &RequestContext,
+        username: &str,
+        via: &str,
+        result: &Result<T>,
+    ) {
+        match result {
+            Ok(_) => self.note(Some(ctx), username, "login", Outcome::Success, Some(via), None),
+            Err(e) => self.note(
+                Some(ctx),
+                username,
+                "login",
+                Outcome::Failure,
+                Some(via),
+                Some(login_failure(e)),
+            ),
+        }
+    }
+
+    /// A page of the trail, newest first. Queued events are written first.
+    pub async fn audit_events(&self, mut query: AuditQuery) -> Result<Vec<AuditEvent>> {
+        self.audit.flush().await?;
+        query.limit = query.limit.clamp(1, AUDIT_PAGE);
+        Ok(self.store.audit_events(&query).await?)
+    }
+}
