@@ -40,6 +40,10 @@ impl ManualClock {
     pub fn advance_s(&self, seconds: i64) {
         self.0.fetch_add(seconds * 1000, Ordering::SeqCst);
     }
+    /// Sets the time (tests of time windows move it to a chosen instant).
+    pub fn set_ms(&self, ms: Millis) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
 }
 
 impl Clock for ManualClock {

@@ -132,6 +132,9 @@ impl utoipa::Modify for SecuritySchemes {
             ("roles:read", "read roles"),
             ("roles:write", "manage roles"),
             ("clients:write", "manage machine clients"),
+            ("policies:read", "read policies and explain decisions"),
+            ("policies:write", "manage policies"),
+            ("audit:read", "read the audit trail"),
             ("tokens:introspect", "introspect tokens (clients)"),
         ]);
         components.add_security_scheme(
@@ -174,6 +177,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::get, users::patch, users::delete))
         .routes(routes!(roles::list))
         .routes(routes!(roles::get, roles::put, roles::delete))
+        .routes(routes!(policies::list))
+        .routes(routes!(policies::get, policies::put, policies::delete))
+        .routes(routes!(policies::explain))
+        .routes(routes!(audit::list))
         .routes(routes!(items::list, items::create))
         .routes(routes!(items::get, items::put, items::delete))
         .routes(routes!(demo::protected))

@@ -68,7 +68,7 @@ impl Bouncer {
     /// A page of the trail, newest first. Queued events are written first.
     pub async fn audit_events(&self, mut query: AuditQuery) -> Result<Vec<AuditEvent>> {
         self.audit.flush().await?;
-        query.limit = query.limit.clamp(1, AUDIT_PAGE);
+        query.limit = query.limit.clamp(1, AUDIT_PAGE + 1);
         Ok(self.store.audit_events(&query).await?)
     }
 }

@@ -1,9 +1,11 @@
 pub mod api_keys;
+pub mod audit;
 pub mod clients;
 pub mod demo;
 pub mod health;
 pub mod items;
 pub mod oauth;
+pub mod policies;
 pub mod roles;
 pub mod sessions;
 pub mod users;
