@@ -148,6 +148,9 @@ pub trait Store: Send + Sync + 'static {
     /// Registers a client (a taken id is `Conflict`).
     async fn insert_client(&self, client: &Client) -> StoreResult<()>;
     async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// Replaces a client's scopes and `first_party` (never its id, name or secret), recorded in
+    /// the change feed. Returns false if there was none.
+    async fn update_client(&self, client: &Client) -> StoreResult<bool>;
     /// Deletes a client and revokes every refresh-token family issued to it, in one transaction
     /// recorded in the change feed. Returns false if there was none.
     async fn delete_client(&self, id: &str, now: Millis) -> StoreResult<bool>;

@@ -82,3 +82,24 @@ pub(crate) async fn delete(store: &SqlStore, id: &str, now: i64) -> StoreResult<
     tx.commit().await.map_err(backend_err)?;
     Ok(true)
 }
+
+pub(crate) async fn update(store: &SqlStore, c: &Client) -> StoreResult<bool> {
+    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    changes::record(store, &mut tx, ChangeKind::Client, &c.id)
+        .await
+        .map_err(backend_err)?;
+    let done = sqlx::query("UPDATE clients SET scopes = $1, first_party = $2 WHERE id = $3")
+        .bind(c.scopes.join(" "))
+        .bind(i64::from(c.first_party))
+        .bind(c.id.clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+    if done.rows_affected() == 0 {
+        tx.rollback().await.map_err(backend_err)?;
+        return Ok(false);
+    }
+    crate::audit::pending(store, &mut tx).await.map_err(backend_err)?;
+    tx.commit().await.map_err(backend_err)?;
+    Ok(true)
+}

@@ -604,6 +604,9 @@ impl Store for SqlStore {
     async fn list_clients(&self) -> StoreResult<Vec<Client>> {
         clients::list(self).await
     }
+    async fn update_client(&self, client: &Client) -> StoreResult<bool> {
+        clients::update(self, client).await
+    }
     async fn delete_client(&self, id: &str, now: i64) -> StoreResult<bool> {
         clients::delete(self, id, now).await
     }

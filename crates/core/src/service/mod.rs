@@ -4,6 +4,7 @@
 //! HTTP handlers.
 
 mod api_keys;
+pub mod client_update;
 mod audit_trail;
 mod clients;
 mod items;
