@@ -21,6 +21,7 @@ mod lifecycle;
 mod nginx;
 mod opaque;
 mod pipeline;
+mod policies;
 mod probe;
 mod refusals;
 mod roles;

@@ -1,0 +1,526 @@
+//! Conditional policies over HTTP: the document round trip, every bad input named by its field,
+//! time windows in time zones (DST, across midnight), weekdays, IPv4 and IPv6 ranges, trusted and
+//! untrusted proxy headers, deny wins, every allow must hold, login age per credential kind, the
+//! explain answer, and a change reaching another instance.
+
+use serde_json::{Value, json};
+
+use crate::support::{BOTH, TestApp, basic};
+use crate::users::{assert_problem, call};
+
+/// Milliseconds of an RFC 3339 time.
+fn ms(t: &str) -> i64 {
+    bouncer_core::clock::parse_rfc3339(t).expect("RFC 3339")
+}
+
+async fn put(app: &TestApp, token: &str, name: &str, doc: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
+    call(
+        app.client
+            .put(app.at(&format!("/policies/{name}")))
+            .bearer_auth(token)
+            .json(doc),
+    )
+    .await
+}
+
+async fn put_ok(app: &TestApp, token: &str, name: &str, doc: Value) {
+    let r = put(app, token, name, &doc).await;
+    assert!(r.0 == 201 || r.0 == 200, "put {name}: {}", r.2);
+}
+
+async fn explain(app: &TestApp, token: &str, body: Value) -> Value {
+    let (s, _, v) = call(
+        app.client
+            .post(app.at("/authz/explain"))
+            .bearer_auth(token)
+            .json(&body),
+    )
+    .await;
+    assert_eq!(s, 200, "explain {body}: {v}");
+    v
+}
+
+/// Whether explain allows `permission` for `subject` at `at` (from `ip`, when given).
+async fn allowed(app: &TestApp, admin: &str, subject: &str, permission: &str, at: &str, ip: Option<&str>) -> bool {
+    let mut body = json!({"subject": subject, "permission": permission, "at": at});
+    if let Some(ip) = ip {
+        body["client_ip"] = json!(ip);
+    }
+    let v = explain(app, admin, body).await;
+    v["allowed"].as_bool().expect("allowed")
+}
+
+#[tokio::test]
+async fn a_policy_reads_back_as_it_was_put_and_is_listed_and_deleted() {
+    for db in BOTH {
+        let Some(app) = TestApp::spawn_on(db).await else {
+            continue;
+        };
+        let admin = app.admin_token().await;
+        let doc = json!({
+            "description": "Deletes only from the office network, in office hours",
+            "effect": "allow",
+            "permissions": ["items:delete"],
+            "roles": ["user"],
+            "credential_kinds": ["jwt", "opaque", "basic", "api_key", "session", "client"],
+            "conditions": {
+                "time_zone": "Europe/Berlin",
+                "time_windows": [{"start": "09:00", "end": "17:30"}],
+                "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+                "valid_from": "2026-01-01T00:00:00Z", "valid_until": "2027-01-01T00:00:00Z",
+                "client_ips": ["10.0.0.0/8", "2001:db8::/32"], "not_client_ips": [],
+                "max_auth_age_s": 600
+            }
+        });
+        let created = put(&app, &admin, "office-deletes", &doc).await;
+        assert_eq!(created.0, 201, "{db:?}: {}", created.2);
+        assert_eq!(created.2, doc, "{db:?}");
+        let replaced = put(&app, &admin, "office-deletes", &doc).await;
+        assert_eq!(replaced.0, 200, "{db:?}");
+        let (s, _, got) = call(app.client.get(app.at("/policies/office-deletes")).bearer_auth(&admin)).await;
+        assert_eq!((s, &got), (200, &doc), "{db:?}");
+        let (s, _, list) = call(app.client.get(app.at("/policies")).bearer_auth(&admin)).await;
+        assert_eq!(s, 200);
+        assert_eq!(list[0]["name"], "office-deletes", "{db:?}: {list}");
+        assert_eq!(list[0]["effect"], "allow");
+        let (s, _, _) = call(app.client.delete(app.at("/policies/office-deletes")).bearer_auth(&admin)).await;
+        assert_eq!(s, 204);
+        let gone = call(app.client.get(app.at("/policies/office-deletes")).bearer_auth(&admin)).await;
+        assert_problem("deleted", &gone, 404, "not_found", None);
+        let again = call(app.client.delete(app.at("/policies/office-deletes")).bearer_auth(&admin)).await;
+        assert_eq!(again.0, 404);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_policies_are_422_naming_the_field_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let base = json!({"effect": "allow", "permissions": ["items:read"]});
+    let with = |path: &[&str], v: Value| {
+        let mut d = base.clone();
+        let mut at = &mut d;
+        for (i, k) in path.iter().enumerate() {
+            if i + 1 == path.len() {
+                at[*k] = v.clone();
+            } else {
+                if at.get(*k).is_none() {
+                    at[*k] = json!({});
+                }
+                at = &mut at[*k];
+            }
+        }
+        d
+    };
+    let cases: Vec<(Value, &str)> = vec![
+        (with(&["conditions", "time_zone"], json!("Mars/Olympus_Mons")), "conditions.time_zone"),
+        (with(&["conditions", "time_windows"], json!([{"start": "25:00", "end": "26:00"}])), "conditions.time_windows[0].start"),
+        (with(&["conditions", "time_windows"], json!([{"start": "09:00", "end": "9:30"}])), "conditions.time_windows[0].end"),
+        (with(&["conditions", "time_windows"], json!([{"start": "09:60", "end": "10:00"}])), "conditions.time_windows[0].start"),
+        (with(&["conditions", "time_windows"], json!([{"start": "10:00", "end": "10:00"}])), "conditions.time_windows[0]"),
+        (with(&["conditions", "time_windows"], json!([])), "conditions.time_windows"),
+        (with(&["conditions", "time_windows"], json!([{"start": "09:00", "end": "10:00", "tz": "UTC"}])), "conditions.time_windows[0].tz"),
+        (with(&["conditions", "client_ips"], json!(["10.0.0.0/33"])), "conditions.client_ips[0]"),
+        (with(&["conditions", "not_client_ips"], json!(["2001:db8::/129"])), "conditions.not_client_ips[0]"),
+        (with(&["conditions", "client_ips"], json!(["not-an-ip"])), "conditions.client_ips[0]"),
+        (with(&["conditions", "weekdays"], json!(["funday"])), "conditions.weekdays[0]"),
+        (with(&["conditions", "weekdays"], json!([])), "conditions.weekdays"),
+        (with(&["conditions", "valid_from"], json!("yesterday")), "conditions.valid_from"),
+        (with(&["conditions", "valid_from"], json!("2027-01-01T00:00:00Z")), "conditions.valid_until"),
+        (with(&["conditions", "max_auth_age_s"], json!(-5)), "conditions.max_auth_age_s"),
+        (with(&["conditions", "max_auth_age_s"], json!(0)), "conditions.max_auth_age_s"),
+        (with(&["conditions", "office"], json!(true)), "conditions.office"),
+        (with(&["priority"], json!(1)), "priority"),
+        (with(&["effect"], json!("maybe")), "effect"),
+        (with(&["permissions"], json!([])), "permissions"),
+        (with(&["permissions"], json!(["items"])), "permissions[0]"),
+        (with(&["roles"], json!(["no-such-role"])), "roles[0]"),
+        (with(&["roles"], json!([])), "roles"),
+        (with(&["credential_kinds"], json!(["carrier_pigeon"])), "credential_kinds[0]"),
+    ];
+    let mut with_until = with(&["conditions", "valid_from"], json!("2027-01-01T00:00:00Z"));
+    with_until["conditions"]["valid_until"] = json!("2026-01-01T00:00:00Z");
+    let mut cases = cases;
+    cases[13].0 = with_until;
+    for (doc, field) in &cases {
+        let r = put(&app, &admin, "bad", doc).await;
+        assert_problem(&format!("{doc}"), &r, 422, "validation_error", Some(field));
+    }
+    let missing = put(&app, &admin, "bad", &json!({"effect": "deny"})).await;
+    assert_eq!(missing.0, 422, "{}", missing.2);
+    let bad_name = put(&app, &admin, "Bad%20Name", &base).await;
+    assert_eq!(bad_name.0, 422, "{}", bad_name.2);
+    let not_json = call(
+        app.client
+            .put(app.at("/policies/x"))
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body("{"),
+    )
+    .await;
+    assert_eq!(not_json.0, 400);
+    let (s, _, list) = call(app.client.get(app.at("/policies")).bearer_auth(&admin)).await;
+    assert_eq!((s, list), (200, json!([])), "nothing was stored");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn policies_need_their_permissions_and_nobody_grants_what_they_do_not_hold() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (user, pw, _) = app.user_with_roles("pat", &["user"]).await;
+    let t = app.token(&user, &pw).await;
+    let doc = json!({"effect": "deny", "permissions": ["items:read"]});
+    let r = put(&app, &t, "x", &doc).await;
+    assert_problem("user puts", &r, 403, "missing_permission", None);
+    let r = call(app.client.get(app.at("/policies")).bearer_auth(&t)).await;
+    assert_eq!(r.0, 403);
+    // A policy admin who holds only policies:* and items:read may govern items:read, not users:*.
+    let r = call(
+        app.client
+            .put(app.at("/roles/policy-admin"))
+            .bearer_auth(&admin)
+            .json(&json!({"permissions": ["policies:*", "items:read"]})),
+    )
+    .await;
+    assert_eq!(r.0, 201);
+    let (pa, papw, _) = app.user_with_roles("polly", &["policy-admin"]).await;
+    let pt = app.token(&pa, &papw).await;
+    put_ok(&app, &pt, "reads", doc.clone()).await;
+    let r = put(&app, &pt, "users", &json!({"effect": "deny", "permissions": ["users:write"]})).await;
+    assert_problem("beyond its own", &r, 403, "cannot_grant", None);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn time_windows_follow_the_zone_through_daylight_saving_time() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (user, _, _) = app.user_with_roles("dst", &["user"]).await;
+    put_ok(&app, &admin, "office-hours", json!({
+        "effect": "allow", "permissions": ["items:read"],
+        "conditions": {"time_zone": "Europe/Berlin", "time_windows": [{"start": "09:00", "end": "17:00"}]}
+    }))
+    .await;
+    // The same UTC times of day, before (CET, UTC+1) and after (CEST, UTC+2) the switch on
+    // 2026-03-29: the answer moves with the local clock.
+    for (at, expect) in [
+        ("2026-03-27T07:30:00Z", false), // 08:30 CET
+        ("2026-03-30T07:30:00Z", true),  // 09:30 CEST
+        ("2026-03-27T15:30:00Z", true),  // 16:30 CET
+        ("2026-03-30T15:30:00Z", false), // 17:30 CEST
+        ("2026-03-27T08:00:00Z", true),  // 09:00 CET: the start is inclusive
+        ("2026-03-27T16:00:00Z", false), // 17:00 CET: the end is exclusive
+        ("2026-10-26T15:59:59Z", true),  // 16:59:59 CET, after the switch back
+    ] {
+        assert_eq!(allowed(&app, &admin, &user, "items:read", at, None).await, expect, "{at}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn windows_across_midnight_and_weekdays_use_local_time() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (user, _, _) = app.user_with_roles("night", &["user"]).await;
+    put_ok(&app, &admin, "night-shift", json!({
+        "effect": "allow", "permissions": ["items:write"],
+        "conditions": {"time_zone": "America/New_York", "time_windows": [{"start": "22:00", "end": "06:00"}],
+                       "weekdays": ["mon", "tue", "wed", "thu", "fri"]}
+    }))
+    .await;
+    // New York is UTC-5 in November.
+    for (at, expect) in [
+        ("2026-11-24T03:00:00Z", true),  // Mon 22:00 local
+        ("2026-11-24T10:59:00Z", true),  // Tue 05:59
+        ("2026-11-24T11:00:00Z", false), // Tue 06:00: end exclusive
+        ("2026-11-24T17:00:00Z", false), // Tue 12:00
+        ("2026-11-29T04:00:00Z", false), // Sat 23:00: not a weekday
+    ] {
+        assert_eq!(allowed(&app, &admin, &user, "items:write", at, None).await, expect, "{at}");
+    }
+    // items:read is not governed.
+    assert!(allowed(&app, &admin, &user, "items:read", "2026-11-24T17:00:00Z", None).await);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn client_ranges_match_ipv4_ipv6_and_mapped_addresses() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (user, _, _) = app.user_with_roles("netty", &["user"]).await;
+    put_ok(&app, &admin, "office-net", json!({
+        "effect": "allow", "permissions": ["items:*"],
+        "conditions": {"client_ips": ["10.0.0.0/8", "2001:db8::/32"], "not_client_ips": ["10.66.0.0/16"]}
+    }))
+    .await;
+    let now = "2026-11-30T12:00:00Z";
+    for (ip, expect) in [
+        ("10.1.2.3", true),
+        ("::ffff:10.1.2.3", true),
+        ("10.66.1.1", false),
+        ("2001:db8::1", true),
+        ("2001:db8:ffff::1", true),
+        ("2001:db9::1", false),
+        ("192.168.1.1", false),
+        ("::1", false),
+    ] {
+        assert_eq!(allowed(&app, &admin, &user, "items:read", now, Some(ip)).await, expect, "{ip}");
+    }
+    let bad = call(
+        app.client
+            .post(app.at("/authz/explain"))
+            .bearer_auth(&admin)
+            .json(&json!({"subject": user, "permission": "items:read", "client_ip": "10.0.0.0/8"})),
+    )
+    .await;
+    assert_problem("client_ip", &bad, 422, "validation_error", Some("client_ip"));
+    app.stop().await;
+}
+
+/// A request through a proxy: the policy sees the forwarded address only when the proxy is
+/// trusted; otherwise the socket's (127.0.0.1).
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    for trusted in [true, false] {
+        let app = TestApp::spawn_with(crate::support::Db::Sqlite, |c| {
+            if trusted {
+                c.server.trusted_proxies = vec!["127.0.0.1".into()];
+            }
+        })
+        .await
+        .expect("sqlite");
+        let admin = app.admin_token().await;
+        let (user, pw, _) = app.user_with_roles("proxied", &["user"]).await;
+        put_ok(&app, &admin, "office-net", json!({
+            "effect": "allow", "permissions": ["items:read"], "conditions": {"client_ips": ["10.0.0.0/8"]}
+        }))
+        .await;
+        let t = app.token(&user, &pw).await;
+        let get = |xff: &'static str| {
+            app.client
+                .get(app.at("/items"))
+                .bearer_auth(&t)
+                .header("x-forwarded-for", xff)
+        };
+        let (s, _, body) = call(get("10.9.8.7")).await;
+        if trusted {
+            assert_eq!(s, 200, "trusted proxy: {body}");
+            let (s, _, body) = call(get("192.168.0.1")).await;
+            assert_eq!((s, body["policy"].as_str()), (403, Some("office-net")));
+        } else {
+            assert_eq!(s, 403, "untrusted proxy header ignored: {body}");
+            assert_eq!(body["code"], "policy_denied");
+            assert_eq!(body["policy"], "office-net");
+        }
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn deny_wins_and_every_allow_must_hold() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (user, pw, _) = app.user_with_roles("dee", &["user"]).await;
+    let t = app.token(&user, &pw).await;
+    let ok = |t: &str| app.client.get(app.at("/items")).bearer_auth(t.to_owned());
+    put_ok(&app, &admin, "a-always", json!({"effect": "allow", "permissions": ["items:read"]})).await;
+    assert_eq!(call(ok(&t)).await.0, 200, "an allow without conditions holds");
+    put_ok(&app, &admin, "b-never", json!({
+        "effect": "allow", "permissions": ["items:*"], "conditions": {"valid_until": "2000-01-01T00:00:00Z"}
+    }))
+    .await;
+    let (s, _, body) = call(ok(&t)).await;
+    assert_eq!((s, &body["code"], &body["policy"]), (403, &json!("policy_denied"), &json!("b-never")), "every allow must hold");
+    put_ok(&app, &admin, "b-never", json!({"effect": "allow", "permissions": ["items:*"]})).await;
+    assert_eq!(call(ok(&t)).await.0, 200);
+    put_ok(&app, &admin, "z-deny-users", json!({"effect": "deny", "permissions": ["items:read"], "roles": ["user"]})).await;
+    let (s, _, body) = call(ok(&t)).await;
+    assert_eq!((s, &body["policy"]), (403, &json!("z-deny-users")), "deny wins over allows that hold");
+    assert_eq!(body["missing"], "items:read");
+    // The admin does not hold `user`: the deny does not apply.
+    assert_eq!(call(ok(&admin)).await.0, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn login_age_counts_from_the_real_auth_time_and_api_keys_have_none() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (user, pw, _) = app.user_with_roles("ager", &["user"]).await;
+    let (s, _, key) = call(
+        app.client
+            .post(app.at("/users/me/api-keys"))
+            .header("authorization", basic(&user, &pw))
+            .json(&json!({"name": "k"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{key}");
+    let key = key["key"].as_str().unwrap().to_owned();
+    put_ok(&app, &admin, "recent-login", json!({
+        "effect": "allow", "permissions": ["items:write"], "conditions": {"max_auth_age_s": 600}
+    }))
+    .await;
+    let create = |rb: reqwest::RequestBuilder| rb.json(&json!({"name": "thing"}));
+    let t = app.token(&user, &pw).await;
+    assert_eq!(call(create(app.client.post(app.at("/items")).bearer_auth(&t))).await.0, 201);
+    let (s, _, body) = call(create(app.client.post(app.at("/items")).header("x-api-key", &key))).await;
+    assert_eq!((s, &body["policy"]), (403, &json!("recent-login")), "an API key has no login: {body}");
+    app.clock.advance_s(601);
+    let (s, _, body) = call(create(app.client.post(app.at("/items")).bearer_auth(&t))).await;
+    assert_eq!((s, &body["code"]), (403, &json!("policy_denied")), "the login is too old: {body}");
+    // A refreshed or new token from a new login is fine; Basic is a login at each request.
+    let fresh = app.token(&user, &pw).await;
+    assert_eq!(call(create(app.client.post(app.at("/items")).bearer_auth(&fresh))).await.0, 201);
+    let b = create(app.client.post(app.at("/items")).header("authorization", basic(&user, &pw)));
+    assert_eq!(call(b).await.0, 201);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn explain_reports_every_step_and_the_deciding_policy() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (user, pw, id) = app.user_with_roles("why", &["user"]).await;
+    put_ok(&app, &admin, "office", json!({
+        "effect": "allow", "permissions": ["items:delete", "items:write"], "roles": ["user"],
+        "conditions": {"time_zone": "Europe/Berlin", "time_windows": [{"start": "09:00", "end": "17:00"}],
+                       "client_ips": ["10.0.0.0/8"]}
+    }))
+    .await;
+    // Not held at all: `forbidden`, no policy.
+    let v = explain(&app, &admin, json!({"subject": id, "permission": "users:write"})).await;
+    assert_eq!((&v["allowed"], &v["code"], &v["policy"]), (&json!(false), &json!("forbidden"), &Value::Null), "{v}");
+    // Own item: items:write stands in for items:delete, and the office policy decides.
+    let v = explain(&app, &admin, json!({
+        "subject": user, "permission": "items:delete", "resource_owner": id,
+        "at": "2026-11-30T10:00:00Z", "client_ip": "192.168.1.5"
+    }))
+    .await;
+    assert_eq!((&v["allowed"], &v["code"], &v["policy"]), (&json!(false), &json!("policy_denied"), &json!("office")), "{v}");
+    let steps = v["steps"].as_array().unwrap();
+    let find = |kind: &str, name: &str| {
+        // The last such step: own-or-any checks `items:delete` first, then `items:write`.
+        steps
+            .iter()
+            .rev()
+            .find(|s| s["kind"] == kind && s["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name} step in {v}"))
+    };
+    assert_eq!(find("role", "user")["result"], true);
+    assert_eq!(find("policy", "office")["result"], false);
+    assert_eq!(find("condition", "time_windows")["result"], true, "11:00 in Berlin");
+    assert_eq!(find("condition", "client_ips")["result"], false);
+    assert_eq!(find("condition", "client_ips")["policy"], "office");
+    for s in steps {
+        assert!(["role", "permission", "scope", "policy", "condition"].contains(&s["kind"].as_str().unwrap()), "{s}");
+        assert!(s["result"].is_boolean() && s["detail"].is_string(), "{s}");
+    }
+    // From the office network it is allowed: code and policy are null.
+    let v = explain(&app, &admin, json!({
+        "subject": user, "permission": "items:delete", "resource_owner": id,
+        "at": "2026-11-30T10:00:00Z", "client_ip": "10.0.0.5"
+    }))
+    .await;
+    assert_eq!((&v["allowed"], &v["code"], &v["policy"]), (&json!(true), &Value::Null, &Value::Null), "{v}");
+    // Without a subject: the caller's own credential (a scoped token lacking the permission).
+    let scoped = app.scoped_token(&user, &pw, Some("items:read")).await;
+    let r = call(app.client.post(app.at("/authz/explain")).bearer_auth(&scoped).json(&json!({"permission": "items:read"}))).await;
+    assert_eq!(r.0, 403, "explain needs policies:read");
+    let v = explain(&app, &admin, json!({"permission": "users:write"})).await;
+    assert_eq!(v["allowed"], true, "the admin itself: {v}");
+    // Bad input.
+    for (body, field) in [
+        (json!({"permission": "nope"}), "permission"),
+        (json!({"permission": "items:read", "at": "noon"}), "at"),
+        (json!({"permission": "items:read", "subject": "nobody-here"}), "subject"),
+        (json!({"permission": "items:read", "extra": 1}), "extra"),
+    ] {
+        let r = call(app.client.post(app.at("/authz/explain")).bearer_auth(&admin).json(&body)).await;
+        assert_problem(&body.to_string(), &r, 422, "validation_error", Some(field));
+    }
+    app.stop().await;
+}
+
+/// The four README examples, end to end over real requests, on both databases.
+#[tokio::test]
+async fn the_readme_examples_work_end_to_end() {
+    for db in BOTH {
+        let Some(app) = TestApp::spawn_on(db).await else {
+            continue;
+        };
+        // Friday 2027-03-26 15:30 UTC is 16:30 in Berlin.
+        app.clock.set_ms(ms("2027-03-26T15:30:00Z"));
+        let admin = app.admin_token().await;
+        let (user, pw, _) = app.user_with_roles("reader", &["user"]).await;
+        put_ok(&app, &admin, "office-hours", json!({
+            "effect": "allow", "permissions": ["items:write"],
+            "conditions": {"time_zone": "Europe/Berlin", "time_windows": [{"start": "09:00", "end": "18:00"}],
+                           "weekdays": ["mon", "tue", "wed", "thu", "fri"]}
+        }))
+        .await;
+        put_ok(&app, &admin, "office-deletes", json!({
+            "effect": "allow", "permissions": ["items:delete"], "conditions": {"client_ips": ["10.0.0.0/8", "127.0.0.0/8"]}
+        }))
+        .await;
+        put_ok(&app, &admin, "keys-read-only", json!({
+            "effect": "deny", "permissions": ["items:write", "items:delete"], "credential_kinds": ["api_key"]
+        }))
+        .await;
+        put_ok(&app, &admin, "admin-recent-login", json!({
+            "effect": "allow", "permissions": ["users:*", "roles:*", "policies:write", "clients:*"],
+            "roles": ["admin"], "conditions": {"max_auth_age_s": 600}
+        }))
+        .await;
+        let t = app.token(&user, &pw).await;
+        let new_item = |t: &str| app.client.post(app.at("/items")).bearer_auth(t.to_owned()).json(&json!({"name": "n"}));
+        let (s, _, item) = call(new_item(&t)).await;
+        assert_eq!(s, 201, "{db:?}: office hours: {item}");
+        let id = item["id"].as_str().unwrap().to_owned();
+        // Deleting one's own item (items:write stands in) from 127.0.0.1 is in the office range.
+        let del = call(app.client.delete(app.at(&format!("/items/{id}"))).bearer_auth(&t)).await;
+        assert_eq!(del.0, 204, "{db:?}: {}", del.2);
+        // An API key cannot write.
+        let (_, _, key) = call(app.client.post(app.at("/users/me/api-keys")).bearer_auth(&t).json(&json!({"name": "k"}))).await;
+        let key = key["key"].as_str().unwrap().to_owned();
+        let (s, _, body) = call(app.client.post(app.at("/items")).header("x-api-key", &key).json(&json!({"name": "n"}))).await;
+        assert_eq!((s, &body["policy"]), (403, &json!("keys-read-only")), "{db:?}: {body}");
+        assert_eq!(call(app.client.get(app.at("/items")).header("x-api-key", &key)).await.0, 200);
+        // Admin actions need a recent login.
+        let users = || app.client.patch(app.at("/users/me")).bearer_auth(admin.clone()).json(&json!({"full_name": "A"}));
+        assert_eq!(call(app.client.get(app.at("/users")).bearer_auth(&admin)).await.0, 200);
+        app.clock.advance_s(601);
+        let (s, _, body) = call(app.client.get(app.at("/users")).bearer_auth(&admin)).await;
+        assert_eq!((s, &body["policy"]), (403, &json!("admin-recent-login")), "{db:?}: {body}");
+        assert_eq!(call(users()).await.0, 200, "own profile needs no permission");
+        // Saturday: outside office hours.
+        app.clock.set_ms(ms("2027-03-27T10:00:00Z"));
+        let t = app.token(&user, &pw).await;
+        let (s, _, body) = call(new_item(&t)).await;
+        assert_eq!((s, &body["policy"]), (403, &json!("office-hours")), "{db:?}: {body}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_policy_change_reaches_another_instance() {
+    let app = TestApp::spawn().await;
+    let other = TestApp::spawn_shared(&app).await;
+    let admin = app.admin_token().await;
+    let (user, pw, _) = app.user_with_roles("far", &["user"]).await;
+    let t = other.token(&user, &pw).await;
+    assert_eq!(other.get_bearer("/items", &t).await.status(), 200);
+    put_ok(&app, &admin, "stop-reads", json!({"effect": "deny", "permissions": ["items:read"]})).await;
+    let start = std::time::Instant::now();
+    loop {
+        let s = other.get_bearer("/items", &t).await.status();
+        if s == 403 {
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_millis(1500), "not in force on the other instance within 1.5 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    other.stop().await;
+    app.stop().await;
+}
