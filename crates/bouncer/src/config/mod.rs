@@ -420,7 +420,7 @@ impl Config {
         if !(1..=36_500).contains(&self.audit.retention_days) {
             return Err(bad(
                 "audit.retention_days",
-                &self.audit.retention_days.to_string(),
+                self.audit.retention_days.to_string(),
                 "1 to 36500 days",
             ));
         }
