@@ -33,6 +33,10 @@ pub enum AppError {
     Core(#[from] bouncer_core::Error),
     #[error("{0}")]
     Io(String),
+    /// Exit with this status, after the message if there is one (`authz explain`: 1 denied, 2
+    /// bad input; bad input to `policy set` and `apply`: 2).
+    #[error("{1}")]
+    Exit(u8, String),
 }
 
 /// Opens and migrates the configured database.

@@ -61,6 +61,14 @@ pub enum Command {
     /// Manage users' API keys.
     #[command(subcommand)]
     Apikey(ApikeyCommand),
+    /// Manage conditional policies on permissions.
+    #[command(subcommand)]
+    Policy(crate::cli_policy::PolicyCommand),
+    /// Ask what the authorizer decides, and why.
+    #[command(subcommand)]
+    Authz(crate::cli_policy::AuthzCommand),
+    /// Make roles, policies and clients match a TOML file (config as code).
+    Apply(crate::apply::ApplyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,6 +249,14 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
             println!("backup written to {}", file.display());
             Ok(())
         }
+        Command::Policy(cmd) => crate::cli_policy::policy(&*domain(&config).await?, cmd).await,
+        Command::Authz(cmd) => {
+            let b = domain(&config)
+                .await
+                .map_err(|e| AppError::Exit(crate::cli_policy::BAD_INPUT, e.to_string()))?;
+            crate::cli_policy::authz(&b, cmd).await
+        }
+        Command::Apply(args) => crate::apply::run(&*domain(&config).await?, args).await,
         Command::Config(ConfigCommand::Default) => {
             print!("{DEFAULT_TOML}");
             Ok(())

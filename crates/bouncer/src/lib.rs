@@ -2,6 +2,8 @@
 //! start the real server in-process.
 
 pub mod app;
+pub mod apply;
 pub mod cli;
+pub mod cli_policy;
 pub mod config;
 pub mod logging;

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use bouncer::app::AppError;
 use bouncer::cli::{Cli, Command, ConfigCommand, run};
 use bouncer::config::Config;
 use clap::Parser;
@@ -47,6 +48,12 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli, config)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(AppError::Exit(status, message)) => {
+            if !message.is_empty() {
+                eprintln!("bouncer: {message}");
+            }
+            ExitCode::from(status)
+        }
         Err(e) => {
             eprintln!("bouncer: {e}");
             ExitCode::FAILURE
