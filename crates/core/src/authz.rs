@@ -139,6 +139,13 @@ impl Step {
             Step::Condition { result, .. } => result.holds,
         }
     }
+    /// The step in words, without its kind and name (which are fields of their own).
+    pub fn detail(&self) -> String {
+        match self {
+            Step::Condition { result, .. } => result.detail.clone(),
+            other => other.to_string(),
+        }
+    }
     /// The policy a condition belongs to.
     pub fn policy(&self) -> Option<&str> {
         match self {

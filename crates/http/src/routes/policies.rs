@@ -151,7 +151,7 @@ impl From<Decision> for ExplainView {
                     kind: s.kind(),
                     name: s.name().to_owned(),
                     result: s.result(),
-                    detail: s.to_string().trim().to_owned(),
+                    detail: s.detail(),
                     policy: s.policy().map(str::to_owned),
                 })
                 .collect(),
