@@ -10,6 +10,7 @@ mod bad_credentials;
 mod bad_input;
 mod bad_requests;
 mod cli;
+mod cli_policy;
 mod cli_tokens;
 mod clients;
 mod cors;

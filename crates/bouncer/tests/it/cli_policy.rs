@@ -1,0 +1,676 @@
+//! `bouncer policy`, `bouncer authz explain` and `bouncer apply`, run as the real binary against a
+//! SQLite file in a tempdir, and what a running server on the same database makes of an apply.
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::cli::{FAST_ARGON2, Out, bouncer_command};
+use crate::support::{Db, TestApp};
+
+/// A tempdir with a SQLite database, and the binary pointed at it.
+struct Ops {
+    dir: tempfile::TempDir,
+    url: String,
+    runs: Cell<u32>,
+}
+
+impl Ops {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/ops.db", dir.path().display());
+        Ops {
+            dir,
+            url,
+            runs: Cell::new(0),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        self.run_with(args, None, &[])
+    }
+
+    /// `bouncer ARGS` on this database (plus `env`), output to files, bounded at 60 s.
+    fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Out {
+        let n = self.runs.get();
+        self.runs.set(n + 1);
+        let out_path = self.dir.path().join(format!("run{n}.stdout"));
+        let err_path = self.dir.path().join(format!("run{n}.stderr"));
+        let mut child = bouncer_command(self.dir.path())
+            .args(args)
+            .env("BOUNCER_DATABASE_URL", &self.url)
+            .envs(FAST_ARGON2)
+            .envs(env.iter().copied())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(File::create(&out_path).unwrap())
+            .stderr(File::create(&err_path).unwrap())
+            .spawn()
+            .expect("spawn bouncer");
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("`bouncer {}` still running after 60 s", args.join(" "));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let out = Out {
+            status,
+            stdout: std::fs::read_to_string(&out_path).unwrap(),
+            stderr: std::fs::read_to_string(&err_path).unwrap(),
+        };
+        assert!(
+            !out.stderr.to_lowercase().contains("panicked"),
+            "`bouncer {}` panicked: {out:#?}",
+            args.join(" ")
+        );
+        out
+    }
+
+    /// `bouncer policy set NAME -` with `doc` on stdin.
+    fn set(&self, name: &str, doc: &str) -> Out {
+        self.run_with(&["policy", "set", name, "-"], Some(doc), &[])
+    }
+
+    /// What `bouncer KIND list` prints.
+    fn list(&self, kind: &str) -> String {
+        self.run(&[kind, "list"]).ok().stdout
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    fn add_user(&self, name: &str) {
+        let email = format!("{name}@example.com");
+        self.run_with(
+            &["user", "add", name, "--email", &email, "--password-stdin"],
+            Some("Pw-for-the-cli-42\n"),
+            &[],
+        )
+        .ok();
+    }
+
+    /// `bouncer apply ARGS FILE` with `text` as the file.
+    fn apply(&self, flags: &[&str], text: &str) -> Out {
+        let file = self.write("bouncer-apply.toml", text);
+        let mut args = vec!["apply"];
+        args.extend_from_slice(flags);
+        args.push(&file);
+        self.run(&args)
+    }
+
+    /// What `role list`, `policy list` and `client list` print: the state an apply may change.
+    fn state(&self) -> String {
+        ["role", "policy", "client"]
+            .map(|k| self.list(k))
+            .join("--\n")
+    }
+}
+
+fn code(out: &Out) -> Option<i32> {
+    out.status.code()
+}
+
+/// Exit status 2 and one line on stderr holding every string in `names`.
+fn assert_bad_input(out: &Out, names: &[&str]) {
+    assert_eq!(code(out), Some(2), "{out:#?}");
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {out:#?}");
+    for n in names {
+        assert!(
+            lines[0].contains(n),
+            "stderr should name {n:?}: {}",
+            lines[0]
+        );
+    }
+}
+
+fn lines(out: &Out) -> Vec<&str> {
+    out.stdout.lines().collect()
+}
+
+#[test]
+fn policy_set_show_list_delete_and_bad_documents() {
+    let ops = Ops::new();
+    assert_eq!(ops.list("policy"), "");
+    let doc = json!({
+        "description": "writes in office hours",
+        "effect": "allow",
+        "permissions": ["items:write"],
+        "conditions": {
+            "time_zone": "Europe/Berlin",
+            "time_windows": [{"start": "09:00", "end": "17:30"}],
+            "weekdays": ["mon", "tue", "wed", "thu", "fri"]
+        }
+    });
+    let file = ops.write("office.json", &doc.to_string());
+    let set = ops.run(&["policy", "set", "office-hours", &file]).ok();
+    assert_eq!(set.stdout, "created policy office-hours\n");
+    let shown: Value =
+        serde_json::from_str(&ops.run(&["policy", "show", "office-hours"]).ok().stdout)
+            .expect("show prints JSON");
+    assert_eq!(shown, doc);
+    assert_eq!(ops.list("policy"), "office-hours\tallow\titems:write\n");
+
+    // From standard input, replacing it.
+    let deny = json!({"effect": "deny", "permissions": ["items:delete", "items:write"]});
+    let set = ops.set("office-hours", &deny.to_string()).ok();
+    assert_eq!(set.stdout, "updated policy office-hours\n");
+    assert_eq!(
+        ops.list("policy"),
+        "office-hours\tdeny\titems:delete items:write\n"
+    );
+
+    // Bad documents: one line naming the field, exit 2, nothing stored.
+    let bad = |doc: Value| ops.set("bad", &doc.to_string());
+    assert_bad_input(
+        &bad(json!({"effect": "allow", "permissions": ["items:write"],
+                    "conditions": {"time_windows": [{"start": "25:00", "end": "17:00"}]}})),
+        &["conditions.time_windows[0].start", "\"25:00\""],
+    );
+    assert_bad_input(
+        &bad(json!({"effect": "allow", "permissions": ["items:write"],
+                    "conditions": {"tz": "Europe/Berlin"}})),
+        &["conditions.tz", "unknown field"],
+    );
+    assert_bad_input(
+        &bad(json!({"effect": "allow", "permissions": ["items:write"],
+                    "conditions": {"max_auth_age_s": "soon"}})),
+        &["conditions.max_auth_age_s", "invalid type"],
+    );
+    assert_bad_input(
+        &bad(json!({"effect": "perhaps", "permissions": ["a:b"]})),
+        &["effect"],
+    );
+    assert_bad_input(
+        &bad(json!({"effect": "deny", "permissions": ["items:read"], "roles": ["nobody"]})),
+        &["roles[0]", "nobody"],
+    );
+    assert_bad_input(&ops.set("bad", "{not json"), &["line 1"]);
+    assert_eq!(
+        ops.list("policy"),
+        "office-hours\tdeny\titems:delete items:write\n"
+    );
+
+    assert_eq!(
+        ops.run(&["policy", "delete", "office-hours"]).ok().stdout,
+        "deleted policy office-hours\n"
+    );
+    assert_eq!(ops.list("policy"), "");
+    ops.run(&["policy", "show", "office-hours"]).failed();
+    ops.run(&["policy", "delete", "office-hours"]).failed();
+}
+
+fn explain(ops: &Ops, permission: &str, extra: &[&str]) -> Out {
+    let mut args = vec!["authz", "explain", "--user", "alice"];
+    args.extend_from_slice(&["--permission", permission]);
+    args.extend_from_slice(extra);
+    ops.run(&args)
+}
+
+fn set_policy(ops: &Ops, name: &str, doc: Value) {
+    ops.set(name, &doc.to_string()).ok();
+}
+
+/// `explain`'s exit status and its first three lines (allowed, code, policy).
+fn verdict(out: &Out) -> (Option<i32>, Vec<&str>) {
+    (code(out), out.stdout.lines().take(3).collect())
+}
+
+#[test]
+fn explain_answers_allowed_or_denied_with_the_steps() {
+    let ops = Ops::new();
+    ops.add_user("alice");
+
+    let out = explain(&ops, "items:read", &[]);
+    let head = ["allowed: true", "code: -", "policy: -"];
+    assert_eq!(verdict(&out), (Some(0), head.to_vec()), "{out:#?}");
+    assert!(
+        out.stdout
+            .contains("permission items:read: held (role user)"),
+        "{out:#?}"
+    );
+
+    // A deny policy for role user: exit 1, the policy named.
+    set_policy(
+        &ops,
+        "no-read",
+        json!({"effect": "deny", "permissions": ["items:read"], "roles": ["user"]}),
+    );
+    let out = explain(&ops, "items:read", &[]);
+    let head = ["allowed: false", "code: policy_denied", "policy: no-read"];
+    assert_eq!(verdict(&out), (Some(1), head.to_vec()), "{out:#?}");
+    assert!(
+        lines(&out).contains(&"policy no-read (deny): refuses"),
+        "{out:#?}"
+    );
+    // Permissions it does not govern are untouched; missing ones are refused without a policy.
+    assert_eq!(code(&explain(&ops, "items:write", &[])), Some(0));
+    let out = explain(&ops, "users:delete", &[]);
+    let head = ["allowed: false", "code: missing_permission", "policy: -"];
+    assert_eq!(verdict(&out), (Some(1), head.to_vec()), "{out:#?}");
+    ops.run(&["policy", "delete", "no-read"]).ok();
+
+    // A time window (Berlin office hours, weekdays): --at decides.
+    set_policy(
+        &ops,
+        "office-hours",
+        json!({"effect": "allow", "permissions": ["items:write"], "conditions": {
+            "time_zone": "Europe/Berlin",
+            "time_windows": [{"start": "09:00", "end": "17:30"}],
+            "weekdays": ["mon", "tue", "wed", "thu", "fri"]}}),
+    );
+    // Monday 2 March 2026, 10:00 in Berlin (09:00 UTC).
+    let inside = explain(&ops, "items:write", &["--at", "2026-03-02T09:00:00Z"]);
+    assert_eq!(code(&inside), Some(0), "{inside:#?}");
+    assert!(
+        inside
+            .stdout
+            .contains("office-hours.time_windows: true (local time 10:00 (Europe/Berlin)"),
+        "{inside:#?}"
+    );
+    let evening = explain(&ops, "items:write", &["--at", "2026-03-02T20:00:00+01:00"]);
+    assert_eq!(code(&evening), Some(1), "{evening:#?}");
+    assert_eq!(lines(&evening)[2], "policy: office-hours");
+    assert!(
+        evening.stdout.contains("office-hours.time_windows: false"),
+        "{evening:#?}"
+    );
+    // Saturday, in the window's hours.
+    let saturday = explain(&ops, "items:write", &["--at", "2026-03-07T10:00:00+01:00"]);
+    assert_eq!(code(&saturday), Some(1), "{saturday:#?}");
+    assert!(saturday.stdout.contains("office-hours.weekdays: false"));
+
+    // A client-address policy: --client-ip decides; no address proves nothing.
+    set_policy(
+        &ops,
+        "office-net",
+        json!({"effect": "allow", "permissions": ["items:read"],
+               "conditions": {"client_ips": ["10.0.0.0/8", "2001:db8::/32"]}}),
+    );
+    assert_eq!(
+        code(&explain(&ops, "items:read", &["--client-ip", "10.1.2.3"])),
+        Some(0)
+    );
+    assert_eq!(
+        code(&explain(
+            &ops,
+            "items:read",
+            &["--client-ip", "2001:db8::1"]
+        )),
+        Some(0)
+    );
+    let outside = explain(&ops, "items:read", &["--client-ip", "192.0.2.7"]);
+    assert_eq!(code(&outside), Some(1), "{outside:#?}");
+    assert_eq!(lines(&outside)[2], "policy: office-net");
+    assert!(
+        outside
+            .stdout
+            .contains("client address 192.0.2.7 does not satisfy the ranges")
+    );
+    assert_eq!(code(&explain(&ops, "items:read", &[])), Some(1));
+
+    // Bad input is exit 2, never a verdict.
+    let bob = [
+        "authz",
+        "explain",
+        "--user",
+        "bob",
+        "--permission",
+        "items:read",
+    ];
+    assert_bad_input(&ops.run(&bob), &["--user", "bob"]);
+    assert_bad_input(
+        &explain(&ops, "items:Read", &[]),
+        &["--permission", "items:Read"],
+    );
+    assert_bad_input(
+        &explain(&ops, "items:read", &["--at", "tomorrow"]),
+        &["--at", "tomorrow"],
+    );
+    for bad in [["--client-ip", "nope"], ["--resource-owner", "x"]] {
+        assert_eq!(code(&explain(&ops, "items:read", &bad)), Some(2));
+    }
+}
+
+const CREATED: [&str; 3] = [
+    "+ role support",
+    "+ policy office-hours",
+    "+ client reporting",
+];
+const CHANGED: [&str; 3] = [
+    "~ role support",
+    "~ policy office-hours",
+    "~ client reporting",
+];
+
+const FILE: &str = r#"
+[roles.support]
+permissions = ["items:read", "users:read"]
+
+[policies.office-hours]
+effect = "allow"
+permissions = ["items:write"]
+roles = ["support"]
+[policies.office-hours.conditions]
+time_zone = "Europe/Berlin"
+time_windows = [{ start = "09:00", end = "17:30" }]
+
+[clients.reporting]
+scopes = ["items:read"]
+first_party = false
+"#;
+
+/// The `client list` line of the client named `name`: id, name, first-party, scopes.
+fn client_line(ops: &Ops, name: &str) -> Vec<String> {
+    let list = ops.list("client");
+    let found: Vec<Vec<String>> = list
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect::<Vec<_>>())
+        .filter(|f| f[1] == name)
+        .collect();
+    assert_eq!(found.len(), 1, "one client {name} in:\n{list}");
+    found.into_iter().next().unwrap()
+}
+
+#[test]
+fn apply_creates_then_has_nothing_to_do_and_plan_changes_nothing() {
+    let ops = Ops::new();
+    let before = ops.state();
+    let plan = ops.apply(&["--plan"], FILE).ok();
+    assert_eq!(lines(&plan), CREATED);
+    assert_eq!(ops.state(), before, "--plan changed something");
+
+    let applied = ops.apply(&[], FILE).ok();
+    let out = lines(&applied);
+    assert_eq!(out[..3], CREATED);
+    let id = out[3]
+        .strip_prefix("  client_id:     ")
+        .expect("client id line");
+    let secret = out[4]
+        .strip_prefix("  client_secret: ")
+        .expect("client secret line");
+    assert!(
+        id.starts_with("cl_") && secret.starts_with("bns_"),
+        "{applied:#?}"
+    );
+    assert_eq!(out.len(), 5);
+    assert!(applied.stderr.contains("shown only this once"));
+    assert!(
+        ops.list("role")
+            .contains("support\titems:read users:read\n")
+    );
+    assert_eq!(ops.list("policy"), "office-hours\tallow\titems:write\n");
+    let shown: Value =
+        serde_json::from_str(&ops.run(&["policy", "show", "office-hours"]).ok().stdout).unwrap();
+    assert_eq!(shown["conditions"]["time_windows"][0]["end"], "17:30");
+    assert_eq!(
+        client_line(&ops, "reporting"),
+        [id, "reporting", "-", "items:read"]
+    );
+
+    // Again: nothing to do, no secret.
+    let state = ops.state();
+    assert_eq!(ops.apply(&[], FILE).ok().stdout, "No changes.\n");
+    assert_eq!(ops.apply(&["--plan"], FILE).ok().stdout, "No changes.\n");
+    assert_eq!(ops.state(), state);
+
+    // Changed: `~` lines; the client keeps its id (and so its secret).
+    let changed = FILE
+        .replace(
+            "\"items:read\", \"users:read\"",
+            "\"users:read\", \"items:read\", \"items:delete\"",
+        )
+        .replace("17:30", "18:00")
+        .replace("first_party = false", "first_party = true");
+    assert_eq!(lines(&ops.apply(&["--plan"], &changed).ok()), CHANGED);
+    assert_eq!(ops.state(), state, "--plan changed something");
+    let out = ops.apply(&[], &changed).ok();
+    assert_eq!(lines(&out), CHANGED);
+    assert!(!out.stdout.contains("bns_"));
+    assert_eq!(
+        client_line(&ops, "reporting"),
+        [id, "reporting", "first-party", "items:read"]
+    );
+    assert!(
+        ops.list("role")
+            .contains("support\titems:delete items:read users:read\n")
+    );
+    assert_eq!(ops.apply(&[], &changed).ok().stdout, "No changes.\n");
+}
+
+#[test]
+fn prune_deletes_only_what_it_may() {
+    let ops = Ops::new();
+    ops.apply(&[], FILE).ok();
+    ops.apply(
+        &[],
+        "[roles.staff]\npermissions = [\"items:read\"]\n[roles.extra]\npermissions = []\n",
+    )
+    .ok();
+    set_policy(
+        &ops,
+        "extra-policy",
+        json!({"effect": "deny", "permissions": ["items:delete"]}),
+    );
+    ops.run(&["client", "add", "extra-client", "--scope", "items:read"])
+        .ok();
+    ops.add_user("alice");
+    ops.run(&["role", "grant", "extra", "alice"]).ok();
+
+    // A role a user holds is not deleted behind their back: nothing changes.
+    let state = ops.state();
+    let out = ops.apply(&["--prune"], FILE);
+    assert_bad_input(&out, &["extra", "1 user(s)"]);
+    assert_eq!(ops.state(), state);
+    ops.run(&["role", "revoke", "extra", "alice"]).ok();
+
+    // With staff as the default role, it stays too; so do admin, moderator, user and guest.
+    let staff_default = [("BOUNCER_AUTH__DEFAULT_ROLE", "staff")];
+    let file = ops.write("prune.toml", FILE);
+    let plan = ops
+        .run_with(&["apply", "--plan", "--prune", &file], None, &staff_default)
+        .ok();
+    let expected = [
+        "- policy extra-policy",
+        "- client extra-client",
+        "- role extra",
+    ];
+    assert_eq!(lines(&plan), expected);
+    assert_eq!(ops.state(), state, "--plan changed something");
+    let out = ops
+        .run_with(&["apply", "--prune", &file], None, &staff_default)
+        .ok();
+    assert_eq!(lines(&out), expected);
+    let roles: Vec<String> = ops
+        .run(&["role", "list"])
+        .ok()
+        .stdout
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        roles,
+        ["admin", "guest", "moderator", "staff", "support", "user"]
+    );
+    assert_eq!(ops.list("policy"), "office-hours\tallow\titems:write\n");
+    client_line(&ops, "reporting");
+    assert!(!ops.list("client").contains("extra-client"));
+    let again = ops.run_with(&["apply", "--prune", &file], None, &staff_default);
+    assert_eq!(again.ok().stdout, "No changes.\n");
+
+    // Without staff as the default role, a prune would take it; an empty file keeps the rest.
+    assert_eq!(
+        lines(&ops.apply(&["--plan", "--prune"], "").ok()),
+        [
+            "- policy office-hours",
+            "- client reporting",
+            "- role staff",
+            "- role support"
+        ]
+    );
+}
+
+#[test]
+fn a_bad_file_changes_nothing_and_names_what_is_wrong() {
+    let ops = Ops::new();
+    ops.apply(&[], "[roles.keep]\npermissions = [\"items:read\"]\n")
+        .ok();
+    let state = ops.state();
+    // Everything before the bad entry is good; nothing of it may be applied.
+    let cases: &[(String, &[&str])] = &[
+        (
+            FILE.replace("Europe/Berlin", "Mars/Olympus"),
+            &[
+                "policies.office-hours.conditions.time_zone",
+                "\"Mars/Olympus\" is not an IANA time zone",
+            ],
+        ),
+        (
+            FILE.replace("time_zone", "timezone"),
+            &["policies.office-hours.conditions.timezone", "unknown field"],
+        ),
+        (
+            FILE.replace("\"users:read\"", "\"users:Read\""),
+            &["roles.support.permissions", "users:Read"],
+        ),
+        (
+            FILE.replace("roles = [\"support\"]", "roles = [\"supprot\"]"),
+            &["policies.office-hours.roles[0]", "supprot"],
+        ),
+        (
+            FILE.replace("scopes = [\"items:read\"]", "scopes = [\"items read\"]"),
+            &["clients.reporting.scopes", "items read"],
+        ),
+        (
+            FILE.replace("first_party = false", "first_party = \"no\""),
+            &["clients.reporting.first_party", "invalid type"],
+        ),
+        (
+            format!("{FILE}\n[groups.x]\n"),
+            &["groups", "unknown field"],
+        ),
+        (
+            FILE.replace(
+                "permissions = [\"items:read\", \"users:read\"]",
+                "perms = []",
+            ),
+            &["roles.support.perms"],
+        ),
+        (
+            FILE.replace("[clients.reporting]", "[clients.reporting"),
+            &["bouncer-apply.toml:13:"],
+        ),
+        (
+            format!("{FILE}\n[roles.admin]\npermissions = [\"items:read\"]\n"),
+            &["roles.admin.permissions", "\"*\""],
+        ),
+    ];
+    for (text, names) in cases {
+        assert_bad_input(&ops.apply(&[], text), names);
+        assert_bad_input(&ops.apply(&["--plan"], text), names);
+        assert_eq!(ops.state(), state, "a bad file changed something:\n{text}");
+    }
+    ops.run(&["apply", "/nonexistent/bouncer.toml"]).failed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_is_in_force_on_a_running_server_within_1_5_s() {
+    let ops = Ops::new();
+    let url = ops.url.clone();
+    let app = TestApp::spawn_with(Db::Sqlite, move |c| c.database.url = url)
+        .await
+        .expect("SQLite is always available");
+    let (alice, password, _) = app.user_with_roles("alice", &["user"]).await;
+    let token = app.token(&alice, &password).await;
+    assert_eq!(app.get_bearer("/items", &token).await.status(), 200);
+
+    let file = r#"
+[policies.no-reading]
+effect = "deny"
+permissions = ["items:read"]
+roles = ["user"]
+
+[clients.reporting]
+scopes = ["items:read"]
+"#;
+    let out = tokio::task::block_in_place(|| ops.apply(&[], file).ok());
+    let applied = Instant::now();
+    let stdout = out.stdout.clone();
+    let field = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .map(str::trim)
+            .expect("printed")
+            .to_owned()
+    };
+    let (id, secret) = (field("client_id:"), field("client_secret:"));
+
+    let mut denied = None;
+    let mut client_works = None;
+    while applied.elapsed() < Duration::from_secs(5) && (denied.is_none() || client_works.is_none())
+    {
+        if denied.is_none() {
+            let r = app.get_bearer("/items", &token).await;
+            if r.status() == 403 {
+                let body: Value = r.json().await.unwrap();
+                assert!(body.to_string().contains("policy_denied"), "{body}");
+                denied = Some(applied.elapsed());
+            }
+        }
+        if client_works.is_none() {
+            let r = app
+                .client
+                .post(app.at("/oauth2/token"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 200 {
+                client_works = Some(applied.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let denied = denied.expect("the server still lets alice read 5 s after the apply");
+    let client_works = client_works.expect("the new client still refused 5 s after the apply");
+    eprintln!("policy in force after {denied:?}, client after {client_works:?}");
+    assert!(
+        denied < Duration::from_millis(1500),
+        "policy took {denied:?}"
+    );
+    assert!(
+        client_works < Duration::from_millis(1500),
+        "client took {client_works:?}"
+    );
+    app.stop().await;
+}
