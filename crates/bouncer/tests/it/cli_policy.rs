@@ -54,13 +54,8 @@ impl Ops {
             .stderr(File::create(&err_path).unwrap())
             .spawn()
             .expect("spawn bouncer");
-        if let Some(text) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(text.as_bytes())
-                .unwrap();
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(text.as_bytes()).unwrap();
         }
         let deadline = Instant::now() + Duration::from_secs(60);
         let status = loop {
@@ -152,6 +147,11 @@ fn assert_bad_input(out: &Out, names: &[&str]) {
     }
 }
 
+/// Asserts that stdout holds `text`.
+fn shows(out: &Out, text: &str) {
+    assert!(out.stdout.contains(text), "{text:?} not in {out:#?}");
+}
+
 fn lines(out: &Out) -> Vec<&str> {
     out.stdout.lines().collect()
 }
@@ -183,10 +183,8 @@ fn policy_set_show_list_delete_and_bad_documents() {
     let deny = json!({"effect": "deny", "permissions": ["items:delete", "items:write"]});
     let set = ops.set("office-hours", &deny.to_string()).ok();
     assert_eq!(set.stdout, "updated policy office-hours\n");
-    assert_eq!(
-        ops.list("policy"),
-        "office-hours\tdeny\titems:delete items:write\n"
-    );
+    let stored = ops.list("policy");
+    assert_eq!(stored, "office-hours\tdeny\titems:delete items:write\n");
 
     // Bad documents: one line naming the field, exit 2, nothing stored.
     let bad = |doc: Value| ops.set("bad", &doc.to_string());
@@ -214,10 +212,7 @@ fn policy_set_show_list_delete_and_bad_documents() {
         &["roles[0]", "nobody"],
     );
     assert_bad_input(&ops.set("bad", "{not json"), &["line 1"]);
-    assert_eq!(
-        ops.list("policy"),
-        "office-hours\tdeny\titems:delete items:write\n"
-    );
+    assert_eq!(ops.list("policy"), stored);
 
     assert_eq!(
         ops.run(&["policy", "delete", "office-hours"]).ok().stdout,
@@ -252,11 +247,7 @@ fn explain_answers_allowed_or_denied_with_the_steps() {
     let out = explain(&ops, "items:read", &[]);
     let head = ["allowed: true", "code: -", "policy: -"];
     assert_eq!(verdict(&out), (Some(0), head.to_vec()), "{out:#?}");
-    assert!(
-        out.stdout
-            .contains("permission items:read: held (role user)"),
-        "{out:#?}"
-    );
+    shows(&out, "permission items:read: held (role user)");
 
     // A deny policy for role user: exit 1, the policy named.
     set_policy(
@@ -267,10 +258,7 @@ fn explain_answers_allowed_or_denied_with_the_steps() {
     let out = explain(&ops, "items:read", &[]);
     let head = ["allowed: false", "code: policy_denied", "policy: no-read"];
     assert_eq!(verdict(&out), (Some(1), head.to_vec()), "{out:#?}");
-    assert!(
-        lines(&out).contains(&"policy no-read (deny): refuses"),
-        "{out:#?}"
-    );
+    shows(&out, "\npolicy no-read (deny): refuses\n");
     // Permissions it does not govern are untouched; missing ones are refused without a policy.
     assert_eq!(code(&explain(&ops, "items:write", &[])), Some(0));
     let out = explain(&ops, "users:delete", &[]);
@@ -290,23 +278,18 @@ fn explain_answers_allowed_or_denied_with_the_steps() {
     // Monday 2 March 2026, 10:00 in Berlin (09:00 UTC).
     let inside = explain(&ops, "items:write", &["--at", "2026-03-02T09:00:00Z"]);
     assert_eq!(code(&inside), Some(0), "{inside:#?}");
-    assert!(
-        inside
-            .stdout
-            .contains("office-hours.time_windows: true (local time 10:00 (Europe/Berlin)"),
-        "{inside:#?}"
+    shows(
+        &inside,
+        "office-hours.time_windows: true (local time 10:00 (Europe/Berlin)",
     );
     let evening = explain(&ops, "items:write", &["--at", "2026-03-02T20:00:00+01:00"]);
     assert_eq!(code(&evening), Some(1), "{evening:#?}");
     assert_eq!(lines(&evening)[2], "policy: office-hours");
-    assert!(
-        evening.stdout.contains("office-hours.time_windows: false"),
-        "{evening:#?}"
-    );
+    shows(&evening, "office-hours.time_windows: false");
     // Saturday, in the window's hours.
     let saturday = explain(&ops, "items:write", &["--at", "2026-03-07T10:00:00+01:00"]);
     assert_eq!(code(&saturday), Some(1), "{saturday:#?}");
-    assert!(saturday.stdout.contains("office-hours.weekdays: false"));
+    shows(&saturday, "office-hours.weekdays: false");
 
     // A client-address policy: --client-ip decides; no address proves nothing.
     set_policy(
@@ -315,38 +298,25 @@ fn explain_answers_allowed_or_denied_with_the_steps() {
         json!({"effect": "allow", "permissions": ["items:read"],
                "conditions": {"client_ips": ["10.0.0.0/8", "2001:db8::/32"]}}),
     );
-    assert_eq!(
-        code(&explain(&ops, "items:read", &["--client-ip", "10.1.2.3"])),
-        Some(0)
-    );
-    assert_eq!(
-        code(&explain(
-            &ops,
-            "items:read",
-            &["--client-ip", "2001:db8::1"]
-        )),
-        Some(0)
-    );
+    for ip in ["10.1.2.3", "2001:db8::1"] {
+        let out = explain(&ops, "items:read", &["--client-ip", ip]);
+        assert_eq!(code(&out), Some(0), "{out:#?}");
+    }
     let outside = explain(&ops, "items:read", &["--client-ip", "192.0.2.7"]);
     assert_eq!(code(&outside), Some(1), "{outside:#?}");
     assert_eq!(lines(&outside)[2], "policy: office-net");
-    assert!(
-        outside
-            .stdout
-            .contains("client address 192.0.2.7 does not satisfy the ranges")
+    shows(
+        &outside,
+        "client address 192.0.2.7 does not satisfy the ranges",
     );
     assert_eq!(code(&explain(&ops, "items:read", &[])), Some(1));
 
     // Bad input is exit 2, never a verdict.
-    let bob = [
-        "authz",
-        "explain",
-        "--user",
-        "bob",
-        "--permission",
-        "items:read",
-    ];
-    assert_bad_input(&ops.run(&bob), &["--user", "bob"]);
+    let bob: Vec<&str> = "authz explain --user bob --permission items:read"
+        .split(' ')
+        .collect();
+    let bob = ops.run(&bob);
+    assert_bad_input(&bob, &["--user", "bob"]);
     assert_bad_input(
         &explain(&ops, "items:Read", &[]),
         &["--permission", "items:Read"],
@@ -459,10 +429,8 @@ fn apply_creates_then_has_nothing_to_do_and_plan_changes_nothing() {
         client_line(&ops, "reporting"),
         [id, "reporting", "first-party", "items:read"]
     );
-    assert!(
-        ops.list("role")
-            .contains("support\titems:delete items:read users:read\n")
-    );
+    let roles = ops.list("role");
+    assert!(roles.contains("support\titems:delete items:read users:read\n"));
     assert_eq!(ops.apply(&[], &changed).ok().stdout, "No changes.\n");
 }
 
@@ -545,57 +513,29 @@ fn a_bad_file_changes_nothing_and_names_what_is_wrong() {
         .ok();
     let state = ops.state();
     // Everything before the bad entry is good; nothing of it may be applied.
-    let cases: &[(String, &[&str])] = &[
-        (
-            FILE.replace("Europe/Berlin", "Mars/Olympus"),
-            &[
-                "policies.office-hours.conditions.time_zone",
-                "\"Mars/Olympus\" is not an IANA time zone",
-            ],
-        ),
-        (
-            FILE.replace("time_zone", "timezone"),
-            &["policies.office-hours.conditions.timezone", "unknown field"],
-        ),
-        (
-            FILE.replace("\"users:read\"", "\"users:Read\""),
-            &["roles.support.permissions", "users:Read"],
-        ),
-        (
-            FILE.replace("roles = [\"support\"]", "roles = [\"supprot\"]"),
-            &["policies.office-hours.roles[0]", "supprot"],
-        ),
-        (
-            FILE.replace("scopes = [\"items:read\"]", "scopes = [\"items read\"]"),
-            &["clients.reporting.scopes", "items read"],
-        ),
-        (
-            FILE.replace("first_party = false", "first_party = \"no\""),
-            &["clients.reporting.first_party", "invalid type"],
-        ),
-        (
-            format!("{FILE}\n[groups.x]\n"),
-            &["groups", "unknown field"],
-        ),
-        (
-            FILE.replace(
-                "permissions = [\"items:read\", \"users:read\"]",
-                "perms = []",
-            ),
-            &["roles.support.perms"],
-        ),
-        (
-            FILE.replace("[clients.reporting]", "[clients.reporting"),
-            &["bouncer-apply.toml:13:"],
-        ),
-        (
-            format!("{FILE}\n[roles.admin]\npermissions = [\"items:read\"]\n"),
-            &["roles.admin.permissions", "\"*\""],
-        ),
+    // (what to replace in FILE, with what, what the one line names (`|`-separated)); an empty
+    // first part appends to FILE instead.
+    #[rustfmt::skip]
+    let cases = [
+        ("Europe/Berlin", "Mars/Olympus", "conditions.time_zone|\"Mars/Olympus\" is not an IANA"),
+        ("time_zone", "timezone", "policies.office-hours.conditions.timezone|unknown field"),
+        ("\"users:read\"", "\"users:Read\"", "roles.support.permissions|users:Read"),
+        ("[\"support\"]", "[\"supprot\"]", "policies.office-hours.roles[0]|supprot"),
+        ("[\"items:read\"]\nfirst", "[\"items read\"]\nfirst", "clients.reporting.scopes|items read"),
+        ("first_party = false", "first_party = 0", "clients.reporting.first_party|invalid type"),
+        ("", "[groups.x]", "groups|unknown field"),
+        ("permissions = [\"items:read\", \"users:read\"]", "perms = []", "roles.support.perms"),
+        ("[clients.reporting]", "[clients.reporting", "bouncer-apply.toml:13:"),
+        ("", "[roles.admin]\npermissions = []", "roles.admin.permissions|\"*\""),
     ];
-    for (text, names) in cases {
-        assert_bad_input(&ops.apply(&[], text), names);
-        assert_bad_input(&ops.apply(&["--plan"], text), names);
+    for (from, to, names) in cases {
+        let text = match from {
+            "" => format!("{FILE}\n{to}\n"),
+            _ => FILE.replace(from, to),
+        };
+        let names: Vec<&str> = names.split('|').collect();
+        assert_bad_input(&ops.apply(&[], &text), &names);
+        assert_bad_input(&ops.apply(&["--plan"], &text), &names);
         assert_eq!(ops.state(), state, "a bad file changed something:\n{text}");
     }
     ops.run(&["apply", "/nonexistent/bouncer.toml"]).failed();
@@ -664,13 +604,85 @@ scopes = ["items:read"]
     let denied = denied.expect("the server still lets alice read 5 s after the apply");
     let client_works = client_works.expect("the new client still refused 5 s after the apply");
     eprintln!("policy in force after {denied:?}, client after {client_works:?}");
-    assert!(
-        denied < Duration::from_millis(1500),
-        "policy took {denied:?}"
-    );
-    assert!(
-        client_works < Duration::from_millis(1500),
-        "client took {client_works:?}"
-    );
+    let limit = Duration::from_millis(1500);
+    assert!(denied < limit && client_works < limit, "too slow");
     app.stop().await;
+}
+
+#[test]
+fn help_works_for_the_policy_commands() {
+    let ops = Ops::new();
+    for cmd in [&["policy", "set"][..], &["authz", "explain"], &["apply"]] {
+        let out = ops.run(&[cmd, &["--help"]].concat()).ok();
+        assert!(out.stdout.contains("Usage"), "{out:#?}");
+    }
+}
+
+/// What apply does to an existing client (`Bouncer::update_client`), on both databases: scopes
+/// and first_party change in place, the secret stays, a token issued before loses what the client
+/// lost at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_changes_in_place_on_both_databases() {
+    use bouncer_core::authz::Actor::Operator;
+    use bouncer_core::service::{NewClient, client_update::ClientPatch};
+    for db in crate::support::BOTH {
+        let Some(app) = TestApp::spawn_on(db).await else {
+            continue;
+        };
+        let scopes = vec!["items:read".to_owned(), "items:write".to_owned()];
+        let new = NewClient {
+            name: "reporting".into(),
+            scopes,
+            first_party: false,
+        };
+        let (c, secret) = app.bouncer.create_client(Operator, new).await.unwrap();
+        let grant = |form: &[(&str, &str)]| {
+            let req = app.client.post(app.at("/oauth2/token"));
+            req.basic_auth(&c.id, Some(&secret)).form(form).send()
+        };
+        let password = [
+            ("grant_type", "password"),
+            ("username", crate::support::ADMIN),
+            ("password", crate::support::ADMIN_PASSWORD),
+        ];
+        assert_eq!(grant(&password).await.unwrap().status(), 400, "{db:?}");
+        let r = grant(&[("grant_type", "client_credentials")])
+            .await
+            .unwrap();
+        let token: Value = r.json().await.unwrap();
+        let token = token["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(app.get_bearer("/items", &token).await.status(), 200);
+
+        let patch = ClientPatch {
+            scopes: Some(vec!["items:write".into()]),
+            first_party: Some(true),
+        };
+        let updated = app.bouncer.update_client(Operator, &c.id, patch).await;
+        let updated = updated.unwrap();
+        assert_eq!(
+            (updated.scopes, updated.first_party),
+            (vec!["items:write".to_owned()], true)
+        );
+        let stored = app.bouncer.list_clients().await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(
+            (&stored[0].id, &stored[0].secret_hash),
+            (&c.id, &c.secret_hash)
+        );
+        assert_eq!(stored[0].scopes, ["items:write"], "{db:?}");
+        assert_eq!(
+            app.get_bearer("/items", &token).await.status(),
+            403,
+            "{db:?}"
+        );
+        assert_eq!(grant(&password).await.unwrap().status(), 200, "{db:?}");
+        let missing = app
+            .bouncer
+            .update_client(Operator, "cl_nope", ClientPatch::default());
+        assert!(matches!(
+            missing.await,
+            Err(bouncer_core::Error::NotFound("client"))
+        ));
+        app.stop().await;
+    }
 }
