@@ -5,6 +5,7 @@ mod support;
 
 mod admin_users;
 mod api_keys;
+mod audit;
 mod authz_matrix;
 mod bad_credentials;
 mod bad_input;
