@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use bouncer_core::context::{RequestContext, unmapped as unmap};
+use bouncer_core::principal::Subject;
 use bouncer_core::service::Bouncer;
 use ipnet::IpNet;
 
@@ -161,7 +162,7 @@ pub async fn layer(State(st): State<ContextState>, mut req: Request, next: Next)
                 client_ip: origin_ip.map(|ip| unmap(ip).to_string()),
                 request_id: origin_id.as_deref().map(str::to_owned),
             },
-            actor.0.get().map_or("anonymous", |a| a),
+            actor.name().unwrap_or("anonymous"),
             "authz.denied",
             bouncer_core::model::Outcome::Failure,
             refusal.and_then(|r| r.subject.as_deref()),
@@ -175,12 +176,19 @@ pub async fn layer(State(st): State<ContextState>, mut req: Request, next: Next)
 /// Who the request authenticated as: filled by the credential pipeline, read by [`layer`] after
 /// the response (the audit of refusals names the caller).
 #[derive(Debug, Clone, Default)]
-pub struct ActorSlot(Arc<std::sync::OnceLock<String>>);
+pub struct ActorSlot(Arc<std::sync::OnceLock<Subject>>);
 
 impl ActorSlot {
-    /// Records the authenticated caller (the first one set stays).
-    pub fn set(&self, name: &str) {
-        let _ = self.0.set(name.to_owned());
+    /// Records the authenticated caller (the first one set stays): a shared reference, so the
+    /// request path copies no string.
+    pub fn set(&self, subject: &Subject) {
+        let _ = self.0.set(subject.clone());
+    }
+    fn name(&self) -> Option<&str> {
+        self.0.get().map(|s| match s {
+            Subject::User(u) => u.user.username.as_str(),
+            Subject::Client(c) => c.client.id.as_str(),
+        })
     }
 }
 

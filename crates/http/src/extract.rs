@@ -215,7 +215,7 @@ pub async fn authenticate_for(
     match b.auth.authenticate(&credential, &ctx).await {
         Ok(p) => {
             if let Some(slot) = parts.extensions.get::<crate::context::ActorSlot>() {
-                slot.set(p.username());
+                slot.set(&p.subject);
             }
             // CSRF: an unsafe method whose credential is the session cookie (which browsers send
             // on their own) must also carry the session's token, which only its pages can read.

@@ -248,8 +248,6 @@ async fn failed_logins_are_recorded_with_their_reason() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: Auth::check_password (crates/core/src/auth/mod.rs:645) turns an unknown user into \
-            AuthFailure::WrongPassword, so the audit trail never records reason unknown_user"]
 async fn an_unknown_username_is_recorded_as_unknown_user() {
     let app = TestApp::spawn().await;
     password(&app, "ghost", WRONG, "r-unknown").await;

@@ -642,8 +642,13 @@ impl Authenticator {
                 slot,
             )
             .await?;
-        let Some(user) = user.filter(|_| verdict.ok) else {
-            return Err(Error::InvalidCredentials(AuthFailure::WrongPassword));
+        // Both refusals are the same answer to the client; the audit trail tells them apart.
+        let user = match user {
+            None => return Err(Error::InvalidCredentials(AuthFailure::UnknownUser)),
+            Some(_) if !verdict.ok => {
+                return Err(Error::InvalidCredentials(AuthFailure::WrongPassword));
+            }
+            Some(u) => u,
         };
         if verdict.needs_rehash {
             match self.hasher.hash(password).await {

@@ -213,12 +213,16 @@ impl Bouncer {
         let at = req.at.unwrap_or_else(|| self.clock.now_ms());
         let mut principal = match (&req.subject, caller) {
             (Some(s), _) => {
-                let user = match Uuid::parse_str(s) {
-                    Ok(id) => self.store.user_by_id(id).await?,
-                    Err(_) => self.store.user_by_username(&s.to_ascii_lowercase()).await?,
+                let found = match Uuid::parse_str(s) {
+                    Ok(id) => self.user(id).await,
+                    Err(_) => self.user_by_username(s).await,
                 };
-                let user = user.ok_or_else(|| {
-                    Error::validation("subject", format!("no user {s:?} (give an id or a username)"))
+                let user = found.map_err(|e| match e {
+                    Error::NotFound(_) => Error::validation(
+                        "subject",
+                        format!("no user {s:?} (give an id or a username)"),
+                    ),
+                    other => other,
                 })?;
                 let state = self
                     .auth
