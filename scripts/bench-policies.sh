@@ -14,8 +14,8 @@ BPID=$!
 sleep 1.5
 json() { python3 -c 'import sys,json; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 TOKEN=$(curl -s $B/oauth2/token -d grant_type=password -d username=admin -d "password=$PW" | json access_token)
-curl -s -o /dev/null $B/auth/register -H 'content-type: application/json' \
-  -d '{"username":"bench","email":"bench@example.com","password":"bench-password-123"}'
+UID_BENCH=$(curl -s $B/auth/register -H 'content-type: application/json' \
+  -d '{"username":"bench","email":"bench@example.com","password":"bench-password-123"}' | json id)
 UTOKEN=$(curl -s $B/oauth2/token -d grant_type=password -d username=bench -d password=bench-password-123 | json access_token)
 wl() { taskset -c 0 wrk -t1 -c64 -d10s --latency "$@" | grep -E 'Requests/sec|  99%|Non-2xx' | tr -s ' ' | tr '\n' ' '; echo; }
 round() {
@@ -38,12 +38,14 @@ echo "== 20 policies"
 round
 cat > explain.lua <<LUA
 wrk.method = "POST"
-wrk.body = '{"subject":"bench","permission":"items:read","client_ip":"10.1.2.3"}'
+wrk.body = '{"subject":"$UID_BENCH","permission":"items:read","client_ip":"10.1.2.3"}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $TOKEN"
 LUA
 echo "== explain"
-echo "POST /authz/explain:     $(taskset -c 0 wrk -t1 -c8 -d10s --latency -s explain.lua $B/authz/explain | grep -E 'Requests/sec|  99%|Non-2xx' | tr -s ' ' | tr '\n' ' ')"
+for c in 1 8; do
+  echo "POST /authz/explain c=$c: $(taskset -c 0 wrk -t1 -c$c -d10s --latency -s explain.lua $B/authz/explain | grep -E 'Requests/sec|  99%|Non-2xx' | tr -s ' ' | tr '\n' ' ')"
+done
 cat > login.lua <<'LUA'
 wrk.method = "POST"
 wrk.body = "grant_type=password&username=bench&password=wrong-password-1"

@@ -213,22 +213,23 @@ impl Bouncer {
         let at = req.at.unwrap_or_else(|| self.clock.now_ms());
         let mut principal = match (&req.subject, caller) {
             (Some(s), _) => {
-                let found = match Uuid::parse_str(s) {
-                    Ok(id) => self.user(id).await,
-                    Err(_) => self.user_by_username(s).await,
-                };
-                let user = found.map_err(|e| match e {
-                    Error::NotFound(_) => Error::validation(
+                let unknown = || {
+                    Error::validation(
                         "subject",
                         format!("no user {s:?} (give an id or a username)"),
-                    ),
-                    other => other,
-                })?;
-                let state = self
-                    .auth
-                    .user_state(user.id)
-                    .await?
-                    .ok_or(Error::NotFound("user"))?;
+                    )
+                };
+                // By id, the authenticator's cached state (what a request would see); by
+                // username, one lookup for the id first.
+                let id = match Uuid::parse_str(s) {
+                    Ok(id) => id,
+                    Err(_) => match self.user_by_username(s).await {
+                        Ok(u) => u.id,
+                        Err(Error::NotFound(_)) => return Err(unknown()),
+                        Err(e) => return Err(e),
+                    },
+                };
+                let state = self.auth.user_state(id).await?.ok_or_else(unknown)?;
                 Principal {
                     subject: Subject::User(state),
                     credential: CredentialKind::Jwt,
