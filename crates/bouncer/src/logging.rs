@@ -7,8 +7,14 @@ use tracing_subscriber::EnvFilter;
 use crate::config::Config;
 
 pub fn init(config: &Config) {
-    let filter =
+    let mut filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    if config.audit.json_log {
+        // Audit lines are asked for explicitly: whatever the level, they are written.
+        if let Ok(d) = "bouncer::audit=info".parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

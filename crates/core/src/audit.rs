@@ -96,18 +96,20 @@ impl Audit {
         if !self.json_log {
             return;
         }
-        let line = serde_json::json!({
-            "id": event.id,
-            "time": crate::clock::rfc3339(event.at),
-            "actor": event.actor,
-            "subject": event.subject,
-            "action": event.action,
-            "outcome": event.outcome.as_str(),
-            "reason": event.reason,
-            "client_ip": event.client_ip,
-            "request_id": event.request_id,
-        });
-        tracing::info!(target: "bouncer::audit", "{line}");
+        // Structured fields: with `log.format = "json"` each event is one JSON line.
+        tracing::info!(
+            target: "bouncer::audit",
+            id = %event.id,
+            time = %crate::clock::rfc3339(event.at),
+            actor = %event.actor,
+            subject = event.subject.as_deref(),
+            action = %event.action,
+            outcome = event.outcome.as_str(),
+            reason = event.reason.as_deref(),
+            client_ip = event.client_ip.as_deref(),
+            request_id = event.request_id.as_deref(),
+            "audit"
+        );
     }
 
     /// Queues a request-path event (no I/O here).

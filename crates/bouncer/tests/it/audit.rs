@@ -590,3 +590,53 @@ async fn retention_prunes_old_events_at_start() {
         app.stop().await;
     }
 }
+
+/// `audit.json_log`: each event is also one JSON log line (with `log.format = "json"`), even with
+/// the log level at `warn`, and it carries no secret.
+#[tokio::test]
+async fn json_log_writes_each_event_as_a_json_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::support::free_port();
+    let log = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bouncer"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("BOUNCER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("BOUNCER_ADMIN_PASSWORD", crate::support::ADMIN_PASSWORD)
+        .env("BOUNCER_AUDIT__JSON_LOG", "true")
+        .env("BOUNCER_LOG__FORMAT", "json")
+        .env("BOUNCER_LOG__LEVEL", "warn")
+        .env("BOUNCER_PASSWORDS__ARGON2_MEMORY_KIB", "1024")
+        .env_remove("RUST_LOG")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{url}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "server did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    let form = [("grant_type", "password"), ("username", "json-ghost"), ("password", "Wrong-secret-77")];
+    let r = client.post(format!("{url}/oauth2/token")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    // SIGTERM: a graceful stop.
+    let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("Wrong-secret-77"), "a password in the log");
+    let line = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["action"] == "login" && v["actor"] == "json-ghost")
+        .unwrap_or_else(|| panic!("no JSON audit line for the failed login in:\n{text}"));
+    assert_eq!(line["outcome"], "failure", "{line}");
+    assert_eq!(line["reason"], "unknown_user", "{line}");
+    assert_eq!(line["client_ip"], "127.0.0.1", "{line}");
+    assert!(line["request_id"].is_string() && line["id"].is_string(), "{line}");
+}
