@@ -29,7 +29,9 @@ pub struct Origin {
 impl Origin {
     pub fn of(ctx: &RequestContext) -> Self {
         Origin {
-            client_ip: ctx.client_ip.map(|ip| crate::context::unmapped(ip).to_string()),
+            client_ip: ctx
+                .client_ip
+                .map(|ip| crate::context::unmapped(ip).to_string()),
             request_id: ctx.request_id.as_deref().map(str::to_owned),
         }
     }
@@ -119,7 +121,9 @@ impl Audit {
             let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             if q.len() >= MAX_QUEUED {
                 q.remove(0);
-                tracing::warn!("the audit queue is full (is the database reachable?); dropped its oldest event");
+                tracing::warn!(
+                    "the audit queue is full (is the database reachable?); dropped its oldest event"
+                );
             }
             q.push(event);
             q.len()

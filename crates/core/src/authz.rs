@@ -161,7 +161,11 @@ impl std::fmt::Display for Step {
             Step::Role { name, grants } => write!(
                 f,
                 "role {name}: {}",
-                if *grants { "grants it" } else { "does not grant it" }
+                if *grants {
+                    "grants it"
+                } else {
+                    "does not grant it"
+                }
             ),
             Step::Permission { name, held, via } => match (held, via) {
                 (true, Some(v)) => write!(f, "permission {name}: held ({v})"),
@@ -171,7 +175,11 @@ impl std::fmt::Display for Step {
             Step::Scope { name, covers } => write!(
                 f,
                 "scope: {} {name}",
-                if *covers { "includes" } else { "does not include" }
+                if *covers {
+                    "includes"
+                } else {
+                    "does not include"
+                }
             ),
             Step::Owner { own, is_owner } => write!(
                 f,
@@ -188,7 +196,11 @@ impl std::fmt::Display for Step {
                 outcome,
             } => match outcome {
                 PolicyOutcome::NotApplicable(field) => {
-                    write!(f, "policy {name} ({}): does not apply ({field})", effect.as_str())
+                    write!(
+                        f,
+                        "policy {name} ({}): does not apply ({field})",
+                        effect.as_str()
+                    )
                 }
                 PolicyOutcome::Passed => write!(f, "policy {name} ({}): passes", effect.as_str()),
                 PolicyOutcome::Refused => {
@@ -366,10 +378,17 @@ impl Trace {
 fn check_permission(p: &Principal, name: &str, t: &mut Trace) -> Option<(DenyCode, String)> {
     let Some(required) = PermissionRef::parse(name) else {
         // A programming error: routes only name valid permissions. Refuse, loudly.
-        tracing::error!(permission = name, "authorize called with an invalid permission");
+        tracing::error!(
+            permission = name,
+            "authorize called with an invalid permission"
+        );
         return Some((DenyCode::MissingPermission, name.to_owned()));
     };
-    let via = if t.on() { t.roles_for(p, required) } else { None };
+    let via = if t.on() {
+        t.roles_for(p, required)
+    } else {
+        None
+    };
     let held = p.permissions().covers_ref(required);
     t.step(|| Step::Permission {
         name: name.to_owned(),
@@ -506,9 +525,9 @@ impl Authorizer {
                 let Some((code, missing)) = any_refusal else {
                     return self.with_policies(principal, any, None, t);
                 };
-                let is_owner = resource.owner.is_some_and(|o| {
-                    principal.user().is_some_and(|u| u.user.id == o)
-                });
+                let is_owner = resource
+                    .owner
+                    .is_some_and(|o| principal.user().is_some_and(|u| u.user.id == o));
                 t.step(|| Step::Owner {
                     own: own.to_owned(),
                     is_owner,

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::clock::Millis;
 use crate::model::{
-    ApiKey, AuditEvent, AuditQuery, ChangeBatch, PolicyRecord, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role, Session,
-    SigningKeyRecord, TokenFamily, User,
+    ApiKey, AuditEvent, AuditQuery, ChangeBatch, Client, Item, Page, PageRequest, PolicyRecord,
+    RefreshToken, Revocations, Role, Session, SigningKeyRecord, TokenFamily, User,
 };
 
 #[derive(Debug, thiserror::Error)]

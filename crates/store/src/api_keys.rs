@@ -63,7 +63,9 @@ async fn insert_in(
 pub(crate) async fn insert(store: &SqlStore, k: &ApiKey) -> StoreResult<()> {
     let mut tx = store.pool().begin().await.map_err(backend_err)?;
     insert_in(&mut tx, k).await.map_err(backend_err)?;
-    crate::audit::pending(store, &mut tx).await.map_err(backend_err)?;
+    crate::audit::pending(store, &mut tx)
+        .await
+        .map_err(backend_err)?;
     tx.commit().await.map_err(backend_err)
 }
 
@@ -115,7 +117,9 @@ pub(crate) async fn delete(store: &SqlStore, id: Uuid) -> StoreResult<bool> {
         tx.rollback().await.map_err(backend_err)?;
         return Ok(false);
     }
-    crate::audit::pending(store, &mut tx).await.map_err(backend_err)?;
+    crate::audit::pending(store, &mut tx)
+        .await
+        .map_err(backend_err)?;
     tx.commit().await.map_err(backend_err)?;
     Ok(true)
 }
@@ -146,7 +150,9 @@ pub(crate) async fn roll(
             .map_err(backend_err)?;
     }
     insert_in(&mut tx, new).await.map_err(backend_err)?;
-    crate::audit::pending(store, &mut tx).await.map_err(backend_err)?;
+    crate::audit::pending(store, &mut tx)
+        .await
+        .map_err(backend_err)?;
     tx.commit().await.map_err(backend_err)
 }
 

@@ -25,7 +25,9 @@ pub(crate) async fn insert(store: &SqlStore, c: &Client) -> StoreResult<()> {
     .execute(&mut *tx)
     .await
     .map_err(backend_err)?;
-    crate::audit::pending(store, &mut tx).await.map_err(backend_err)?;
+    crate::audit::pending(store, &mut tx)
+        .await
+        .map_err(backend_err)?;
     tx.commit().await.map_err(backend_err)
 }
 
@@ -78,7 +80,9 @@ pub(crate) async fn delete(store: &SqlStore, id: &str, now: i64) -> StoreResult<
     .execute(&mut *tx)
     .await
     .map_err(backend_err)?;
-    crate::audit::pending(store, &mut tx).await.map_err(backend_err)?;
+    crate::audit::pending(store, &mut tx)
+        .await
+        .map_err(backend_err)?;
     tx.commit().await.map_err(backend_err)?;
     Ok(true)
 }
@@ -99,7 +103,9 @@ pub(crate) async fn update(store: &SqlStore, c: &Client) -> StoreResult<bool> {
         tx.rollback().await.map_err(backend_err)?;
         return Ok(false);
     }
-    crate::audit::pending(store, &mut tx).await.map_err(backend_err)?;
+    crate::audit::pending(store, &mut tx)
+        .await
+        .map_err(backend_err)?;
     tx.commit().await.map_err(backend_err)?;
     Ok(true)
 }

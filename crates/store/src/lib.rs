@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bouncer_core::model::{
-    ApiKey, AuditEvent, AuditQuery, ChangeBatch, PolicyRecord, Client, Item, Page, PageRequest, RefreshToken, Revocations, Role, Session,
-    SigningKeyRecord, TokenFamily, User,
+    ApiKey, AuditEvent, AuditQuery, ChangeBatch, Client, Item, Page, PageRequest, PolicyRecord,
+    RefreshToken, Revocations, Role, Session, SigningKeyRecord, TokenFamily, User,
 };
 use bouncer_core::store::{RoleDeletion, Store, StoreError, StoreResult};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -130,7 +130,9 @@ pub(crate) async fn insert(store: &SqlStore, user: &User) -> StoreResult<()> {
     .await
     .map_err(backend_err)?;
     write_grants(&mut tx, user).await.map_err(backend_err)?;
-    crate::audit::pending(store, &mut tx).await.map_err(backend_err)?;
+    crate::audit::pending(store, &mut tx)
+        .await
+        .map_err(backend_err)?;
     tx.commit().await.map_err(backend_err)
 }
 

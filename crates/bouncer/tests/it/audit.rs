@@ -621,12 +621,27 @@ async fn json_log_writes_each_event_as_a_json_line() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(up, "server did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
-    let form = [("grant_type", "password"), ("username", "json-ghost"), ("password", "Wrong-secret-77")];
-    let r = client.post(format!("{url}/oauth2/token")).form(&form).send().await.unwrap();
+    assert!(
+        up,
+        "server did not start: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let form = [
+        ("grant_type", "password"),
+        ("username", "json-ghost"),
+        ("password", "Wrong-secret-77"),
+    ];
+    let r = client
+        .post(format!("{url}/oauth2/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     // SIGTERM: a graceful stop.
-    let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
     let _ = child.wait();
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("Wrong-secret-77"), "a password in the log");
@@ -638,5 +653,8 @@ async fn json_log_writes_each_event_as_a_json_line() {
     assert_eq!(line["outcome"], "failure", "{line}");
     assert_eq!(line["reason"], "unknown_user", "{line}");
     assert_eq!(line["client_ip"], "127.0.0.1", "{line}");
-    assert!(line["request_id"].is_string() && line["id"].is_string(), "{line}");
+    assert!(
+        line["request_id"].is_string() && line["id"].is_string(),
+        "{line}"
+    );
 }

@@ -13,7 +13,12 @@ fn ms(t: &str) -> i64 {
     bouncer_core::clock::parse_rfc3339(t).expect("RFC 3339")
 }
 
-async fn put(app: &TestApp, token: &str, name: &str, doc: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
+async fn put(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    doc: &Value,
+) -> (u16, reqwest::header::HeaderMap, Value) {
     call(
         app.client
             .put(app.at(&format!("/policies/{name}")))
@@ -41,7 +46,14 @@ async fn explain(app: &TestApp, token: &str, body: Value) -> Value {
 }
 
 /// Whether explain allows `permission` for `subject` at `at` (from `ip`, when given).
-async fn allowed(app: &TestApp, admin: &str, subject: &str, permission: &str, at: &str, ip: Option<&str>) -> bool {
+async fn allowed(
+    app: &TestApp,
+    admin: &str,
+    subject: &str,
+    permission: &str,
+    at: &str,
+    ip: Option<&str>,
+) -> bool {
     let mut body = json!({"subject": subject, "permission": permission, "at": at});
     if let Some(ip) = ip {
         body["client_ip"] = json!(ip);
@@ -77,17 +89,37 @@ async fn a_policy_reads_back_as_it_was_put_and_is_listed_and_deleted() {
         assert_eq!(created.2, doc, "{db:?}");
         let replaced = put(&app, &admin, "office-deletes", &doc).await;
         assert_eq!(replaced.0, 200, "{db:?}");
-        let (s, _, got) = call(app.client.get(app.at("/policies/office-deletes")).bearer_auth(&admin)).await;
+        let (s, _, got) = call(
+            app.client
+                .get(app.at("/policies/office-deletes"))
+                .bearer_auth(&admin),
+        )
+        .await;
         assert_eq!((s, &got), (200, &doc), "{db:?}");
         let (s, _, list) = call(app.client.get(app.at("/policies")).bearer_auth(&admin)).await;
         assert_eq!(s, 200);
         assert_eq!(list[0]["name"], "office-deletes", "{db:?}: {list}");
         assert_eq!(list[0]["effect"], "allow");
-        let (s, _, _) = call(app.client.delete(app.at("/policies/office-deletes")).bearer_auth(&admin)).await;
+        let (s, _, _) = call(
+            app.client
+                .delete(app.at("/policies/office-deletes"))
+                .bearer_auth(&admin),
+        )
+        .await;
         assert_eq!(s, 204);
-        let gone = call(app.client.get(app.at("/policies/office-deletes")).bearer_auth(&admin)).await;
+        let gone = call(
+            app.client
+                .get(app.at("/policies/office-deletes"))
+                .bearer_auth(&admin),
+        )
+        .await;
         assert_problem("deleted", &gone, 404, "not_found", None);
-        let again = call(app.client.delete(app.at("/policies/office-deletes")).bearer_auth(&admin)).await;
+        let again = call(
+            app.client
+                .delete(app.at("/policies/office-deletes"))
+                .bearer_auth(&admin),
+        )
+        .await;
         assert_eq!(again.0, 404);
         app.stop().await;
     }
@@ -114,30 +146,99 @@ async fn bad_policies_are_422_naming_the_field_and_change_nothing() {
         d
     };
     let cases: Vec<(Value, &str)> = vec![
-        (with(&["conditions", "time_zone"], json!("Mars/Olympus_Mons")), "conditions.time_zone"),
-        (with(&["conditions", "time_windows"], json!([{"start": "25:00", "end": "26:00"}])), "conditions.time_windows[0].start"),
-        (with(&["conditions", "time_windows"], json!([{"start": "09:00", "end": "9:30"}])), "conditions.time_windows[0].end"),
-        (with(&["conditions", "time_windows"], json!([{"start": "09:60", "end": "10:00"}])), "conditions.time_windows[0].start"),
-        (with(&["conditions", "time_windows"], json!([{"start": "10:00", "end": "10:00"}])), "conditions.time_windows[0]"),
-        (with(&["conditions", "time_windows"], json!([])), "conditions.time_windows"),
-        (with(&["conditions", "time_windows"], json!([{"start": "09:00", "end": "10:00", "tz": "UTC"}])), "conditions.time_windows[0].tz"),
-        (with(&["conditions", "client_ips"], json!(["10.0.0.0/33"])), "conditions.client_ips[0]"),
-        (with(&["conditions", "not_client_ips"], json!(["2001:db8::/129"])), "conditions.not_client_ips[0]"),
-        (with(&["conditions", "client_ips"], json!(["not-an-ip"])), "conditions.client_ips[0]"),
-        (with(&["conditions", "weekdays"], json!(["funday"])), "conditions.weekdays[0]"),
-        (with(&["conditions", "weekdays"], json!([])), "conditions.weekdays"),
-        (with(&["conditions", "valid_from"], json!("yesterday")), "conditions.valid_from"),
-        (with(&["conditions", "valid_from"], json!("2027-01-01T00:00:00Z")), "conditions.valid_until"),
-        (with(&["conditions", "max_auth_age_s"], json!(-5)), "conditions.max_auth_age_s"),
-        (with(&["conditions", "max_auth_age_s"], json!(0)), "conditions.max_auth_age_s"),
-        (with(&["conditions", "office"], json!(true)), "conditions.office"),
+        (
+            with(&["conditions", "time_zone"], json!("Mars/Olympus_Mons")),
+            "conditions.time_zone",
+        ),
+        (
+            with(
+                &["conditions", "time_windows"],
+                json!([{"start": "25:00", "end": "26:00"}]),
+            ),
+            "conditions.time_windows[0].start",
+        ),
+        (
+            with(
+                &["conditions", "time_windows"],
+                json!([{"start": "09:00", "end": "9:30"}]),
+            ),
+            "conditions.time_windows[0].end",
+        ),
+        (
+            with(
+                &["conditions", "time_windows"],
+                json!([{"start": "09:60", "end": "10:00"}]),
+            ),
+            "conditions.time_windows[0].start",
+        ),
+        (
+            with(
+                &["conditions", "time_windows"],
+                json!([{"start": "10:00", "end": "10:00"}]),
+            ),
+            "conditions.time_windows[0]",
+        ),
+        (
+            with(&["conditions", "time_windows"], json!([])),
+            "conditions.time_windows",
+        ),
+        (
+            with(
+                &["conditions", "time_windows"],
+                json!([{"start": "09:00", "end": "10:00", "tz": "UTC"}]),
+            ),
+            "conditions.time_windows[0].tz",
+        ),
+        (
+            with(&["conditions", "client_ips"], json!(["10.0.0.0/33"])),
+            "conditions.client_ips[0]",
+        ),
+        (
+            with(&["conditions", "not_client_ips"], json!(["2001:db8::/129"])),
+            "conditions.not_client_ips[0]",
+        ),
+        (
+            with(&["conditions", "client_ips"], json!(["not-an-ip"])),
+            "conditions.client_ips[0]",
+        ),
+        (
+            with(&["conditions", "weekdays"], json!(["funday"])),
+            "conditions.weekdays[0]",
+        ),
+        (
+            with(&["conditions", "weekdays"], json!([])),
+            "conditions.weekdays",
+        ),
+        (
+            with(&["conditions", "valid_from"], json!("yesterday")),
+            "conditions.valid_from",
+        ),
+        (
+            with(&["conditions", "valid_from"], json!("2027-01-01T00:00:00Z")),
+            "conditions.valid_until",
+        ),
+        (
+            with(&["conditions", "max_auth_age_s"], json!(-5)),
+            "conditions.max_auth_age_s",
+        ),
+        (
+            with(&["conditions", "max_auth_age_s"], json!(0)),
+            "conditions.max_auth_age_s",
+        ),
+        (
+            with(&["conditions", "office"], json!(true)),
+            "conditions.office",
+        ),
         (with(&["priority"], json!(1)), "priority"),
         (with(&["effect"], json!("maybe")), "effect"),
         (with(&["permissions"], json!([])), "permissions"),
         (with(&["permissions"], json!(["items"])), "permissions[0]"),
         (with(&["roles"], json!(["no-such-role"])), "roles[0]"),
         (with(&["roles"], json!([])), "roles"),
-        (with(&["credential_kinds"], json!(["carrier_pigeon"])), "credential_kinds[0]"),
+        (
+            with(&["credential_kinds"], json!(["carrier_pigeon"])),
+            "credential_kinds[0]",
+        ),
     ];
     let mut with_until = with(&["conditions", "valid_from"], json!("2027-01-01T00:00:00Z"));
     with_until["conditions"]["valid_until"] = json!("2026-01-01T00:00:00Z");
@@ -188,7 +289,13 @@ async fn policies_need_their_permissions_and_nobody_grants_what_they_do_not_hold
     let (pa, papw, _) = app.user_with_roles("polly", &["policy-admin"]).await;
     let pt = app.token(&pa, &papw).await;
     put_ok(&app, &pt, "reads", doc.clone()).await;
-    let r = put(&app, &pt, "users", &json!({"effect": "deny", "permissions": ["users:write"]})).await;
+    let r = put(
+        &app,
+        &pt,
+        "users",
+        &json!({"effect": "deny", "permissions": ["users:write"]}),
+    )
+    .await;
     assert_problem("beyond its own", &r, 403, "cannot_grant", None);
     app.stop().await;
 }
@@ -214,7 +321,11 @@ async fn time_windows_follow_the_zone_through_daylight_saving_time() {
         ("2026-03-27T16:00:00Z", false), // 17:00 CET: the end is exclusive
         ("2026-10-26T15:59:59Z", true),  // 16:59:59 CET, after the switch back
     ] {
-        assert_eq!(allowed(&app, &admin, &user, "items:read", at, None).await, expect, "{at}");
+        assert_eq!(
+            allowed(&app, &admin, &user, "items:read", at, None).await,
+            expect,
+            "{at}"
+        );
     }
     app.stop().await;
 }
@@ -238,10 +349,24 @@ async fn windows_across_midnight_and_weekdays_use_local_time() {
         ("2026-11-24T17:00:00Z", false), // Tue 12:00
         ("2026-11-29T04:00:00Z", false), // Sat 23:00: not a weekday
     ] {
-        assert_eq!(allowed(&app, &admin, &user, "items:write", at, None).await, expect, "{at}");
+        assert_eq!(
+            allowed(&app, &admin, &user, "items:write", at, None).await,
+            expect,
+            "{at}"
+        );
     }
     // items:read is not governed.
-    assert!(allowed(&app, &admin, &user, "items:read", "2026-11-24T17:00:00Z", None).await);
+    assert!(
+        allowed(
+            &app,
+            &admin,
+            &user,
+            "items:read",
+            "2026-11-24T17:00:00Z",
+            None
+        )
+        .await
+    );
     app.stop().await;
 }
 
@@ -266,7 +391,11 @@ async fn client_ranges_match_ipv4_ipv6_and_mapped_addresses() {
         ("192.168.1.1", false),
         ("::1", false),
     ] {
-        assert_eq!(allowed(&app, &admin, &user, "items:read", now, Some(ip)).await, expect, "{ip}");
+        assert_eq!(
+            allowed(&app, &admin, &user, "items:read", now, Some(ip)).await,
+            expect,
+            "{ip}"
+        );
     }
     let bad = call(
         app.client
@@ -275,7 +404,13 @@ async fn client_ranges_match_ipv4_ipv6_and_mapped_addresses() {
             .json(&json!({"subject": user, "permission": "items:read", "client_ip": "10.0.0.0/8"})),
     )
     .await;
-    assert_problem("client_ip", &bad, 422, "validation_error", Some("client_ip"));
+    assert_problem(
+        "client_ip",
+        &bad,
+        422,
+        "validation_error",
+        Some("client_ip"),
+    );
     app.stop().await;
 }
 
@@ -325,19 +460,49 @@ async fn deny_wins_and_every_allow_must_hold() {
     let (user, pw, _) = app.user_with_roles("dee", &["user"]).await;
     let t = app.token(&user, &pw).await;
     let ok = |t: &str| app.client.get(app.at("/items")).bearer_auth(t.to_owned());
-    put_ok(&app, &admin, "a-always", json!({"effect": "allow", "permissions": ["items:read"]})).await;
-    assert_eq!(call(ok(&t)).await.0, 200, "an allow without conditions holds");
+    put_ok(
+        &app,
+        &admin,
+        "a-always",
+        json!({"effect": "allow", "permissions": ["items:read"]}),
+    )
+    .await;
+    assert_eq!(
+        call(ok(&t)).await.0,
+        200,
+        "an allow without conditions holds"
+    );
     put_ok(&app, &admin, "b-never", json!({
         "effect": "allow", "permissions": ["items:*"], "conditions": {"valid_until": "2000-01-01T00:00:00Z"}
     }))
     .await;
     let (s, _, body) = call(ok(&t)).await;
-    assert_eq!((s, &body["code"], &body["policy"]), (403, &json!("policy_denied"), &json!("b-never")), "every allow must hold");
-    put_ok(&app, &admin, "b-never", json!({"effect": "allow", "permissions": ["items:*"]})).await;
+    assert_eq!(
+        (s, &body["code"], &body["policy"]),
+        (403, &json!("policy_denied"), &json!("b-never")),
+        "every allow must hold"
+    );
+    put_ok(
+        &app,
+        &admin,
+        "b-never",
+        json!({"effect": "allow", "permissions": ["items:*"]}),
+    )
+    .await;
     assert_eq!(call(ok(&t)).await.0, 200);
-    put_ok(&app, &admin, "z-deny-users", json!({"effect": "deny", "permissions": ["items:read"], "roles": ["user"]})).await;
+    put_ok(
+        &app,
+        &admin,
+        "z-deny-users",
+        json!({"effect": "deny", "permissions": ["items:read"], "roles": ["user"]}),
+    )
+    .await;
     let (s, _, body) = call(ok(&t)).await;
-    assert_eq!((s, &body["policy"]), (403, &json!("z-deny-users")), "deny wins over allows that hold");
+    assert_eq!(
+        (s, &body["policy"]),
+        (403, &json!("z-deny-users")),
+        "deny wins over allows that hold"
+    );
     assert_eq!(body["missing"], "items:read");
     // The admin does not hold `user`: the deny does not apply.
     assert_eq!(call(ok(&admin)).await.0, 200);
@@ -358,22 +523,54 @@ async fn login_age_counts_from_the_real_auth_time_and_api_keys_have_none() {
     .await;
     assert_eq!(s, 201, "{key}");
     let key = key["key"].as_str().unwrap().to_owned();
-    put_ok(&app, &admin, "recent-login", json!({
-        "effect": "allow", "permissions": ["items:write"], "conditions": {"max_auth_age_s": 600}
-    }))
+    put_ok(
+        &app,
+        &admin,
+        "recent-login",
+        json!({
+            "effect": "allow", "permissions": ["items:write"], "conditions": {"max_auth_age_s": 600}
+        }),
+    )
     .await;
     let create = |rb: reqwest::RequestBuilder| rb.json(&json!({"name": "thing"}));
     let t = app.token(&user, &pw).await;
-    assert_eq!(call(create(app.client.post(app.at("/items")).bearer_auth(&t))).await.0, 201);
-    let (s, _, body) = call(create(app.client.post(app.at("/items")).header("x-api-key", &key))).await;
-    assert_eq!((s, &body["policy"]), (403, &json!("recent-login")), "an API key has no login: {body}");
+    assert_eq!(
+        call(create(app.client.post(app.at("/items")).bearer_auth(&t)))
+            .await
+            .0,
+        201
+    );
+    let (s, _, body) = call(create(
+        app.client.post(app.at("/items")).header("x-api-key", &key),
+    ))
+    .await;
+    assert_eq!(
+        (s, &body["policy"]),
+        (403, &json!("recent-login")),
+        "an API key has no login: {body}"
+    );
     app.clock.advance_s(601);
     let (s, _, body) = call(create(app.client.post(app.at("/items")).bearer_auth(&t))).await;
-    assert_eq!((s, &body["code"]), (403, &json!("policy_denied")), "the login is too old: {body}");
+    assert_eq!(
+        (s, &body["code"]),
+        (403, &json!("policy_denied")),
+        "the login is too old: {body}"
+    );
     // A refreshed or new token from a new login is fine; Basic is a login at each request.
     let fresh = app.token(&user, &pw).await;
-    assert_eq!(call(create(app.client.post(app.at("/items")).bearer_auth(&fresh))).await.0, 201);
-    let b = create(app.client.post(app.at("/items")).header("authorization", basic(&user, &pw)));
+    assert_eq!(
+        call(create(
+            app.client.post(app.at("/items")).bearer_auth(&fresh)
+        ))
+        .await
+        .0,
+        201
+    );
+    let b = create(
+        app.client
+            .post(app.at("/items"))
+            .header("authorization", basic(&user, &pw)),
+    );
     assert_eq!(call(b).await.0, 201);
     app.stop().await;
 }
@@ -390,15 +587,32 @@ async fn explain_reports_every_step_and_the_deciding_policy() {
     }))
     .await;
     // Not held at all: `forbidden`, no policy.
-    let v = explain(&app, &admin, json!({"subject": id, "permission": "users:write"})).await;
-    assert_eq!((&v["allowed"], &v["code"], &v["policy"]), (&json!(false), &json!("forbidden"), &Value::Null), "{v}");
-    // Own item: items:write stands in for items:delete, and the office policy decides.
-    let v = explain(&app, &admin, json!({
-        "subject": user, "permission": "items:delete", "resource_owner": id,
-        "at": "2026-11-30T10:00:00Z", "client_ip": "192.168.1.5"
-    }))
+    let v = explain(
+        &app,
+        &admin,
+        json!({"subject": id, "permission": "users:write"}),
+    )
     .await;
-    assert_eq!((&v["allowed"], &v["code"], &v["policy"]), (&json!(false), &json!("policy_denied"), &json!("office")), "{v}");
+    assert_eq!(
+        (&v["allowed"], &v["code"], &v["policy"]),
+        (&json!(false), &json!("forbidden"), &Value::Null),
+        "{v}"
+    );
+    // Own item: items:write stands in for items:delete, and the office policy decides.
+    let v = explain(
+        &app,
+        &admin,
+        json!({
+            "subject": user, "permission": "items:delete", "resource_owner": id,
+            "at": "2026-11-30T10:00:00Z", "client_ip": "192.168.1.5"
+        }),
+    )
+    .await;
+    assert_eq!(
+        (&v["allowed"], &v["code"], &v["policy"]),
+        (&json!(false), &json!("policy_denied"), &json!("office")),
+        "{v}"
+    );
     let steps = v["steps"].as_array().unwrap();
     let find = |kind: &str, name: &str| {
         // The last such step: own-or-any checks `items:delete` first, then `items:write`.
@@ -410,23 +624,45 @@ async fn explain_reports_every_step_and_the_deciding_policy() {
     };
     assert_eq!(find("role", "user")["result"], true);
     assert_eq!(find("policy", "office")["result"], false);
-    assert_eq!(find("condition", "time_windows")["result"], true, "11:00 in Berlin");
+    assert_eq!(
+        find("condition", "time_windows")["result"],
+        true,
+        "11:00 in Berlin"
+    );
     assert_eq!(find("condition", "client_ips")["result"], false);
     assert_eq!(find("condition", "client_ips")["policy"], "office");
     for s in steps {
-        assert!(["role", "permission", "scope", "policy", "condition"].contains(&s["kind"].as_str().unwrap()), "{s}");
+        assert!(
+            ["role", "permission", "scope", "policy", "condition"]
+                .contains(&s["kind"].as_str().unwrap()),
+            "{s}"
+        );
         assert!(s["result"].is_boolean() && s["detail"].is_string(), "{s}");
     }
     // From the office network it is allowed: code and policy are null.
-    let v = explain(&app, &admin, json!({
-        "subject": user, "permission": "items:delete", "resource_owner": id,
-        "at": "2026-11-30T10:00:00Z", "client_ip": "10.0.0.5"
-    }))
+    let v = explain(
+        &app,
+        &admin,
+        json!({
+            "subject": user, "permission": "items:delete", "resource_owner": id,
+            "at": "2026-11-30T10:00:00Z", "client_ip": "10.0.0.5"
+        }),
+    )
     .await;
-    assert_eq!((&v["allowed"], &v["code"], &v["policy"]), (&json!(true), &Value::Null, &Value::Null), "{v}");
+    assert_eq!(
+        (&v["allowed"], &v["code"], &v["policy"]),
+        (&json!(true), &Value::Null, &Value::Null),
+        "{v}"
+    );
     // Without a subject: the caller's own credential (a scoped token lacking the permission).
     let scoped = app.scoped_token(&user, &pw, Some("items:read")).await;
-    let r = call(app.client.post(app.at("/authz/explain")).bearer_auth(&scoped).json(&json!({"permission": "items:read"}))).await;
+    let r = call(
+        app.client
+            .post(app.at("/authz/explain"))
+            .bearer_auth(&scoped)
+            .json(&json!({"permission": "items:read"})),
+    )
+    .await;
     assert_eq!(r.0, 403, "explain needs policies:read");
     let v = explain(&app, &admin, json!({"permission": "users:write"})).await;
     assert_eq!(v["allowed"], true, "the admin itself: {v}");
@@ -434,10 +670,19 @@ async fn explain_reports_every_step_and_the_deciding_policy() {
     for (body, field) in [
         (json!({"permission": "nope"}), "permission"),
         (json!({"permission": "items:read", "at": "noon"}), "at"),
-        (json!({"permission": "items:read", "subject": "nobody-here"}), "subject"),
+        (
+            json!({"permission": "items:read", "subject": "nobody-here"}),
+            "subject",
+        ),
         (json!({"permission": "items:read", "extra": 1}), "extra"),
     ] {
-        let r = call(app.client.post(app.at("/authz/explain")).bearer_auth(&admin).json(&body)).await;
+        let r = call(
+            app.client
+                .post(app.at("/authz/explain"))
+                .bearer_auth(&admin)
+                .json(&body),
+        )
+        .await;
         assert_problem(&body.to_string(), &r, 422, "validation_error", Some(field));
     }
     app.stop().await;
@@ -474,31 +719,84 @@ async fn the_readme_examples_work_end_to_end() {
         }))
         .await;
         let t = app.token(&user, &pw).await;
-        let new_item = |t: &str| app.client.post(app.at("/items")).bearer_auth(t.to_owned()).json(&json!({"name": "n"}));
+        let new_item = |t: &str| {
+            app.client
+                .post(app.at("/items"))
+                .bearer_auth(t.to_owned())
+                .json(&json!({"name": "n"}))
+        };
         let (s, _, item) = call(new_item(&t)).await;
         assert_eq!(s, 201, "{db:?}: office hours: {item}");
         let id = item["id"].as_str().unwrap().to_owned();
         // Deleting one's own item (items:write stands in) from 127.0.0.1 is in the office range.
-        let del = call(app.client.delete(app.at(&format!("/items/{id}"))).bearer_auth(&t)).await;
+        let del = call(
+            app.client
+                .delete(app.at(&format!("/items/{id}")))
+                .bearer_auth(&t),
+        )
+        .await;
         assert_eq!(del.0, 204, "{db:?}: {}", del.2);
         // An API key cannot write.
-        let (_, _, key) = call(app.client.post(app.at("/users/me/api-keys")).bearer_auth(&t).json(&json!({"name": "k"}))).await;
+        let (_, _, key) = call(
+            app.client
+                .post(app.at("/users/me/api-keys"))
+                .bearer_auth(&t)
+                .json(&json!({"name": "k"})),
+        )
+        .await;
         let key = key["key"].as_str().unwrap().to_owned();
-        let (s, _, body) = call(app.client.post(app.at("/items")).header("x-api-key", &key).json(&json!({"name": "n"}))).await;
-        assert_eq!((s, &body["policy"]), (403, &json!("keys-read-only")), "{db:?}: {body}");
-        assert_eq!(call(app.client.get(app.at("/items")).header("x-api-key", &key)).await.0, 200);
+        let (s, _, body) = call(
+            app.client
+                .post(app.at("/items"))
+                .header("x-api-key", &key)
+                .json(&json!({"name": "n"})),
+        )
+        .await;
+        assert_eq!(
+            (s, &body["policy"]),
+            (403, &json!("keys-read-only")),
+            "{db:?}: {body}"
+        );
+        assert_eq!(
+            call(app.client.get(app.at("/items")).header("x-api-key", &key))
+                .await
+                .0,
+            200
+        );
         // Admin actions need a recent login.
-        let users = || app.client.patch(app.at("/users/me")).bearer_auth(admin.clone()).json(&json!({"full_name": "A"}));
-        assert_eq!(call(app.client.get(app.at("/users")).bearer_auth(&admin)).await.0, 200);
+        let users = || {
+            app.client
+                .patch(app.at("/users/me"))
+                .bearer_auth(admin.clone())
+                .json(&json!({"full_name": "A"}))
+        };
+        assert_eq!(
+            call(app.client.get(app.at("/users")).bearer_auth(&admin))
+                .await
+                .0,
+            200
+        );
         app.clock.advance_s(601);
         let (s, _, body) = call(app.client.get(app.at("/users")).bearer_auth(&admin)).await;
-        assert_eq!((s, &body["policy"]), (403, &json!("admin-recent-login")), "{db:?}: {body}");
-        assert_eq!(call(users()).await.0, 200, "own profile needs no permission");
+        assert_eq!(
+            (s, &body["policy"]),
+            (403, &json!("admin-recent-login")),
+            "{db:?}: {body}"
+        );
+        assert_eq!(
+            call(users()).await.0,
+            200,
+            "own profile needs no permission"
+        );
         // Saturday: outside office hours.
         app.clock.set_ms(ms("2027-03-27T10:00:00Z"));
         let t = app.token(&user, &pw).await;
         let (s, _, body) = call(new_item(&t)).await;
-        assert_eq!((s, &body["policy"]), (403, &json!("office-hours")), "{db:?}: {body}");
+        assert_eq!(
+            (s, &body["policy"]),
+            (403, &json!("office-hours")),
+            "{db:?}: {body}"
+        );
         app.stop().await;
     }
 }
@@ -511,14 +809,23 @@ async fn a_policy_change_reaches_another_instance() {
     let (user, pw, _) = app.user_with_roles("far", &["user"]).await;
     let t = other.token(&user, &pw).await;
     assert_eq!(other.get_bearer("/items", &t).await.status(), 200);
-    put_ok(&app, &admin, "stop-reads", json!({"effect": "deny", "permissions": ["items:read"]})).await;
+    put_ok(
+        &app,
+        &admin,
+        "stop-reads",
+        json!({"effect": "deny", "permissions": ["items:read"]}),
+    )
+    .await;
     let start = std::time::Instant::now();
     loop {
         let s = other.get_bearer("/items", &t).await.status();
         if s == 403 {
             break;
         }
-        assert!(start.elapsed() < std::time::Duration::from_millis(1500), "not in force on the other instance within 1.5 s");
+        assert!(
+            start.elapsed() < std::time::Duration::from_millis(1500),
+            "not in force on the other instance within 1.5 s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     other.stop().await;

@@ -126,7 +126,10 @@ impl Bouncer {
             &record.id.to_string(),
             Some(&format!("owner={} prefix={}", user.username, record.prefix)),
         );
-        self.store.audited(event.clone()).insert_api_key(&record).await?;
+        self.store
+            .audited(event.clone())
+            .insert_api_key(&record)
+            .await?;
         self.audit.log(&event);
         Ok((record, key))
     }

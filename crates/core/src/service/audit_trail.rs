@@ -53,7 +53,14 @@ impl Bouncer {
         result: &Result<T>,
     ) {
         match result {
-            Ok(_) => self.note(Some(ctx), username, "login", Outcome::Success, Some(via), None),
+            Ok(_) => self.note(
+                Some(ctx),
+                username,
+                "login",
+                Outcome::Success,
+                Some(via),
+                None,
+            ),
             Err(e) => self.note(
                 Some(ctx),
                 username,

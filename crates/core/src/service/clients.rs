@@ -67,7 +67,10 @@ impl Bouncer {
             &client.id,
             Some(&format!("scopes={}", client.scopes.join(" "))),
         );
-        self.store.audited(event.clone()).insert_client(&client).await?;
+        self.store
+            .audited(event.clone())
+            .insert_client(&client)
+            .await?;
         self.audit.log(&event);
         self.auth.reload_clients().await?;
         Ok((client, client_secret))

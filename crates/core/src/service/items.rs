@@ -62,8 +62,11 @@ const ANY_DELETE: &str = "items:delete";
 
 impl Bouncer {
     fn need(&self, who: &Principal, permission: &str) -> Decision {
-        self.authz
-            .authorize(who, Requirement::Permission(permission), Resource::default())
+        self.authz.authorize(
+            who,
+            Requirement::Permission(permission),
+            Resource::default(),
+        )
     }
 
     /// Owner with `items:write`, or anyone with `any`: one requirement, decided (and explained)

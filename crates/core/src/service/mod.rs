@@ -4,8 +4,8 @@
 //! HTTP handlers.
 
 mod api_keys;
-pub mod client_update;
 mod audit_trail;
+pub mod client_update;
 mod clients;
 mod items;
 mod oauth;
@@ -21,8 +21,8 @@ pub use api_keys::NewApiKey;
 pub use audit_trail::{AUDIT_PAGE, login_failure};
 pub use clients::{CLIENT_SECRET_PREFIX, NewClient};
 pub use items::{ItemInput, ItemPatch, owner_alternative};
-pub use policies::ExplainRequest;
 pub use oauth::{AuthenticatedClient, ClientCredentials, OAuthError, SWAGGER_CLIENT, TokenGrant};
+pub use policies::ExplainRequest;
 pub use revocation::{INTROSPECT, Introspection, RevokeCaller};
 pub use sessions::{Login, csrf_token};
 pub use users::{AdminUserPatch, NewUser, OwnUserPatch, Registration};

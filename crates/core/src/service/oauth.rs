@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use super::Bouncer;
 use crate::clock::Millis;
-use crate::error::Error;
 use crate::context::RequestContext;
+use crate::error::Error;
 use crate::model::{Outcome, RefreshToken, TokenFamily};
 use crate::permission::{Permission, PermissionSet};
 use crate::principal::ClientState;

@@ -64,12 +64,9 @@ impl Bouncer {
         let mut out = Vec::with_capacity(records.len());
         for r in records {
             let doc = parse_document(r);
-            let compiled = doc
-                .as_ref()
-                .map_err(|e| e.to_string())
-                .and_then(|d| {
-                    CompiledPolicy::compile(&r.name, d, |_| true).map_err(|e| e.to_string())
-                });
+            let compiled = doc.as_ref().map_err(|e| e.to_string()).and_then(|d| {
+                CompiledPolicy::compile(&r.name, d, |_| true).map_err(|e| e.to_string())
+            });
             match compiled {
                 Ok(c) => out.push(c),
                 Err(e) => {
@@ -172,7 +169,12 @@ impl Bouncer {
         let old = self.policy(name).await?;
         may_grant(actor, Self::policy_permissions(&old.document).iter())?;
         let event = self.change_event(actor, "policy.delete", name, None);
-        if !self.store.audited(event.clone()).delete_policy(name).await? {
+        if !self
+            .store
+            .audited(event.clone())
+            .delete_policy(name)
+            .await?
+        {
             return Err(Error::NotFound("policy"));
         }
         self.audit.log(&event);
@@ -200,7 +202,11 @@ impl Bouncer {
     /// Explains what [`crate::authz::Authorizer::authorize`] decides (the same code, traced). For a
     /// `subject`, it assumes a JWT with an unnarrowed scope whose login (`auth_time`) is `at`;
     /// without one, the caller's own credential at `at` from `client_ip`.
-    pub async fn explain(&self, caller: Option<&Principal>, req: ExplainRequest) -> Result<Decision> {
+    pub async fn explain(
+        &self,
+        caller: Option<&Principal>,
+        req: ExplainRequest,
+    ) -> Result<Decision> {
         if PermissionRef::parse(&req.permission).is_none() {
             return Err(Error::validation(
                 "permission",

@@ -87,7 +87,11 @@ impl Bouncer {
             });
         }
         let event = self.change_event(actor, "role.delete", name, None);
-        let outcome = self.store.audited(event.clone()).delete_role(name, force).await;
+        let outcome = self
+            .store
+            .audited(event.clone())
+            .delete_role(name, force)
+            .await;
         if matches!(outcome, Ok(RoleDeletion::Deleted)) {
             self.audit.log(&event);
         }

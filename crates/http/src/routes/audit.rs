@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use bouncer_core::Error;
 use bouncer_core::clock::{parse_rfc3339, rfc3339};
 use bouncer_core::model::{AuditEvent, AuditQuery, Outcome};
 use bouncer_core::service::{AUDIT_PAGE, Bouncer};
-use bouncer_core::Error;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -80,16 +80,18 @@ pub async fn list(
     let text = |k: &str| q.0.get(k).filter(|v| !v.is_empty()).cloned();
     let outcome = match q.0.get("outcome").map(String::as_str) {
         None | Some("") => None,
-        Some(v) => Some(Outcome::parse(v).ok_or_else(|| {
-            Error::validation("outcome", "must be success or failure")
-        })?),
+        Some(v) => Some(
+            Outcome::parse(v)
+                .ok_or_else(|| Error::validation("outcome", "must be success or failure"))?,
+        ),
     };
-    let since = match q.0.get("since").map(String::as_str) {
-        None | Some("") => None,
-        Some(v) => Some(parse_rfc3339(v).ok_or_else(|| {
-            Error::validation("since", format!("{v:?} is not an RFC 3339 time"))
-        })?),
-    };
+    let since =
+        match q.0.get("since").map(String::as_str) {
+            None | Some("") => None,
+            Some(v) => Some(parse_rfc3339(v).ok_or_else(|| {
+                Error::validation("since", format!("{v:?} is not an RFC 3339 time"))
+            })?),
+        };
     let before = match q.0.get("cursor").map(String::as_str) {
         None | Some("") => None,
         Some(v) => Some(

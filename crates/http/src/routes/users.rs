@@ -11,8 +11,8 @@ use bouncer_core::service::{AdminUserPatch, Bouncer, OwnUserPatch, Registration}
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
-use crate::error::ApiResult;
 use crate::context::Ctx;
+use crate::error::ApiResult;
 use crate::extract::{Auth, IdPath, JsonBody, QueryMap, Require, UsersRead, UsersWrite};
 use crate::views::{PageView, ProblemDoc, UserView};
 
