@@ -180,7 +180,21 @@ impl Bouncer {
             next.activates_at + millis(t.access_ttl + t.leeway)
         };
         next.private_pem = self.auth.vault().seal(&next.kid, &next.private_pem)?;
-        self.store.rotate_signing_key(&next, retire_at).await?;
+        let event = self.change_event(
+            crate::authz::Actor::Operator,
+            "signing_key.rotate",
+            &next.kid,
+            Some(if retire_old {
+                "old keys retired at once"
+            } else {
+                "old keys retire after the token lifetime"
+            }),
+        );
+        self.store
+            .audited(event.clone())
+            .rotate_signing_key(&next, retire_at)
+            .await?;
+        self.audit.log(&event);
         self.auth.reload_keys().await?;
         Ok(next.kid)
     }

@@ -84,6 +84,9 @@ pub(crate) async fn rotate(
         .execute(&mut *tx)
         .await
         .map_err(backend_err)?;
+    crate::audit::pending(store, &mut tx)
+        .await
+        .map_err(backend_err)?;
     tx.commit().await.map_err(backend_err)
 }
 

@@ -658,3 +658,18 @@ async fn json_log_writes_each_event_as_a_json_line() {
         "{line}"
     );
 }
+
+/// A signing-key rotation (the operator's `bouncer keys rotate`) is recorded with the new key's id,
+/// in the rotation's transaction.
+#[tokio::test]
+async fn a_signing_key_rotation_is_recorded() {
+    let app = TestApp::spawn().await;
+    let kid = app.bouncer.rotate_keys(true).await.unwrap();
+    let admin = app.admin_token().await;
+    let events = all(&app, &admin, &[("action", "signing_key.rotate")]).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["subject"], kid.as_str());
+    assert_eq!(events[0]["actor"], "operator");
+    assert_eq!(events[0]["outcome"], "success");
+    app.stop().await;
+}
