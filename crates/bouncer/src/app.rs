@@ -225,6 +225,12 @@ impl Server {
             tracing::error!(error = %e, "could not write the last audit events");
         }
         audit_writer.abort();
+        // A batch the writer took after that flush (from a request still running past the grace
+        // period) went back to the queue when the abort cancelled it: write it too.
+        let _ = audit_writer.await;
+        if let Err(e) = bouncer.audit.flush().await {
+            tracing::error!(error = %e, "could not write the last audit events");
+        }
         let _ = bouncer.auth.flush_key_uses().await;
         if let Some(l) = change_listener {
             l.abort();

@@ -3,6 +3,8 @@
 //! queued here and written in batches off the hot path ([`Audit::flush`], called by a background
 //! task, before every read of the trail, and at shutdown, so none is lost on a graceful stop).
 
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
@@ -18,6 +20,24 @@ use crate::store::Store;
 const MAX_QUEUED: usize = 100_000;
 /// A queue this long wakes the writer at once instead of at its next tick.
 pub const WAKE_AT: usize = 256;
+/// Longest actor and subject kept, in characters; longer ones are cut.
+const NAME_MAX: usize = 200;
+/// Longest reason kept, in characters.
+const REASON_MAX: usize = 1000;
+
+/// A value as an event may hold it: control characters (a NUL that PostgreSQL refuses, a line
+/// break that would forge log lines) replaced, and cut to `max` characters.
+fn clean(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
 
 /// The request facts an event records.
 #[derive(Debug, Clone, Default)]
@@ -44,7 +64,9 @@ impl Origin {
 pub struct Audit {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    queue: Mutex<Vec<AuditEvent>>,
+    queue: Mutex<VecDeque<AuditEvent>>,
+    /// Events dropped because the queue was full (the database unreachable for long).
+    dropped: AtomicU64,
     /// One flush at a time: when `flush` returns, everything queued before the call is written.
     flushing: tokio::sync::Mutex<()>,
     wake: tokio::sync::Notify,
@@ -62,7 +84,8 @@ impl Audit {
         Audit {
             store,
             clock,
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(VecDeque::new()),
+            dropped: AtomicU64::new(0),
             flushing: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
             json_log,
@@ -82,11 +105,11 @@ impl Audit {
         AuditEvent {
             id: Uuid::now_v7(),
             at: self.clock.now_ms(),
-            actor: actor.to_owned(),
-            subject: subject.map(str::to_owned),
-            action: action.to_owned(),
+            actor: clean(actor, NAME_MAX),
+            subject: subject.map(|s| clean(s, NAME_MAX)),
+            action: clean(action, NAME_MAX),
             outcome,
-            reason: reason.map(str::to_owned),
+            reason: reason.map(|r| clean(r, REASON_MAX)),
             client_ip: origin.client_ip,
             request_id: origin.request_id,
         }
@@ -119,13 +142,8 @@ impl Audit {
         self.log(&event);
         let len = {
             let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            if q.len() >= MAX_QUEUED {
-                q.remove(0);
-                tracing::warn!(
-                    "the audit queue is full (is the database reachable?); dropped its oldest event"
-                );
-            }
-            q.push(event);
+            q.push_back(event);
+            self.bound(&mut q);
             q.len()
         };
         if len >= WAKE_AT {
@@ -133,25 +151,79 @@ impl Audit {
         }
     }
 
+    /// Keeps the queue within [`MAX_QUEUED`], dropping the oldest events (counted; one warning
+    /// per thousand).
+    fn bound(&self, q: &mut VecDeque<AuditEvent>) {
+        while q.len() > MAX_QUEUED {
+            q.pop_front();
+            if self
+                .dropped
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(1000)
+            {
+                tracing::warn!(
+                    dropped = self.dropped.load(Ordering::Relaxed),
+                    "the audit queue is full (is the database reachable?); dropping its oldest events"
+                );
+            }
+        }
+    }
+
+    /// Puts events back at the front of the queue (a write that failed or was cancelled).
+    fn requeue(&self, batch: Vec<AuditEvent>) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        for e in batch.into_iter().rev() {
+            q.push_front(e);
+        }
+        self.bound(&mut q);
+    }
+
     /// Resolves when the queue asks to be written early.
     pub async fn wanted(&self) {
         self.wake.notified().await;
     }
 
-    /// Writes every queued event in one transaction. On failure they go back to the front of the
-    /// queue for the next try.
+    /// Writes every queued event, in one transaction. When the database refuses the batch, the
+    /// events are tried one by one: a row it refuses is dropped (and logged) so it cannot block
+    /// the others; if none can be written (the database is down), all go back to the queue. A
+    /// flush cancelled halfway puts its batch back too (rewriting an event is harmless: the id is
+    /// the key).
     pub async fn flush(&self) -> Result<()> {
         let _one = self.flushing.lock().await;
-        let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        let batch: Vec<AuditEvent> = self
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
         if batch.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.store.insert_audit_events(&batch).await {
-            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            let newer = std::mem::replace(&mut *q, batch);
-            q.extend(newer);
-            return Err(e.into());
+        let mut pending = Pending { audit: self, batch };
+        let Err(first) = self.store.insert_audit_events(&pending.batch).await else {
+            pending.batch.clear();
+            return Ok(());
+        };
+        let mut written = 0usize;
+        let mut refused = 0usize;
+        for e in &pending.batch {
+            match self
+                .store
+                .insert_audit_events(std::slice::from_ref(e))
+                .await
+            {
+                Ok(()) => written += 1,
+                Err(_) => refused += 1,
+            }
         }
+        if written == 0 {
+            // Nothing goes in: the database, not a row, is the problem. Keep them all.
+            return Err(first.into());
+        }
+        if refused > 0 {
+            tracing::error!(refused, error = %first, "the database refused some audit events; dropped them");
+        }
+        pending.batch.clear();
         Ok(())
     }
 
@@ -159,5 +231,32 @@ impl Audit {
     pub async fn prune(&self, retention_days: u32) -> Result<u64> {
         let before: Millis = self.clock.now_ms() - i64::from(retention_days) * 86_400_000;
         Ok(self.store.prune_audit_events(before).await?)
+    }
+}
+
+/// A batch being written: put back on the queue unless cleared (written), also when the flush is
+/// cancelled mid-write.
+struct Pending<'a> {
+    audit: &'a Audit,
+    batch: Vec<AuditEvent>,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.batch.is_empty() {
+            self.audit.requeue(std::mem::take(&mut self.batch));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn event_values_lose_control_characters_and_are_cut() {
+        assert_eq!(clean("a\u{0}b\nc", 10), "a\u{FFFD}b\u{FFFD}c");
+        assert_eq!(clean("abcdef", 3), "abc…");
+        assert_eq!(clean("abc", 3), "abc");
     }
 }

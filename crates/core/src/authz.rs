@@ -491,27 +491,38 @@ impl Authorizer {
                     return Decision::deny(DenyCode::MissingRole, roles.join(","), t);
                 };
                 // Scopes narrow roles too: a narrowed token passes only with `role:NAME` in its scope.
+                let mut used = *r;
                 if principal.scopes.is_some() {
                     let usable = roles.iter().find(|r| principal.may_use_role(r));
                     t.step(|| Step::Scope {
                         name: format!("{ROLE_SCOPE}:{}", usable.unwrap_or(r)),
                         covers: usable.is_some(),
                     });
-                    if usable.is_none() {
-                        return Decision::deny(
-                            DenyCode::InsufficientScope,
-                            format!("{ROLE_SCOPE}:{r}"),
-                            t,
-                        );
+                    match usable {
+                        Some(u) => used = u,
+                        None => {
+                            return Decision::deny(
+                                DenyCode::InsufficientScope,
+                                format!("{ROLE_SCOPE}:{r}"),
+                                t,
+                            );
+                        }
                     }
                 }
-                Decision::allow(t)
+                // Policies on `role:NAME` (or `role:*`, `*`) govern what a role requirement allows.
+                self.with_policies(
+                    principal,
+                    PermissionRef::Exact(ROLE_SCOPE, used),
+                    None,
+                    || format!("{ROLE_SCOPE}:{used}"),
+                    t,
+                )
             }
             Requirement::Permission(p) => {
                 if let Some((code, missing)) = check_permission(principal, p, &mut t) {
                     return Decision::deny(code, missing, t);
                 }
-                self.with_policies(principal, p, None, t)
+                self.with_permission_policies(principal, p, None, t)
             }
             Requirement::OwnOrAny { own, any } => {
                 let mut any_trace = Trace {
@@ -523,7 +534,7 @@ impl Authorizer {
                     steps.extend(more);
                 }
                 let Some((code, missing)) = any_refusal else {
-                    return self.with_policies(principal, any, None, t);
+                    return self.with_permission_policies(principal, any, None, t);
                 };
                 let is_owner = resource
                     .owner
@@ -538,30 +549,47 @@ impl Authorizer {
                 if let Some((code, missing)) = check_permission(principal, own, &mut t) {
                     return Decision::deny(code, missing, t);
                 }
-                self.with_policies(principal, own, Some(any), t)
+                self.with_permission_policies(principal, own, Some(any), t)
             }
         }
     }
 
-    /// The policies governing `used` (and `also`, the operation's own permission when `used`
-    /// stood in for it): deny wins, every governing allow must hold.
-    fn with_policies(
+    /// [`Authorizer::with_policies`] for permissions named by string (already checked valid).
+    fn with_permission_policies(
         &self,
         principal: &Principal,
         used: &str,
         also: Option<&str>,
+        t: Trace,
+    ) -> Decision {
+        let Some(used_ref) = PermissionRef::parse(used) else {
+            return Decision::deny(DenyCode::MissingPermission, used.to_owned(), t);
+        };
+        let also_ref = also.and_then(PermissionRef::parse);
+        self.with_policies(
+            principal,
+            used_ref,
+            also_ref,
+            || also.unwrap_or(used).to_owned(),
+            t,
+        )
+    }
+
+    /// The policies governing `used` (and `also`, the operation's own permission when `used`
+    /// stood in for it): deny wins, every governing allow must hold. `shown` names the refused
+    /// permission (only built for a refusal).
+    fn with_policies(
+        &self,
+        principal: &Principal,
+        used_ref: PermissionRef<'_>,
+        also_ref: Option<PermissionRef<'_>>,
+        shown: impl FnOnce() -> String,
         mut t: Trace,
     ) -> Decision {
         let set = self.policies();
         if set.is_empty() {
             return Decision::allow(t);
         }
-        let (Some(used_ref), also_ref) = (
-            PermissionRef::parse(used),
-            also.and_then(PermissionRef::parse),
-        ) else {
-            return Decision::allow(t);
-        };
         let facts = Facts::of(principal);
         let mut refused_by: Option<(Effect, Arc<str>)> = None;
         for pol in set.policies() {
@@ -613,8 +641,7 @@ impl Authorizer {
         match refused_by {
             None => Decision::allow(t),
             Some((_, name)) => {
-                let shown = also.unwrap_or(used).to_owned();
-                let mut d = Decision::deny(DenyCode::PolicyDenied, shown, t);
+                let mut d = Decision::deny(DenyCode::PolicyDenied, shown(), t);
                 d.policy = Some(name);
                 d
             }

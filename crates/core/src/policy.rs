@@ -229,6 +229,16 @@ pub struct CompiledPolicy {
     conditions: Vec<Condition>,
 }
 
+/// Whether two permissions share any permission (either covers the other).
+fn overlaps(policy: &Permission, required: PermissionRef<'_>) -> bool {
+    policy.covers_ref(required)
+        || match (required, policy) {
+            (PermissionRef::All, _) => true,
+            (PermissionRef::Resource(r), Permission::Exact(p, _)) => r == p,
+            _ => false,
+        }
+}
+
 fn kind_bit(k: KindName) -> u8 {
     1 << (k as u8)
 }
@@ -247,13 +257,23 @@ fn clock_time(s: &str, end_of_day: bool) -> Option<u32> {
     }
 }
 
-/// A CIDR range, or a bare address as the range holding just it. `::ffff:a.b.c.d/N` ranges are
-/// kept as written; addresses are unmapped before matching, so IPv4 clients match IPv4 ranges.
+/// A CIDR range, or a bare address as the range holding just it.
 fn cidr(s: &str) -> Option<IpNet> {
-    if let Ok(net) = s.parse::<IpNet>() {
-        return Some(net.trunc());
+    let net = match s.parse::<IpNet>() {
+        Ok(net) => net.trunc(),
+        Err(_) => IpNet::from(s.parse::<IpAddr>().ok()?),
+    };
+    // Client addresses are matched unmapped (`::ffff:a.b.c.d` as `a.b.c.d`), so a range inside
+    // `::ffff:0:0/96` is the IPv4 range it stands for.
+    if let IpNet::V6(v6) = net
+        && v6.prefix_len() >= 96
+        && let Some(v4) = v6.network().to_ipv4_mapped()
+    {
+        return ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+            .ok()
+            .map(IpNet::V4);
     }
-    s.parse::<IpAddr>().ok().map(IpNet::from)
+    Some(net)
 }
 
 fn ranges(field: &str, list: &[String], allow_empty: bool) -> Result<Vec<IpNet>> {
@@ -367,9 +387,12 @@ impl CompiledPolicy {
         })
     }
 
-    /// Whether the policy governs `required` (one of its permissions covers it).
+    /// Whether the policy governs `required`: one of its permissions overlaps it. A policy on
+    /// `items:*` governs `items:delete`, and a policy on `items:delete` governs a requirement of
+    /// `items:*` (or `*`), which includes it: a wider requirement never slips past a rule on
+    /// one of its parts.
     pub fn governs(&self, required: PermissionRef<'_>) -> bool {
-        self.permissions.iter().any(|p| p.covers_ref(required))
+        self.permissions.iter().any(|p| overlaps(p, required))
     }
 
     /// Whether the policy applies to this caller (its roles and credential kinds); `Err` names
@@ -454,9 +477,16 @@ impl CompiledPolicy {
             }
             Condition::ValidFrom(from) => facts.now_ms >= *from,
             Condition::ValidUntil(until) => facts.now_ms < *until,
-            // An unknown address proves nothing: a range condition fails without one.
-            Condition::ClientIps(r) => facts.client_ip.is_some_and(|ip| in_any(r, ip)),
-            Condition::NotClientIps(r) => facts.client_ip.is_some_and(|ip| !in_any(r, ip)),
+            // An unknown address proves nothing, so a range condition decides against the
+            // request: it fails in an allow policy and holds in a deny policy.
+            Condition::ClientIps(r) => match facts.client_ip {
+                Some(ip) => in_any(r, ip),
+                None => self.effect == Effect::Deny,
+            },
+            Condition::NotClientIps(r) => match facts.client_ip {
+                Some(ip) => !in_any(r, ip),
+                None => self.effect == Effect::Deny,
+            },
             Condition::MaxAuthAge(max) => facts
                 .auth_time
                 .is_some_and(|at| facts.now_ms.saturating_sub(at) <= *max),
@@ -509,7 +539,7 @@ impl CompiledPolicy {
                 crate::clock::rfc3339(*until)
             ),
             Condition::ClientIps(_) | Condition::NotClientIps(_) => match facts.client_ip {
-                None => "the client address is unknown".into(),
+                None => "the client address is unknown, which counts against the request".into(),
                 Some(ip) => format!(
                     "client address {ip} {}",
                     if holds {
@@ -735,11 +765,17 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_address_fails_both_range_conditions() {
+    fn an_unknown_address_counts_against_the_request() {
         let inside = compile(serde_json::json!({"client_ips": ["10.0.0.0/8"]})).unwrap();
         let outside = compile(serde_json::json!({"not_client_ips": ["10.0.0.0/8"]})).unwrap();
         assert!(!inside.conditions_hold(&facts(0, None, None), None));
         assert!(!outside.conditions_hold(&facts(0, None, None), None));
+        // In a deny policy the same conditions hold: the deny applies.
+        let mut d = doc(serde_json::json!({"not_client_ips": ["10.0.0.0/8"]}));
+        d.effect = Effect::Deny;
+        let deny = CompiledPolicy::compile("d", &d, |_| true).unwrap();
+        assert!(deny.conditions_hold(&facts(0, None, None), None));
+        assert!(!deny.conditions_hold(&facts(0, Some("10.1.1.1"), None), None));
         assert!(inside.conditions_hold(&facts(0, Some("::ffff:10.0.0.1"), None), None));
         assert!(outside.conditions_hold(&facts(0, Some("2001:db8::1"), None), None));
     }
@@ -753,6 +789,32 @@ mod tests {
         assert!(!p.conditions_hold(&facts(0, Some("192.0.2.8"), None), None));
         assert!(p.conditions_hold(&facts(0, Some("10.200.0.1"), None), None));
         assert!(p.conditions_hold(&facts(0, Some("2001:db8::1"), None), None));
+    }
+
+    #[test]
+    fn wider_requirements_are_governed_by_policies_on_their_parts() {
+        let p = CompiledPolicy::compile(
+            "p",
+            &serde_json::from_value(
+                serde_json::json!({"effect": "deny", "permissions": ["items:delete"]}),
+            )
+            .unwrap(),
+            |_| true,
+        )
+        .unwrap();
+        for (req, expect) in [
+            ("items:delete", true),
+            ("items:*", true),
+            ("*", true),
+            ("items:read", false),
+            ("users:*", false),
+        ] {
+            assert_eq!(
+                p.governs(PermissionRef::parse(req).unwrap()),
+                expect,
+                "{req}"
+            );
+        }
     }
 
     #[test]

@@ -673,3 +673,56 @@ async fn a_signing_key_rotation_is_recorded() {
     assert_eq!(events[0]["outcome"], "success");
     app.stop().await;
 }
+
+/// What a failed login tried is recorded safely: a NUL (which PostgreSQL refuses) cannot stop the
+/// trail, a secret typed as the username keeps only its prefix, and what cannot be a username is
+/// not recorded.
+#[tokio::test]
+async fn hostile_usernames_neither_stop_the_trail_nor_leak_secrets() {
+    on_both(async |app: &TestApp, db: Db| {
+        let admin = app.admin_token().await;
+        let (_, _, key) = call(
+            app.client
+                .post(app.at("/users/me/api-keys"))
+                .bearer_auth(&admin)
+                .json(&json!({"name": "k"})),
+        )
+        .await;
+        let key = key["key"].as_str().unwrap().to_owned();
+        password(app, "nul\u{0}name", WRONG, "r-nul").await;
+        password(app, "a password pasted here", WRONG, "r-pasted").await;
+        // `curl -u bnc_...:` puts the key in the username.
+        let r = app
+            .client
+            .get(app.at("/users/me"))
+            .header("authorization", basic(&key, ""))
+            .header("x-request-id", "r-key")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{db:?}");
+        password(app, "after", WRONG, "r-after").await;
+        let events = all(app, &admin, &FAILED_LOGINS).await;
+        let text = serde_json::to_string(&events).unwrap();
+        assert!(!text.contains(&key), "{db:?}: the key is in the trail");
+        assert!(!text.contains("a password pasted here"), "{db:?}: {text}");
+        assert!(!text.contains("\\u0000"), "{db:?}");
+        assert_eq!(
+            of_request(&events, "r-after").len(),
+            1,
+            "{db:?}: the trail still works"
+        );
+        let redacted = events
+            .iter()
+            .find(|e| e["request_id"] == "r-key")
+            .expect("the key login");
+        assert!(
+            redacted["actor"].as_str().unwrap().starts_with(&key[..8]),
+            "{db:?}: {redacted}"
+        );
+        assert_eq!(of_request(&events, "r-nul").len(), 1, "{db:?}");
+        let (st, body) = page(app, &admin, &[("actor", "nul\u{0}name")]).await;
+        assert_eq!(st, 422, "{db:?}: a control character in a filter: {body}");
+    })
+    .await;
+}

@@ -282,21 +282,82 @@ async fn policies_need_their_permissions_and_nobody_grants_what_they_do_not_hold
         app.client
             .put(app.at("/roles/policy-admin"))
             .bearer_auth(&admin)
-            .json(&json!({"permissions": ["policies:*", "items:read"]})),
+            .json(&json!({"permissions": ["policies:*", "items:*", "users:read"]})),
     )
     .await;
     assert_eq!(r.0, 201);
     let (pa, papw, _) = app.user_with_roles("polly", &["policy-admin"]).await;
     let pt = app.token(&pa, &papw).await;
-    put_ok(&app, &pt, "reads", doc.clone()).await;
+    let _ = doc;
+    // On permissions it holds, for a role whose every permission it holds: fine.
+    let for_users = json!({"effect": "deny", "permissions": ["items:read"], "roles": ["user"]});
+    put_ok(&app, &pt, "reads", for_users).await;
     let r = put(
         &app,
         &pt,
         "users",
-        &json!({"effect": "deny", "permissions": ["users:write"]}),
+        &json!({"effect": "deny", "permissions": ["users:write"], "roles": ["user"]}),
     )
     .await;
-    assert_problem("beyond its own", &r, 403, "cannot_grant", None);
+    assert_problem("a permission beyond its own", &r, 403, "cannot_grant", None);
+    // A policy without roles binds admins too, as does one naming `admin`: only an admin writes
+    // those (it could otherwise lock the admins out of policies).
+    let r = put(
+        &app,
+        &pt,
+        "lockout",
+        &json!({"effect": "deny", "permissions": ["policies:write"]}),
+    )
+    .await;
+    assert_problem("binds everyone", &r, 403, "cannot_grant", None);
+    let r = put(
+        &app,
+        &pt,
+        "lockout",
+        &json!({"effect": "deny", "permissions": ["items:read"], "roles": ["admin"]}),
+    )
+    .await;
+    assert_problem("binds admins", &r, 403, "cannot_grant", None);
+    put_ok(
+        &app,
+        &admin,
+        "admins-only",
+        json!({"effect": "deny", "permissions": ["items:delete"], "roles": ["admin"]}),
+    )
+    .await;
+    let r = call(
+        app.client
+            .delete(app.at("/policies/admins-only"))
+            .bearer_auth(&pt),
+    )
+    .await;
+    assert_problem("frees admins", &r, 403, "cannot_grant", None);
+    // Explaining another user is reading that user: it needs users:read too.
+    let explain_as = |who: &'static str| {
+        app.client
+            .post(app.at("/authz/explain"))
+            .bearer_auth(pt.clone())
+            .json(&json!({"subject": who, "permission": "items:read"}))
+    };
+    let r = call(explain_as("admin")).await;
+    assert_eq!(r.0, 200, "polly holds users:read: {}", r.2);
+    let r = call(
+        app.client
+            .put(app.at("/roles/policy-admin"))
+            .bearer_auth(&admin)
+            .json(&json!({"permissions": ["policies:*", "items:*"]})),
+    )
+    .await;
+    assert_eq!(r.0, 200);
+    let r = call(explain_as("admin")).await;
+    assert_problem("explain someone else", &r, 403, "missing_permission", None);
+    assert_eq!(
+        call(explain_as("no-such-user")).await.0,
+        403,
+        "no username oracle"
+    );
+    let r = call(explain_as("polly")).await;
+    assert_eq!(r.0, 200, "oneself: {}", r.2);
     app.stop().await;
 }
 
@@ -829,5 +890,82 @@ async fn a_policy_change_reaches_another_instance() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     other.stop().await;
+    app.stop().await;
+}
+
+/// A wider requirement never slips past a policy on one of its parts: a moderator's API key
+/// (holding `items:*`) updating someone else's item is refused by a deny on `items:write` for
+/// API keys; and policies on `role:NAME` govern role requirements.
+#[tokio::test]
+async fn wildcard_and_role_requirements_are_governed_too() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (owner, opw, _) = app.user_with_roles("owner", &["user"]).await;
+    let ot = app.token(&owner, &opw).await;
+    let (_, _, item) = call(
+        app.client
+            .post(app.at("/items"))
+            .bearer_auth(&ot)
+            .json(&json!({"name": "x"})),
+    )
+    .await;
+    let id = item["id"].as_str().unwrap().to_owned();
+    let (m, mpw, _) = app.user_with_roles("mod", &["moderator"]).await;
+    let mt = app.token(&m, &mpw).await;
+    let (_, _, key) = call(
+        app.client
+            .post(app.at("/users/me/api-keys"))
+            .bearer_auth(&mt)
+            .json(&json!({"name": "k"})),
+    )
+    .await;
+    let key = key["key"].as_str().unwrap().to_owned();
+    put_ok(&app, &admin, "keys-read-only", json!({
+        "effect": "deny", "permissions": ["items:write", "items:delete"], "credential_kinds": ["api_key"]
+    }))
+    .await;
+    let update = |rb: reqwest::RequestBuilder| rb.json(&json!({"name": "changed"}));
+    let (s, _, body) = call(update(
+        app.client
+            .put(app.at(&format!("/items/{id}")))
+            .header("x-api-key", &key),
+    ))
+    .await;
+    assert_eq!(
+        (s, &body["policy"]),
+        (403, &json!("keys-read-only")),
+        "items:* with a key: {body}"
+    );
+    let (s, _, body) = call(update(
+        app.client
+            .put(app.at(&format!("/items/{id}")))
+            .bearer_auth(&mt),
+    ))
+    .await;
+    assert_eq!(s, 200, "the moderator's token is no key: {body}");
+    // role:admin from outside the office network.
+    assert_eq!(
+        call(app.client.get(app.at("/admin-only")).bearer_auth(&admin))
+            .await
+            .0,
+        200
+    );
+    put_ok(&app, &admin, "admin-from-office", json!({
+        "effect": "allow", "permissions": ["role:admin"], "conditions": {"client_ips": ["10.0.0.0/8"]}
+    }))
+    .await;
+    let (s, _, body) = call(app.client.get(app.at("/admin-only")).bearer_auth(&admin)).await;
+    assert_eq!(
+        (s, &body["policy"], &body["missing"]),
+        (403, &json!("admin-from-office"), &json!("role:admin")),
+        "{body}"
+    );
+    assert_eq!(
+        call(app.client.get(app.at("/user-only")).bearer_auth(&ot))
+            .await
+            .0,
+        200,
+        "role:user is not governed"
+    );
     app.stop().await;
 }

@@ -11,14 +11,6 @@ use crate::clock::Millis;
 use crate::error::Result;
 use crate::model::ChangeKind;
 
-/// What [`Authenticator::apply_changes`] applied.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Applied {
-    pub entries: usize,
-    /// Policies changed (or the feed had a gap): the caller recompiles them.
-    pub policies: bool,
-}
-
 impl Authenticator {
     /// How long after a revocation an access token it concerns may still be presented.
     pub(super) fn revocation_window(&self) -> Millis {
@@ -75,8 +67,8 @@ impl Authenticator {
     /// call: drops exactly the users, API keys and sessions that changed, reloads roles when a role changed, records
     /// revocations. A gap in the feed (entries pruned before this process read them) or a kind
     /// this version does not know drops everything instead. Returns how many entries it applied.
-    pub async fn apply_changes(&self) -> Result<Applied> {
-        let mut applied = Applied::default();
+    pub async fn apply_changes(&self) -> Result<usize> {
+        let mut applied = 0;
         loop {
             let last = self.last_seq.load(Ordering::SeqCst);
             let batch = self.store.changes_since(last).await?;
@@ -112,7 +104,8 @@ impl Authenticator {
                         Ok(id) => self.sessions.invalidate(id),
                         Err(_) => everything = true,
                     },
-                    Some(ChangeKind::Policy) => applied.policies = true,
+                    // At once, before anything else can fail: the reload is owed from here on.
+                    Some(ChangeKind::Policy) => self.policies_stale.store(true, Ordering::SeqCst),
                     None => everything = true,
                 }
             }
@@ -132,8 +125,10 @@ impl Authenticator {
                 self.api_keys.invalidate_all();
                 self.sessions.invalidate_all();
             }
-            applied.entries += batch.changes.len();
-            applied.policies |= everything;
+            applied += batch.changes.len();
+            if everything {
+                self.policies_stale.store(true, Ordering::SeqCst);
+            }
             self.last_seq.store(batch.latest, Ordering::SeqCst);
         }
     }

@@ -21,7 +21,6 @@ use uuid::Uuid;
 
 mod digest_cache;
 mod feed;
-pub use feed::Applied;
 mod keys_sessions;
 
 use crate::clock::{Clock, Millis};
@@ -155,6 +154,9 @@ pub struct Authenticator {
     generation: AtomicU64,
     /// The change feed position this process has applied.
     last_seq: AtomicI64,
+    /// The change feed said policies changed (or had a gap) and they have not been reloaded
+    /// since: set here, cleared only by a reload that succeeded, so a failed one is retried.
+    pub policies_stale: std::sync::atomic::AtomicBool,
     revoked: RwLock<Revoked>,
     /// Keyed by the token itself: a hit is an exact match, so no token can collide with another.
     verified_tokens: Cache<String, Arc<VerifiedToken>>,
@@ -206,6 +208,7 @@ impl Authenticator {
             reloading: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
             last_seq: AtomicI64::new(store.revision().await?),
+            policies_stale: std::sync::atomic::AtomicBool::new(false),
             revoked: RwLock::default(),
             // Weighed in bytes: at most ~8 MiB of tokens, whatever their length.
             verified_tokens: Cache::builder()

@@ -8,6 +8,7 @@ use crate::audit::Origin;
 use crate::context::RequestContext;
 use crate::error::{AuthFailure, Error, Result};
 use crate::model::{AuditEvent, AuditQuery, Outcome};
+use crate::{secret, validate};
 
 /// Events a page holds at most.
 pub const AUDIT_PAGE: u32 = 50;
@@ -22,6 +23,28 @@ pub fn login_failure(e: &Error) -> &'static str {
         Error::Busy => "busy",
         Error::Validation { .. } => "invalid_request",
         _ => "error",
+    }
+}
+
+/// The username a failed login tried, as the trail may record it: a Bouncer secret typed into the
+/// username field (an API key, `curl -u bnc_...:`) keeps only its prefix, like a key listing;
+/// something that cannot be a username (a password pasted there) is not recorded.
+pub fn tried_username(tried: &str) -> String {
+    let secret = [
+        secret::API_KEY_PREFIX,
+        secret::REFRESH_PREFIX,
+        secret::OPAQUE_PREFIX,
+        super::CLIENT_SECRET_PREFIX,
+    ]
+    .iter()
+    .any(|p| tried.starts_with(p));
+    if secret {
+        let prefix: String = tried.chars().take(8).collect();
+        return format!("{prefix}… (a secret; redacted)");
+    }
+    match validate::username(tried) {
+        Ok(_) => tried.to_owned(),
+        Err(_) => "(not a valid username)".to_owned(),
     }
 }
 
@@ -63,7 +86,7 @@ impl Bouncer {
             ),
             Err(e) => self.note(
                 Some(ctx),
-                username,
+                &tried_username(username),
                 "login",
                 Outcome::Failure,
                 Some(via),

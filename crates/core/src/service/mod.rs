@@ -51,6 +51,9 @@ pub struct Bouncer {
     pub settings: Settings,
     /// The server-wide key refresh-token successors are derived under (the retry window).
     refresh_key: [u8; 32],
+    /// Policy reloads run one at a time, each reading after it starts: an older read can never
+    /// replace a newer set.
+    policy_reload: tokio::sync::Mutex<()>,
 }
 
 impl Bouncer {
@@ -139,16 +142,22 @@ impl Bouncer {
             audit,
             settings,
             refresh_key,
+            policy_reload: tokio::sync::Mutex::new(()),
         })
     }
 
     /// Applies the change feed (see [`Authenticator::apply_changes`]) and recompiles the policies
     /// when they changed. Returns how many entries it applied.
     pub async fn apply_changes(&self) -> Result<usize> {
-        let applied = self.auth.apply_changes().await?;
-        if applied.policies {
+        let applied = self.auth.apply_changes().await;
+        // Even when reading the feed failed partway: what it did see is owed.
+        if self
+            .auth
+            .policies_stale
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
             self.reload_policies().await?;
         }
-        Ok(applied.entries)
+        applied
     }
 }

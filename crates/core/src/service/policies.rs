@@ -34,14 +34,18 @@ fn parse_document(r: &PolicyRecord) -> Result<PolicyDocument> {
 }
 
 /// A stored policy that no longer compiles (a time zone dropped from the database, a document
-/// from a newer version): it refuses what it names, so a broken rule fails closed.
-fn refuse_all(name: &str, doc: Option<&PolicyDocument>) -> Option<CompiledPolicy> {
-    let permissions = doc
-        .map(|d| {
-            d.permissions
-                .iter()
+/// from a newer version): it refuses what it names (read leniently from the raw document; `*`
+/// if even that fails), so a broken rule fails closed.
+fn refuse_all(name: &str, raw: &str) -> Option<CompiledPolicy> {
+    let loose: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();
+    let permissions: Vec<String> = loose
+        .get("permissions")
+        .and_then(|p| p.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str())
                 .filter(|p| Permission::parse(p).is_some())
-                .cloned()
+                .map(str::to_owned)
                 .collect::<Vec<_>>()
         })
         .filter(|p| !p.is_empty())
@@ -71,32 +75,65 @@ impl Bouncer {
                 Ok(c) => out.push(c),
                 Err(e) => {
                     tracing::error!(policy = %r.name, error = %e, "a stored policy does not compile; it refuses every permission it names until fixed");
-                    out.extend(refuse_all(&r.name, doc.as_ref().ok()));
+                    out.extend(refuse_all(&r.name, &r.document));
                 }
             }
         }
         PolicySet::new(out)
     }
 
-    /// Re-reads every policy and swaps the compiled set in.
+    /// Re-reads every policy and swaps the compiled set in. One at a time; a failure leaves the
+    /// set marked stale, so the next poll of the change feed tries again.
     pub async fn reload_policies(&self) -> Result<()> {
-        let records = self.store.list_policies().await?;
-        self.authz.set_policies(Self::compile_stored(&records));
-        Ok(())
+        use std::sync::atomic::Ordering;
+        let _one = self.policy_reload.lock().await;
+        self.auth.policies_stale.store(false, Ordering::SeqCst);
+        match self.store.list_policies().await {
+            Ok(records) => {
+                self.authz.set_policies(Self::compile_stored(&records));
+                Ok(())
+            }
+            Err(e) => {
+                self.auth.policies_stale.store(true, Ordering::SeqCst);
+                Err(e.into())
+            }
+        }
     }
 
+    /// Every policy that parses. A stored document that does not (written by a newer version)
+    /// is left out here and logged; it refuses what it names until it is replaced or deleted.
     pub async fn list_policies(&self) -> Result<Vec<Policy>> {
-        self.store
-            .list_policies()
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(Policy {
-                    name: r.name.clone(),
-                    document: parse_document(r)?,
-                })
-            })
-            .collect()
+        let mut out = Vec::new();
+        for r in self.store.list_policies().await? {
+            match parse_document(&r) {
+                Ok(document) => out.push(Policy {
+                    name: r.name,
+                    document,
+                }),
+                Err(e) => {
+                    tracing::error!(policy = %r.name, error = %e, "skipped a stored policy that does not parse")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whom a policy binds must be someone the caller may touch: holding every permission of each
+    /// role it names or, naming none, everything (it binds admins too). Only an admin restricts
+    /// (or frees) an admin.
+    async fn may_target(&self, actor: Actor<'_>, roles: Option<&[String]>) -> Result<()> {
+        if let Actor::Operator = actor {
+            return Ok(());
+        }
+        match roles {
+            None => may_grant(actor, [&Permission::All]),
+            Some(roles) => {
+                for r in roles {
+                    may_grant(actor, self.role_grants(r).await?.iter())?;
+                }
+                Ok(())
+            }
+        }
     }
 
     pub async fn policy(&self, name: &str) -> Result<Policy> {
@@ -132,8 +169,11 @@ impl Bouncer {
         if let Actor::Caller(_) = actor {
             if let Some(old) = old {
                 may_grant(actor, Self::policy_permissions(&old.document).iter())?;
+                self.may_target(actor, old.document.roles.as_deref())
+                    .await?;
             }
             may_grant(actor, Self::policy_permissions(&doc).iter())?;
+            self.may_target(actor, doc.roles.as_deref()).await?;
         }
         if old.is_some_and(|o| o.document == doc) {
             return Ok((
@@ -165,9 +205,31 @@ impl Bouncer {
         ))
     }
 
+    /// Deletes a policy. Read leniently (only its `permissions` and `roles`), so even a stored
+    /// document that no longer parses can be deleted.
     pub async fn delete_policy(&self, actor: Actor<'_>, name: &str) -> Result<()> {
-        let old = self.policy(name).await?;
-        may_grant(actor, Self::policy_permissions(&old.document).iter())?;
+        let record = self
+            .store
+            .list_policies()
+            .await?
+            .into_iter()
+            .find(|r| r.name == name)
+            .ok_or(Error::NotFound("policy"))?;
+        let loose: serde_json::Value = serde_json::from_str(&record.document).unwrap_or_default();
+        let strings = |key: &str| -> Option<Vec<String>> {
+            loose.get(key)?.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+        };
+        if let Actor::Caller(_) = actor {
+            let perms = strings("permissions").unwrap_or_else(|| vec!["*".to_owned()]);
+            let set = PermissionSet::parse(perms.iter().map(String::as_str))
+                .unwrap_or_else(|_| PermissionSet::new(vec![Permission::All]));
+            may_grant(actor, set.iter())?;
+            self.may_target(actor, strings("roles").as_deref()).await?;
+        }
         let event = self.change_event(actor, "policy.delete", name, None);
         if !self
             .store
@@ -225,6 +287,21 @@ impl Bouncer {
                         format!("no user {s:?} (give an id or a username)"),
                     )
                 };
+                // Explaining someone else shows their roles and permissions: that is reading a
+                // user (checked before any lookup, so it is no username oracle either).
+                if let Some(c) = caller
+                    && c.user().is_none_or(|u| {
+                        u.user.id.to_string() != *s && !u.user.username.eq_ignore_ascii_case(s)
+                    })
+                {
+                    self.authz
+                        .authorize(
+                            c,
+                            Requirement::Permission("users:read"),
+                            Resource::default(),
+                        )
+                        .into_result()?;
+                }
                 // By id, the authenticator's cached state (what a request would see); by
                 // username, one lookup for the id first.
                 let id = match Uuid::parse_str(s) {

@@ -19,7 +19,7 @@ impl Bouncer {
     }
 
     /// The permissions a stored role grants now (empty if it does not exist).
-    async fn role_grants(&self, name: &str) -> Result<PermissionSet> {
+    pub(super) async fn role_grants(&self, name: &str) -> Result<PermissionSet> {
         Ok(match self.store.role(name).await? {
             Some(r) => {
                 PermissionSet::parse(r.permissions.iter().map(String::as_str)).unwrap_or_default()

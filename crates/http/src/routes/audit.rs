@@ -77,6 +77,14 @@ pub async fn list(
         )
         .into());
     }
+    if let Some((k, _)) =
+        q.0.iter()
+            .find(|(_, v)| v.chars().count() > 256 || v.chars().any(char::is_control))
+    {
+        return Err(
+            Error::validation(k.clone(), "at most 256 characters, no control characters").into(),
+        );
+    }
     let text = |k: &str| q.0.get(k).filter(|v| !v.is_empty()).cloned();
     let outcome = match q.0.get("outcome").map(String::as_str) {
         None | Some("") => None,
