@@ -6,6 +6,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use ipnet::IpNet;
+
 use crate::clock::Millis;
 
 /// `::ffff:a.b.c.d` (an IPv4 client on a dual-stack socket) as the IPv4 address it is; every other
@@ -15,6 +17,26 @@ pub fn unmapped(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
     }
+}
+
+/// A CIDR range, or a bare address as the range holding just it; host bits dropped. The one
+/// parser of networks (policies, API-key allowlists, trusted proxies).
+pub fn network(s: &str) -> Option<IpNet> {
+    let net = match s.parse::<IpNet>() {
+        Ok(net) => net.trunc(),
+        Err(_) => IpNet::from(s.parse::<IpAddr>().ok()?),
+    };
+    // Client addresses are matched unmapped (`::ffff:a.b.c.d` as `a.b.c.d`), so a range inside
+    // `::ffff:0:0/96` is the IPv4 range it stands for.
+    if let IpNet::V6(v6) = net
+        && v6.prefix_len() >= 96
+        && let Some(v4) = v6.network().to_ipv4_mapped()
+    {
+        return ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+            .ok()
+            .map(IpNet::V4);
+    }
+    Some(net)
 }
 
 #[derive(Debug, Clone, Default)]

@@ -183,15 +183,13 @@ impl Config {
             .trusted_proxies
             .iter()
             .map(|t| {
-                t.parse::<ipnet::IpNet>()
-                    .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| {
-                        bad(
-                            "server.trusted_proxies",
-                            t,
-                            "CIDRs such as 10.0.0.0/8 or addresses such as 127.0.0.1",
-                        )
-                    })
+                bouncer_core::context::network(t).ok_or_else(|| {
+                    bad(
+                        "server.trusted_proxies",
+                        t,
+                        "CIDRs such as 10.0.0.0/8 or addresses such as 127.0.0.1",
+                    )
+                })
             })
             .collect()
     }

@@ -88,7 +88,7 @@ impl Authenticator {
                 let nets = k
                     .client_ips
                     .iter()
-                    .filter_map(|n| n.parse::<ipnet::IpNet>().ok())
+                    .filter_map(|n| crate::context::network(n))
                     .collect();
                 Ok(Some(VerifiedKey {
                     key: k,

@@ -121,25 +121,6 @@ fn clock_time(s: &str, end_of_day: bool) -> Option<u32> {
     }
 }
 
-/// A CIDR range, or a bare address as the range holding just it.
-fn cidr(s: &str) -> Option<IpNet> {
-    let net = match s.parse::<IpNet>() {
-        Ok(net) => net.trunc(),
-        Err(_) => IpNet::from(s.parse::<IpAddr>().ok()?),
-    };
-    // Client addresses are matched unmapped (`::ffff:a.b.c.d` as `a.b.c.d`), so a range inside
-    // `::ffff:0:0/96` is the IPv4 range it stands for.
-    if let IpNet::V6(v6) = net
-        && v6.prefix_len() >= 96
-        && let Some(v4) = v6.network().to_ipv4_mapped()
-    {
-        return ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
-            .ok()
-            .map(IpNet::V4);
-    }
-    Some(net)
-}
-
 fn ranges(field: &str, list: &[String], allow_empty: bool) -> Result<Vec<IpNet>> {
     if list.is_empty() && !allow_empty {
         return Err(Error::validation(
@@ -156,7 +137,7 @@ fn ranges(field: &str, list: &[String], allow_empty: bool) -> Result<Vec<IpNet>>
     list.iter()
         .enumerate()
         .map(|(i, s)| {
-            cidr(s).ok_or_else(|| {
+            crate::context::network(s).ok_or_else(|| {
                 Error::validation(
                     format!("{field}[{i}]"),
                     format!(

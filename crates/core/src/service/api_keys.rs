@@ -96,10 +96,9 @@ impl Bouncer {
             .client_ips
             .iter()
             .map(|n| {
-                n.parse::<ipnet::IpNet>()
-                    .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map(|n| n.trunc().to_string())
-                    .map_err(|_| {
+                crate::context::network(n)
+                    .map(|n| n.to_string())
+                    .ok_or_else(|| {
                         Error::validation(
                             "client_ips",
                             format!("{n:?} is not a CIDR or an address"),
