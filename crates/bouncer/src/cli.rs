@@ -34,6 +34,8 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Print the OpenAPI document the server serves at /openapi.json with this configuration.
+    Openapi,
     /// Write a consistent copy of the SQLite database to FILE while the server runs.
     ///
     /// FILE must not exist; it is created readable by its owner only. Restore by stopping the
@@ -232,6 +234,16 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
         Command::Migrate => {
             app::open_store(&config).await?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Openapi => {
+            // No database needed: the document depends only on the configuration.
+            let opts = bouncer_http::spec::SpecOptions::from_settings(&config.settings().auth);
+            let spec = bouncer_http::openapi(&opts);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&spec).map_err(|e| AppError::Io(e.to_string()))?
+            );
             Ok(())
         }
         Command::Backup { file } => {

@@ -14,6 +14,7 @@ use axum::http::request::Parts;
 use base64::Engine as _;
 use bouncer_core::auth::Credential;
 use bouncer_core::authz::{Requirement, Resource};
+use bouncer_core::permission::registry;
 use bouncer_core::principal::Principal;
 use bouncer_core::{Error, service::Bouncer};
 use serde::de::DeserializeOwned;
@@ -295,8 +296,8 @@ pub trait Need: Send + Sync + 'static {
 }
 
 macro_rules! permission {
-    ($ty:ident, $name:literal) => {
-        #[doc = concat!("The `", $name, "` permission.")]
+    ($ty:ident, $name:expr) => {
+        #[doc = concat!("The `", stringify!($name), "` permission (from the registry).")]
         pub struct $ty;
         impl Need for $ty {
             const REQUIREMENT: Requirement<'static> = Requirement::Permission($name);
@@ -304,14 +305,14 @@ macro_rules! permission {
     };
 }
 
-permission!(UsersRead, "users:read");
-permission!(UsersWrite, "users:write");
-permission!(RolesRead, "roles:read");
-permission!(RolesWrite, "roles:write");
-permission!(ClientsWrite, "clients:write");
-permission!(PoliciesRead, "policies:read");
-permission!(PoliciesWrite, "policies:write");
-permission!(AuditRead, "audit:read");
+permission!(UsersRead, registry::USERS_READ);
+permission!(UsersWrite, registry::USERS_WRITE);
+permission!(RolesRead, registry::ROLES_READ);
+permission!(RolesWrite, registry::ROLES_WRITE);
+permission!(ClientsWrite, registry::CLIENTS_WRITE);
+permission!(PoliciesRead, registry::POLICIES_READ);
+permission!(PoliciesWrite, registry::POLICIES_WRITE);
+permission!(AuditRead, registry::AUDIT_READ);
 
 /// Role `admin`.
 pub struct Admin;

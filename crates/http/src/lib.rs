@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod extract;
 pub mod routes;
+pub mod spec;
 pub mod views;
 
 use std::sync::Arc;
@@ -21,9 +22,6 @@ use tower_http::request_id::{
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{
-    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
-};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -113,43 +111,9 @@ impl Default for HttpOptions {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Bouncer", description = "Identity and access for HTTP APIs."),
-    modifiers(&SecuritySchemes),
     components(schemas(views::ProblemDoc))
 )]
 struct ApiDoc;
-
-struct SecuritySchemes;
-
-impl utoipa::Modify for SecuritySchemes {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        let scopes = Scopes::from_iter([
-            ("items:read", "read items"),
-            ("items:write", "create and change own items"),
-            ("items:delete", "delete any item"),
-            ("users:read", "list and read users"),
-            ("users:write", "manage users"),
-            ("roles:read", "read roles"),
-            ("roles:write", "manage roles"),
-            ("clients:write", "manage machine clients"),
-            ("policies:read", "read policies and explain decisions"),
-            ("policies:write", "manage policies"),
-            ("audit:read", "read the audit trail"),
-            ("tokens:introspect", "introspect tokens (clients)"),
-        ]);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new(
-                "/oauth2/token",
-                scopes,
-            ))])),
-        );
-        components.add_security_scheme(
-            "basic",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
-        );
-    }
-}
 
 fn api() -> OpenApiRouter<AppState> {
     use routes::*;
@@ -188,23 +152,32 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(demo::user_only))
 }
 
-/// The OpenAPI document for every route.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+/// The OpenAPI document for every route, as served at `/openapi.json` for these options.
+pub fn openapi(opts: &spec::SpecOptions) -> serde_json::Value {
+    let generated = serde_json::to_value(api().into_openapi()).unwrap_or_default();
+    spec::finish(generated, opts)
 }
 
 /// The whole application as one router, with its layers.
 pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
-    let (router, spec) = api().split_for_parts();
-    let spec = Arc::new(spec);
+    let (router, generated) = api().split_for_parts();
+    let spec = spec::finish(
+        serde_json::to_value(generated).unwrap_or_default(),
+        &spec::SpecOptions::from_settings(&bouncer.settings.auth),
+    );
+    // `/docs`: Swagger UI from the binary (vendored assets), its Authorize button completing the
+    // password flow with the built-in public client `swagger`; it serves `/openapi.json` too.
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/docs")
+        .external_url_unchecked("/openapi.json", spec)
+        .oauth(
+            utoipa_swagger_ui::oauth::Config::new()
+                .client_id(bouncer_core::service::SWAGGER_CLIENT)
+                .app_name("Bouncer"),
+        );
+    let docs: Router<AppState> =
+        Router::from(docs).layer(axum::middleware::map_response(docs_headers));
     let router = router
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || {
-                let spec = spec.clone();
-                async move { axum::Json(spec.as_ref().clone()) }
-            }),
-        )
+        .merge(docs)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(AppState {
@@ -232,6 +205,20 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomIds))
         .layer(tower::util::MapRequestLayer::new(drop_bad_request_id))
+}
+
+/// The content security policy `/docs` runs under: its own scripts and styles only (Swagger UI's
+/// inline styles allowed), requests to this origin only, and never framed.
+async fn docs_headers(mut res: axum::response::Response) -> axum::response::Response {
+    res.headers_mut().insert(
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        axum::http::HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+             form-action 'self'",
+        ),
+    );
+    res
 }
 
 /// `Vary: Origin` on every response, CORS or not: a cache must never serve one origin's answer to

@@ -31,6 +31,7 @@ mod refusals;
 mod roles;
 mod security;
 mod sessions;
+mod spec;
 mod sqlite_ops;
 mod store_contract;
 mod store_contract_runs;

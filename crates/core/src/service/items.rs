@@ -56,9 +56,9 @@ pub fn owner_alternative(any: &str) -> Option<&'static str> {
     }
 }
 
-const OWN: &str = "items:write";
-const ANY_UPDATE: &str = "items:*";
-const ANY_DELETE: &str = "items:delete";
+use crate::permission::registry::{
+    ITEMS_ALL as ANY_UPDATE, ITEMS_DELETE as ANY_DELETE, ITEMS_READ, ITEMS_WRITE as OWN,
+};
 
 impl Bouncer {
     fn need(&self, who: &Principal, permission: &str) -> Decision {
@@ -101,12 +101,12 @@ impl Bouncer {
     }
 
     pub async fn list_items(&self, who: &Principal, page: PageRequest) -> Result<Page<Item>> {
-        self.need(who, "items:read").into_result()?;
+        self.need(who, ITEMS_READ).into_result()?;
         Ok(self.store.list_items(page).await?)
     }
 
     pub async fn item(&self, who: &Principal, id: Uuid) -> Result<Item> {
-        self.need(who, "items:read").into_result()?;
+        self.need(who, ITEMS_READ).into_result()?;
         self.store.item(id).await?.ok_or(Error::NotFound("item"))
     }
 

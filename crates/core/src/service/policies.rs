@@ -297,7 +297,7 @@ impl Bouncer {
                     self.authz
                         .authorize(
                             c,
-                            Requirement::Permission("users:read"),
+                            Requirement::Permission(crate::permission::registry::USERS_READ),
                             Resource::default(),
                         )
                         .into_result()?;

@@ -23,7 +23,7 @@ pub struct Introspection {
 }
 
 /// The permission a client needs to call `/oauth2/introspect`.
-pub const INTROSPECT: &str = "tokens:introspect";
+pub const INTROSPECT: &str = crate::permission::registry::TOKENS_INTROSPECT;
 
 /// What `/oauth2/revoke` authenticated (RFC 7009 §2.1).
 #[derive(Debug, Clone)]

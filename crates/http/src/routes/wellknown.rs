@@ -39,6 +39,6 @@ pub async fn metadata(State(b): State<Arc<Bouncer>>) -> impl IntoResponse {
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "token_endpoint_auth_signing_alg_values_supported": [b.tokens.algorithm().name()],
-        "scopes_supported": ["*", "items:read", "items:write", "items:delete", "items:*", "users:read", "users:write", "roles:read", "roles:write", "clients:write", "policies:read", "policies:write", "audit:read", "tokens:introspect"],
+        "scopes_supported": bouncer_core::permission::registry::scope_names().collect::<Vec<_>>(),
     }))
 }

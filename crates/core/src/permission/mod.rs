@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+pub mod registry;
+
 /// A parsed permission or scope.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Permission {

@@ -1,0 +1,193 @@
+//! The OpenAPI document: the committed `openapi.json` is what the binary serves (regenerate with
+//! `BOUNCER_UPDATE_SPEC=1 cargo test -p bouncer --test it spec::`), its scopes are the permission
+//! registry's and the metadata's, every credential has its scheme, and `/docs` is Swagger UI served
+//! from the binary under a content security policy.
+
+use serde_json::Value;
+
+use crate::support::TestApp;
+use crate::users::call;
+
+fn committed_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi.json")
+}
+
+#[tokio::test]
+async fn the_committed_spec_is_what_the_binary_serves() {
+    let app = TestApp::spawn().await;
+    let (s, h, served) = call(app.client.get(app.at("/openapi.json"))).await;
+    assert_eq!(s, 200);
+    assert!(
+        h["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let path = committed_path();
+    if std::env::var_os("BOUNCER_UPDATE_SPEC").is_some() {
+        let text = serde_json::to_string_pretty(&served).unwrap() + "\n";
+        std::fs::write(&path, text).unwrap();
+    }
+    let committed: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .expect("openapi.json at the repository root");
+    assert!(
+        committed == served,
+        "openapi.json differs from what the server serves: regenerate it with \
+         BOUNCER_UPDATE_SPEC=1 cargo test -p bouncer --test it spec::"
+    );
+    // The CLI prints the same document.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bouncer"))
+        .arg("openapi")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        printed == served,
+        "bouncer openapi differs from /openapi.json"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn scopes_schemes_and_security_agree_with_the_registry() {
+    let app = TestApp::spawn().await;
+    let (_, _, spec) = call(app.client.get(app.at("/openapi.json"))).await;
+    let (_, _, meta) = call(
+        app.client
+            .get(app.at("/.well-known/oauth-authorization-server")),
+    )
+    .await;
+    let registry: Vec<&str> = bouncer_core::permission::registry::scope_names().collect();
+    let schemes = &spec["components"]["securitySchemes"];
+    for flow in ["password", "clientCredentials"] {
+        let flow = &schemes["oauth2"]["flows"][flow];
+        assert_eq!(flow["tokenUrl"], "/oauth2/token");
+        let scopes: Vec<&str> = flow["scopes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut want = registry.clone();
+        want.sort_unstable();
+        assert_eq!(scopes, want, "the flows' scopes are the registry's");
+    }
+    let supported: Vec<&str> = meta["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(supported, registry, "scopes_supported is the registry");
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["basic"]["scheme"], "basic");
+    assert_eq!(
+        (&schemes["api_key"]["in"], &schemes["api_key"]["name"]),
+        (&Value::from("header"), &Value::from("X-API-Key"))
+    );
+    assert_eq!(
+        (
+            &schemes["api_key_cookie"]["in"],
+            &schemes["api_key_cookie"]["name"]
+        ),
+        (&Value::from("cookie"), &Value::from("api_key"))
+    );
+    assert_eq!(
+        (&schemes["session"]["in"], &schemes["session"]["name"]),
+        (&Value::from("cookie"), &Value::from("bouncer_session"))
+    );
+    assert!(
+        schemes.get("api_key_query").is_none(),
+        "the query form is off by default"
+    );
+    let paths = spec["paths"].as_object().unwrap();
+    assert!(
+        !paths.contains_key("/openapi.json")
+            && !paths.contains_key("/docs")
+            && !paths.contains_key("/metrics")
+    );
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(security) = op.get("security").and_then(Value::as_array) else {
+                continue;
+            };
+            for req in security {
+                for (scheme, scopes) in req.as_object().unwrap() {
+                    assert!(
+                        schemes.get(scheme).is_some(),
+                        "{method} {path}: unknown scheme {scheme}"
+                    );
+                    for s in scopes.as_array().unwrap() {
+                        assert!(
+                            registry.contains(&s.as_str().unwrap()),
+                            "{method} {path}: scope {s} is not in the registry"
+                        );
+                    }
+                }
+            }
+            if !path.starts_with("/oauth2/") {
+                assert!(
+                    op["responses"].get("401").is_some(),
+                    "{method} {path}: protected, so 401 is documented"
+                );
+            }
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_query_scheme_appears_only_while_the_query_form_is_on() {
+    let app = TestApp::spawn_with(crate::support::Db::Sqlite, |c| c.auth.api_key_query = true)
+        .await
+        .unwrap();
+    let (_, _, spec) = call(app.client.get(app.at("/openapi.json"))).await;
+    let q = &spec["components"]["securitySchemes"]["api_key_query"];
+    assert_eq!(
+        (&q["in"], &q["name"]),
+        (&Value::from("query"), &Value::from("api_key"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn docs_is_swagger_ui_from_the_binary() {
+    let app = TestApp::spawn().await;
+    let r = app.client.get(app.at("/docs/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    let html = r.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    // Every asset the page loads is served by the binary itself (no CDN).
+    for src in html
+        .split(['"', '\''])
+        .filter(|s| s.ends_with(".js") || s.ends_with(".css"))
+    {
+        assert!(!src.starts_with("http"), "an outside asset: {src}");
+        let url = app.at(&format!("/docs/{}", src.trim_start_matches("./")));
+        let r = app.client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+    }
+    let init = app
+        .client
+        .get(app.at("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        init.contains("/openapi.json") && init.contains("swagger"),
+        "{init}"
+    );
+    app.stop().await;
+}

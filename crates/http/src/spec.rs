@@ -1,0 +1,293 @@
+//! The OpenAPI document as served at `/openapi.json` (and committed as `openapi.json`): what
+//! utoipa-axum generates from the routes themselves (so an undocumented route cannot exist),
+//! finished here in one place rather than repeated on every route:
+//! - the security schemes of every credential switched on (OAuth2 password and client-credentials
+//!   flows with the registry's scopes, HTTP bearer, HTTP basic, API key in header, cookie and,
+//!   while enabled, query, and the session cookie), and each protected operation offering all of
+//!   them, its scopes on the OAuth2 entry;
+//! - the error responses each operation can give: RFC 9457 `application/problem+json` outside
+//!   `/oauth2/*`, RFC 6749 `application/json` bodies inside it.
+
+use bouncer_core::permission::registry;
+use bouncer_core::settings::AuthSettings;
+use serde_json::{Map, Value, json};
+
+/// Which credentials the spec offers: the `auth.*` switches and names.
+#[derive(Debug, Clone)]
+pub struct SpecOptions {
+    pub basic: bool,
+    pub bearer: bool,
+    pub api_keys: bool,
+    pub api_key_query: bool,
+    pub sessions: bool,
+    pub api_key_header: String,
+    pub api_key_cookie: String,
+    pub api_key_query_param: String,
+}
+
+impl SpecOptions {
+    pub fn from_settings(a: &AuthSettings) -> Self {
+        SpecOptions {
+            basic: a.basic_enabled,
+            bearer: a.bearer_enabled,
+            api_keys: a.api_keys_enabled,
+            api_key_query: a.api_keys_enabled && a.api_key_query,
+            sessions: a.sessions_enabled,
+            api_key_header: a.api_key_header.clone(),
+            api_key_cookie: a.api_key_cookie.clone(),
+            api_key_query_param: a.api_key_query_param.clone(),
+        }
+    }
+}
+
+impl Default for SpecOptions {
+    fn default() -> Self {
+        Self::from_settings(&bouncer_core::settings::Settings::default().auth)
+    }
+}
+
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "bouncer_session";
+const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
+
+/// The schemes, by name, for `components.securitySchemes`.
+fn schemes(o: &SpecOptions) -> Map<String, Value> {
+    let scopes: Map<String, Value> = registry::SCOPES
+        .iter()
+        .map(|(n, d)| ((*n).to_owned(), json!(d)))
+        .collect();
+    let mut m = Map::new();
+    if o.bearer {
+        m.insert(
+            "oauth2".into(),
+            json!({
+                "type": "oauth2",
+                "description": "OAuth2: the password grant (Authorize in /docs uses the built-in public client `swagger`) and client credentials for machines. Tokens rotate through the refresh URL.",
+                "flows": {
+                    "password": {"tokenUrl": "/oauth2/token", "refreshUrl": "/oauth2/token", "scopes": scopes},
+                    "clientCredentials": {"tokenUrl": "/oauth2/token", "refreshUrl": "/oauth2/token", "scopes": scopes}
+                }
+            }),
+        );
+        m.insert(
+            "bearer".into(),
+            json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT (RFC 9068) or opaque",
+                   "description": "An access token from /oauth2/token."}),
+        );
+    }
+    if o.basic {
+        m.insert(
+            "basic".into(),
+            json!({"type": "http", "scheme": "basic",
+                   "description": "Username and password at each request (RFC 7617, UTF-8); or any username and an API key as the password."}),
+        );
+    }
+    if o.api_keys {
+        m.insert(
+            "api_key".into(),
+            json!({"type": "apiKey", "in": "header", "name": o.api_key_header, "description": "An API key (bnc_...)."}),
+        );
+        m.insert(
+            "api_key_cookie".into(),
+            json!({"type": "apiKey", "in": "cookie", "name": o.api_key_cookie, "description": "An API key (bnc_...) in a cookie."}),
+        );
+    }
+    if o.api_key_query {
+        m.insert(
+            "api_key_query".into(),
+            json!({"type": "apiKey", "in": "query", "name": o.api_key_query_param, "description": "An API key in the query string (URLs reach logs: prefer the header)."}),
+        );
+    }
+    if o.sessions {
+        m.insert(
+            "session".into(),
+            json!({"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+                   "description": "A session from POST /auth/login; unsafe methods also need X-CSRF-Token."}),
+        );
+    }
+    m
+}
+
+/// Every credential a protected operation accepts, the OAuth2 entry carrying its scopes.
+fn alternatives(o: &SpecOptions, scopes: &[Value]) -> Value {
+    let schemes = schemes(o);
+    let alts: Vec<Value> = schemes
+        .keys()
+        .map(|name| {
+            let s: &[Value] = if name == "oauth2" { scopes } else { &[] };
+            json!({ name: s })
+        })
+        .collect();
+    Value::Array(alts)
+}
+
+fn problem(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDoc"}}}
+    })
+}
+
+fn oauth_error(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OAuthErrorBody"}}}
+    })
+}
+
+/// Adds `status` unless the operation documents it already.
+fn add(responses: &mut Map<String, Value>, status: &str, response: Value) {
+    responses.entry(status).or_insert(response);
+}
+
+/// Moves error bodies documented as `application/json` problem documents to
+/// `application/problem+json`, which is what the server sends.
+fn problem_content_type(responses: &mut Map<String, Value>) {
+    for (status, r) in responses.iter_mut() {
+        if !(status.starts_with('4') || status.starts_with('5')) {
+            continue;
+        }
+        let Some(content) = r.get_mut("content").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        if let Some(body) = content.remove("application/json") {
+            content.insert("application/problem+json".into(), body);
+        }
+    }
+}
+
+fn finish_operation(path: &str, op: &mut Value, o: &SpecOptions) {
+    let has_body = op.get("requestBody").is_some();
+    let has_params = op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|p| !p.is_empty());
+    // Scopes, from the route's own annotation.
+    let scopes: Option<Vec<Value>> = op.get("security").and_then(Value::as_array).map(|reqs| {
+        reqs.iter()
+            .filter_map(Value::as_object)
+            .flat_map(|r| r.values())
+            .filter_map(Value::as_array)
+            .flatten()
+            .cloned()
+            .collect()
+    });
+    let protected = scopes.is_some() && !path.starts_with("/oauth2/");
+    if protected {
+        let scopes = scopes.unwrap_or_default();
+        op["security"] = alternatives(o, &scopes);
+    }
+    let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if path.starts_with("/oauth2/") {
+        add(
+            responses,
+            "400",
+            oauth_error(
+                "RFC 6749 §5.2 error (`invalid_request`, `invalid_grant`, `invalid_scope`, `unsupported_grant_type`, `unauthorized_client`)",
+            ),
+        );
+        add(
+            responses,
+            "401",
+            oauth_error(
+                "`invalid_client`: client authentication failed (with `WWW-Authenticate: Basic`)",
+            ),
+        );
+        add(responses, "413", problem("The body is over the size limit"));
+        add(
+            responses,
+            "503",
+            oauth_error(
+                "`temporarily_unavailable`: busy or the database is unreachable (with `Retry-After`)",
+            ),
+        );
+        return;
+    }
+    problem_content_type(responses);
+    add(
+        responses,
+        "400",
+        problem("Malformed request (`bad_host`, `malformed_json`, `ambiguous_credentials`, ...)"),
+    );
+    if protected {
+        add(
+            responses,
+            "401",
+            json!({
+                "description": "No credentials, or credentials that are wrong, expired or revoked",
+                "headers": {"WWW-Authenticate": {"description": "The challenges of the enabled schemes", "schema": {"type": "string"}}},
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDoc"}}}
+            }),
+        );
+        add(
+            responses,
+            "403",
+            problem(
+                "Known caller, not allowed (`missing_permission`, `insufficient_scope`, `missing_role`, `policy_denied`, `cannot_grant`, `csrf_failed`, `ip_not_allowed`)",
+            ),
+        );
+    }
+    if has_body {
+        add(responses, "413", problem("The body is over the size limit"));
+        add(
+            responses,
+            "415",
+            problem("The body must be application/json"),
+        );
+        add(
+            responses,
+            "422",
+            problem(
+                "A field is missing, unknown, of the wrong type or out of range (`field` names it)",
+            ),
+        );
+    }
+    if has_params {
+        add(responses, "404", problem("Not found"));
+        add(
+            responses,
+            "422",
+            problem("A parameter is invalid (`field` names it)"),
+        );
+    }
+    // Forward-auth answers only 200, 401 and 403 (a busy database is a 401 with a code).
+    if (protected || has_body || has_params) && path != "/auth/verify" {
+        add(
+            responses,
+            "503",
+            problem("Busy or the database is unreachable (with `Retry-After`)"),
+        );
+    }
+}
+
+/// Finishes the generated document (see the module docs).
+pub fn finish(mut spec: Value, o: &SpecOptions) -> Value {
+    if let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            for m in METHODS {
+                if let Some(op) = item.get_mut(m) {
+                    finish_operation(path, op, o);
+                }
+            }
+        }
+    }
+    let components = spec
+        .as_object_mut()
+        .map(|s| s.entry("components").or_insert_with(|| json!({})));
+    if let Some(c) = components.and_then(Value::as_object_mut) {
+        c.insert("securitySchemes".into(), Value::Object(schemes(o)));
+        let schemas = c.entry("schemas").or_insert_with(|| json!({}));
+        schemas["OAuthErrorBody"] = json!({
+            "type": "object",
+            "description": "An RFC 6749 §5.2 error",
+            "required": ["error"],
+            "properties": {
+                "error": {"type": "string"},
+                "error_description": {"type": "string"}
+            }
+        });
+    }
+    spec
+}
