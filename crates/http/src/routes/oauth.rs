@@ -125,11 +125,53 @@ fn client_credentials<'a>(
     })
 }
 
+/// `grant_type` of `POST /oauth2/token`.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum GrantType {
+    Password,
+    RefreshToken,
+    ClientCredentials,
+}
+
+/// The token request (RFC 6749 §4.3, §4.4, §6), form-encoded. Which fields a grant needs:
+/// `password`: `username`, `password`; `refresh_token`: `refresh_token`; `client_credentials`:
+/// the client's credentials (Basic, or `client_id` and `client_secret`). `client_id` alone names a
+/// public client (`swagger`, the default for the password grant).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TokenForm {
+    pub grant_type: GrantType,
+    pub username: Option<String>,
+    #[schema(format = Password)]
+    pub password: Option<String>,
+    /// Space-separated permissions and `role:NAME`; default `*`.
+    pub scope: Option<String>,
+    pub refresh_token: Option<String>,
+    pub client_id: Option<String>,
+    #[schema(format = Password)]
+    pub client_secret: Option<String>,
+}
+
+/// A token to revoke (RFC 7009) or introspect (RFC 7662), form-encoded, with the client's
+/// credentials unless they come as Basic.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct RevokeForm {
+    pub token: String,
+    /// `access_token` or `refresh_token` (a hint only).
+    pub token_type_hint: Option<String>,
+    pub client_id: Option<String>,
+    #[schema(format = Password)]
+    pub client_secret: Option<String>,
+}
+
 /// Issues tokens. Grant `password` (RFC 6749 §4.3): `username`, `password`, optional `scope`
 /// (space-separated permissions and `role:NAME`) and `client_id` (`swagger`). Grant
 /// `refresh_token` (§6): `refresh_token`, optional narrower `scope`; the refresh token rotates.
 #[utoipa::path(post, path = "/oauth2/token", tag = "oauth2",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type=password&username=...&password=...&scope=..."),
+    request_body(content_type = "application/x-www-form-urlencoded", content = TokenForm),
     responses((status = 200, body = TokenResponse), (status = 400, description = "RFC 6749 error"), (status = 401, description = "invalid_client")))]
 pub async fn token(State(b): State<Arc<Bouncer>>, req: Request) -> Response {
     match issue(&b, req).await {
@@ -231,7 +273,7 @@ fn form_content_type(headers: &axum::http::HeaderMap) -> bool {
 /// as its bearer credential; otherwise 401 `invalid_client` and nothing is revoked. A well-formed,
 /// authenticated request always gets 200, whether or not the token was valid or theirs.
 #[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth2",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "token=...&token_type_hint=refresh_token"),
+    request_body(content_type = "application/x-www-form-urlencoded", content = RevokeForm),
     responses((status = 200, description = "revoked, or nothing to revoke"), (status = 400, description = "RFC 6749 error"), (status = 401, description = "invalid_client")))]
 pub async fn revoke(State(b): State<Arc<Bouncer>>, req: Request) -> Response {
     match revoke_inner(&b, req).await {
@@ -360,7 +402,7 @@ pub struct IntrospectionResponse {
 /// Introspects a token (RFC 7662) for a registered client holding `tokens:introspect` (Basic or
 /// `client_secret_post`); users, even admins, get 401. `{"active": false}` for anything not valid.
 #[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth2",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "token=..."),
+    request_body(content_type = "application/x-www-form-urlencoded", content = RevokeForm),
     responses((status = 200, body = IntrospectionResponse), (status = 400, description = "RFC 6749 error"), (status = 401, description = "invalid_client")))]
 pub async fn introspect(State(b): State<Arc<Bouncer>>, req: Request) -> Response {
     let result = async {
