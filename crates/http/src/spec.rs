@@ -180,6 +180,22 @@ fn finish_operation(path: &str, op: &mut Value, o: &SpecOptions) {
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
         return;
     };
+    // OpenAPI requires a description on every response.
+    for (status, r) in responses.iter_mut() {
+        if let Some(r) = r.as_object_mut()
+            && r.get("description")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        {
+            let reason = status
+                .parse::<u16>()
+                .ok()
+                .and_then(|c| axum::http::StatusCode::from_u16(c).ok())
+                .and_then(|c| c.canonical_reason())
+                .unwrap_or("Response");
+            r.insert("description".into(), json!(reason));
+        }
+    }
     if path.starts_with("/oauth2/") {
         add(
             responses,
