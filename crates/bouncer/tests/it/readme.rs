@@ -24,6 +24,13 @@ use std::time::{Duration, Instant};
 /// The address the documents use.
 const DOC_ADDR: &str = "127.0.0.1:8080";
 
+/// The commands talk to the test's server directly, whatever proxy the environment names (curl
+/// also ignores `~/.curlrc`: `-q`).
+const LOCAL: [(&str, &str); 2] = [
+    ("NO_PROXY", "127.0.0.1,localhost"),
+    ("no_proxy", "127.0.0.1,localhost"),
+];
+
 fn repo_file(name: &str) -> (PathBuf, String) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -420,7 +427,7 @@ impl Session {
         let mut script = String::from("set -euo pipefail\n");
         script += &format!("if [ -f '{0}' ]; then source '{0}'; fi\n", state.display());
         // Every request's status goes to stderr, after whatever the command prints.
-        script += "curl() { command curl --max-time 30 --write-out '%{stderr}\\n@@status %{http_code}\\n' \"$@\"; }\n";
+        script += "curl() { command curl -q --max-time 30 --write-out '%{stderr}\\n@@status %{http_code}\\n' \"$@\"; }\n";
         script += &self.localize(&step.text);
         script += "\n";
         script += &format!(
@@ -448,7 +455,7 @@ impl Session {
             .arg("-c")
             .arg(&script)
             .current_dir(self.dir.path())
-            .env_remove("CURL_HOME")
+            .envs(LOCAL)
             .stdin(Stdio::null())
             .output()
             .expect("bash");
@@ -529,6 +536,7 @@ impl Session {
         let out = Command::new("python3")
             .arg(&file)
             .current_dir(self.dir.path())
+            .envs(LOCAL)
             .stdin(Stdio::null())
             .output()
             .expect("python3");
