@@ -173,7 +173,8 @@ pub enum KeysCommand {
         #[arg(long)]
         now: bool,
         /// With --now: the replaced keys stop verifying at once, so every token they signed is
-        /// refused (a leaked key). Users sign in again.
+        /// refused (a leaked key). Clients holding a refresh token get new access tokens with it;
+        /// others sign in again.
         #[arg(long, requires = "now")]
         retire_old: bool,
     },
