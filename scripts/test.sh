@@ -2,11 +2,16 @@
 # Bouncer's test command (the one the README gives and CI runs):
 #   1. every Rust test: unit tests, and the integration tests on SQLite and on a PostgreSQL server they
 #      start themselves (skipped with a printed reason when PostgreSQL is not installed; failed under CI=true);
-#   2. the black-box contract suite (../shared/contract) against the built binary.
+#   2. schema-driven fuzzing: Schemathesis against the built binary, as a plain user and as the admin, with
+#      every check (scripts/schemathesis.sh; skipped with a printed reason without PyPI; failed under CI=true);
+#   3. the black-box contract suite (../shared/contract) against the built binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo test --workspace --all-targets
+
+# At most ten minutes; a few on two cores (ST_MAX_EXAMPLES and the rest: see the script's header).
+timeout --kill-after=30 600 ./scripts/schemathesis.sh
 
 contract=../shared/contract
 if [ ! -d "$contract" ]; then
