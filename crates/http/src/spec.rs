@@ -49,6 +49,58 @@ impl Default for SpecOptions {
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "bouncer_session";
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
+/// A role's or policy's name (`validate::role_name`).
+const NAME_PATTERN: &str = "^[a-z][a-z0-9_.-]{0,63}$";
+/// Text without control characters.
+const NO_CONTROL: &str = "^[^\\u0000-\\u001f\\u007f]*$";
+
+/// A unique operation id from the method and path (`get_users_id_api_keys`): utoipa names
+/// operations after their handlers, which repeat (`list`, `get`) across modules.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_owned();
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        id.push('_');
+        id.extend(seg.chars().filter_map(|c| match c {
+            '{' | '}' => None,
+            c if c.is_ascii_alphanumeric() => Some(c.to_ascii_lowercase()),
+            _ => Some('_'),
+        }));
+    }
+    id
+}
+
+/// The constraints of parameters that mean the same everywhere, by name: what the server checks.
+fn constrain_parameters(path: &str, op: &mut Value) {
+    let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for p in params {
+        let name = p["name"].as_str().unwrap_or_default().to_owned();
+        let place = p["in"].as_str().unwrap_or_default().to_owned();
+        let schema = &mut p["schema"];
+        if !schema.is_object() {
+            continue;
+        }
+        match (place.as_str(), name.as_str()) {
+            ("query", "limit") => {
+                schema["minimum"] = json!(1);
+                schema["maximum"] = json!(100);
+            }
+            ("query", "offset") => schema["minimum"] = json!(0),
+            ("query", "outcome") => schema["enum"] = json!(["success", "failure"]),
+            ("query", "since") => schema["format"] = json!("date-time"),
+            ("query", "cursor") => schema["format"] = json!("uuid"),
+            ("query", "actor" | "action") => {
+                schema["maxLength"] = json!(256);
+                schema["pattern"] = json!(NO_CONTROL);
+            }
+            ("path", "name") if path.starts_with("/roles/") || path.starts_with("/policies/") => {
+                schema["pattern"] = json!(NAME_PATTERN);
+            }
+            _ => {}
+        }
+    }
+}
 
 /// The schemes, by name, for `components.securitySchemes`.
 fn schemes(o: &SpecOptions) -> Map<String, Value> {
@@ -156,7 +208,9 @@ fn problem_content_type(responses: &mut Map<String, Value>) {
     }
 }
 
-fn finish_operation(path: &str, op: &mut Value, o: &SpecOptions) {
+fn finish_operation(method: &str, path: &str, op: &mut Value, o: &SpecOptions) {
+    op["operationId"] = json!(operation_id(method, path));
+    constrain_parameters(path, op);
     let has_body = op.get("requestBody").is_some();
     let has_params = op
         .get("parameters")
@@ -197,6 +251,12 @@ fn finish_operation(path: &str, op: &mut Value, o: &SpecOptions) {
         }
     }
     if path.starts_with("/oauth2/") {
+        // The RFC 6749 error body on every error the route documents.
+        for (status, r) in responses.iter_mut() {
+            if status != "200" && r.get("content").is_none() {
+                r["content"] = json!({"application/json": {"schema": {"$ref": "#/components/schemas/OAuthErrorBody"}}});
+            }
+        }
         add(
             responses,
             "400",
@@ -284,7 +344,7 @@ pub fn finish(mut spec: Value, o: &SpecOptions) -> Value {
         for (path, item) in paths.iter_mut() {
             for m in METHODS {
                 if let Some(op) = item.get_mut(m) {
-                    finish_operation(path, op, o);
+                    finish_operation(m, path, op, o);
                 }
             }
         }
