@@ -52,7 +52,7 @@ const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 /// A role's or policy's name (`validate::role_name`).
 const NAME_PATTERN: &str = "^[a-z][a-z0-9_.-]{0,63}$";
 /// Text without control characters.
-const NO_CONTROL: &str = "^[^\\u0000-\\u001f\\u007f]*$";
+const NO_CONTROL: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
 
 /// A unique operation id from the method and path (`get_users_id_api_keys`): utoipa names
 /// operations after their handlers, which repeat (`list`, `get`) across modules.

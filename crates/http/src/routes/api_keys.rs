@@ -22,6 +22,11 @@ use crate::views::ProblemDoc;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyBody {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: String,
     /// Permissions the key may use (∩ the owner's at every request); absent: `*`.
     pub scopes: Option<Vec<String>>,
@@ -36,8 +41,21 @@ pub struct ApiKeyBody {
 #[serde(deny_unknown_fields)]
 pub struct RollBody {
     /// How long the old key keeps working, in seconds (0: it ends now; never past its expiry).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_seconds")]
+    #[schema(minimum = 0, maximum = 2_592_000)]
     pub overlap_s: u64,
+}
+
+/// A whole number of seconds: JSON Schema counts `30.0` as an integer, so it is one here too.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 9.0e15)
+                .map(|f| f as u64)
+        })
+        .ok_or_else(|| serde::de::Error::custom("must be a whole number of seconds, at least 0"))
 }
 
 /// A key as listed: never the key.

@@ -19,6 +19,11 @@ use crate::views::{ClientView, ProblemDoc};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientBody {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: String,
     /// What the client may hold: permissions, each one the caller holds itself.
     pub scopes: Vec<String>,

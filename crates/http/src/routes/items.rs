@@ -17,7 +17,13 @@ use crate::views::{ItemView, PageView, ProblemDoc};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemBody {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: String,
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }
 

@@ -41,9 +41,26 @@ impl From<TokenGrant> for TokenResponse {
 }
 
 /// Parses the form; a repeated parameter is an error (RFC 6749 §3.2).
+/// The parameters of the token, revocation and introspection endpoints.
+const KNOWN_PARAMETERS: &[&str] = &[
+    "grant_type",
+    "username",
+    "password",
+    "scope",
+    "refresh_token",
+    "client_id",
+    "client_secret",
+    "token",
+    "token_type_hint",
+];
+
 fn parse_form(bytes: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let mut out = HashMap::new();
     for (k, v) in form_urlencoded::parse(bytes) {
+        // RFC 6749 §3.1: a parameter the server knows must not be repeated; others are ignored.
+        if !KNOWN_PARAMETERS.contains(&k.as_ref()) {
+            continue;
+        }
         if out.insert(k.clone().into_owned(), v.into_owned()).is_some() {
             return Err(OAuthError::InvalidRequest(format!("{k} is repeated")));
         }
@@ -159,6 +176,7 @@ pub struct TokenForm {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct RevokeForm {
+    #[schema(min_length = 1)]
     pub token: String,
     /// `access_token` or `refresh_token` (a hint only).
     pub token_type_hint: Option<String>,

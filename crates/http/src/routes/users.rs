@@ -27,6 +27,8 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
+    /// 3 to 64 letters, digits, `.`, `_` or `-`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{3,64}$")]
     pub username: String,
     pub email: String,
     pub password: String,
