@@ -227,7 +227,12 @@ fn finish_operation(method: &str, path: &str, op: &mut Value, o: &SpecOptions) {
             .collect()
     });
     let protected = scopes.is_some() && !path.starts_with("/oauth2/");
-    if protected {
+    // A route that only a session can use (logout) keeps just that scheme.
+    let session_only = op
+        .get("security")
+        .and_then(Value::as_array)
+        .is_some_and(|r| r.len() == 1 && r[0].get("session").is_some());
+    if protected && !session_only {
         let scopes = scopes.unwrap_or_default();
         op["security"] = alternatives(o, &scopes);
     }

@@ -80,7 +80,7 @@ pub async fn login(
 
 /// Ends the caller's session on every instance and clears the cookie (needs `X-CSRF-Token`).
 /// Another credential is not a session: 422 (revoke tokens with `/oauth2/revoke` instead).
-#[utoipa::path(post, path = "/auth/logout", tag = "sessions", security(("bearer" = []), ("basic" = [])),
+#[utoipa::path(post, path = "/auth/logout", tag = "sessions", security(("session" = [])),
     responses((status = 204), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc), (status = 422, body = ProblemDoc)))]
 pub async fn logout(
     State(st): State<AppState>,

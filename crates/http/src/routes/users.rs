@@ -31,7 +31,9 @@ pub struct RegisterBody {
     #[schema(pattern = r"^[A-Za-z0-9._-]{3,64}$")]
     pub username: String,
     pub email: String,
+    #[schema(min_length = 8, max_length = 1024, format = Password)]
     pub password: String,
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub full_name: Option<String>,
 }
 
@@ -40,9 +42,10 @@ pub struct RegisterBody {
 pub struct OwnPatchBody {
     pub email: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub full_name: Option<Option<String>>,
     /// A new password; needs `current_password`.
+    #[schema(min_length = 8, max_length = 1024, format = Password)]
     pub password: Option<String>,
     pub current_password: Option<String>,
 }
@@ -52,13 +55,14 @@ pub struct OwnPatchBody {
 pub struct AdminPatchBody {
     pub email: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub full_name: Option<Option<String>>,
     pub disabled: Option<bool>,
     /// The full new list of roles.
     pub roles: Option<Vec<String>>,
     /// The full new list of direct permissions.
     pub permissions: Option<Vec<String>>,
+    #[schema(min_length = 8, max_length = 1024, format = Password)]
     pub password: Option<String>,
     /// Needed when the caller changes their own password.
     pub current_password: Option<String>,
