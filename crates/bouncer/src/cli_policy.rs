@@ -170,6 +170,7 @@ pub async fn authz(b: &Bouncer, cmd: AuthzCommand) -> Result<(), AppError> {
             })
         })
         .transpose()?;
+    let user = args.user.clone();
     let decision = b
         .explain(
             None,
@@ -187,6 +188,9 @@ pub async fn authz(b: &Bouncer, cmd: AuthzCommand) -> Result<(), AppError> {
                 let flag = if field == "subject" { "user" } else { &field };
                 bad_input(format!("--{flag}: {message}"))
             }
+            bouncer_core::Error::NotFound(_) => bad_input(format!(
+                "--user: no user {user:?} (give an id or a username)"
+            )),
             other => bad_input(other.to_string()),
         })?;
     print!("{}", render(&decision));

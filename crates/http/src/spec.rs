@@ -54,6 +54,93 @@ const NAME_PATTERN: &str = "^[a-z][a-z0-9_.-]{0,63}$";
 /// Text without control characters.
 const NO_CONTROL: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
 
+/// A permission: `resource:action`, `resource:*` or `*` (`permission::PermissionRef::parse`).
+const PERMISSION_PATTERN: &str = "^(\\*|[a-z][a-z0-9_.-]{0,63}:(\\*|[a-z][a-z0-9_.-]{0,63}))$";
+/// An address as `validate::email` takes it (ASCII domains; the server also takes Unicode ones).
+const EMAIL_PATTERN: &str = "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$";
+
+/// Sets `key` on the property `field` if the schema has that property.
+fn set(props: &mut Map<String, Value>, field: &str, key: &str, value: Value) {
+    if let Some(p) = props.get_mut(field).and_then(Value::as_object_mut) {
+        p.insert(key.to_owned(), value);
+    }
+}
+
+/// The constraints of request fields that mean the same wherever they appear, by name: what the
+/// server checks, stated once instead of on every body type.
+fn constrain_schemas(schemas: &mut Map<String, Value>) {
+    for (type_name, schema) in schemas.iter_mut() {
+        let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (field, p) in props.iter_mut() {
+            match field.as_str() {
+                "permissions" | "scopes" if p.get("items").is_some() => {
+                    p["items"]["pattern"] = json!(PERMISSION_PATTERN);
+                }
+                "permission" => p["pattern"] = json!(PERMISSION_PATTERN),
+                "roles" if p.get("items").is_some() => p["items"]["pattern"] = json!(NAME_PATTERN),
+                "expires_at" | "at" | "valid_from" | "valid_until" => {
+                    p["format"] = json!("date-time")
+                }
+                "email" => {
+                    p["pattern"] = json!(EMAIL_PATTERN);
+                    p["maxLength"] = json!(254);
+                }
+                "client_ip" => {
+                    p["anyOf"] = json!([{"format": "ipv4"}, {"format": "ipv6"}]);
+                }
+                _ => {}
+            }
+        }
+        match type_name.as_str() {
+            "PolicyDocument" => {
+                set(props, "permissions", "minItems", json!(1));
+                set(props, "permissions", "maxItems", json!(256));
+                for list in ["roles", "credential_kinds"] {
+                    set(props, list, "minItems", json!(1));
+                    set(props, list, "maxItems", json!(256));
+                }
+                set(props, "description", "maxLength", json!(1000));
+                set(props, "description", "pattern", json!(NO_CONTROL));
+            }
+            "Conditions" => {
+                {
+                    // The field may be absent or null; otherwise one of the database's names.
+                    let mut names: Vec<Value> = bouncer_core::policy::time_zone_names()
+                        .into_iter()
+                        .map(Value::from)
+                        .collect();
+                    names.push(Value::Null);
+                    set(props, "time_zone", "enum", Value::Array(names));
+                }
+                for list in ["time_windows", "weekdays", "client_ips"] {
+                    set(props, list, "minItems", json!(1));
+                    set(props, list, "maxItems", json!(256));
+                }
+                set(props, "not_client_ips", "maxItems", json!(256));
+                set(props, "max_auth_age_s", "minimum", json!(1));
+                set(props, "max_auth_age_s", "maximum", json!(31_622_400));
+            }
+            "TimeWindow" => {
+                set(
+                    props,
+                    "start",
+                    "pattern",
+                    json!("^([01][0-9]|2[0-3]):[0-5][0-9]$"),
+                );
+                set(
+                    props,
+                    "end",
+                    "pattern",
+                    json!("^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"),
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
 /// A unique operation id from the method and path (`get_users_id_api_keys`): utoipa names
 /// operations after their handlers, which repeat (`list`, `get`) across modules.
 fn operation_id(method: &str, path: &str) -> String {
@@ -360,6 +447,9 @@ pub fn finish(mut spec: Value, o: &SpecOptions) -> Value {
     if let Some(c) = components.and_then(Value::as_object_mut) {
         c.insert("securitySchemes".into(), Value::Object(schemes(o)));
         let schemas = c.entry("schemas").or_insert_with(|| json!({}));
+        if let Some(s) = schemas.as_object_mut() {
+            constrain_schemas(s);
+        }
         schemas["OAuthErrorBody"] = json!({
             "type": "object",
             "description": "An RFC 6749 §5.2 error",

@@ -359,9 +359,9 @@ async fn the_admin_role_is_protected_and_unknown_roles_are_404() {
         assert_problem(
             &format!("{db:?} admin without *"),
             &got,
-            422,
-            "validation_error",
-            Some("permissions"),
+            409,
+            "builtin_role",
+            None,
         );
         let got = call(app.client.get(app.at("/roles/nope")).bearer_auth(&admin)).await;
         assert_problem(&format!("{db:?} nope"), &got, 404, "not_found", None);

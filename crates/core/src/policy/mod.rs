@@ -506,6 +506,13 @@ fn compile_conditions(c: &Conditions) -> Result<(TimeZone, Vec<Condition>)> {
     Ok((zone, out))
 }
 
+/// Every IANA time-zone name the bundled database knows: what `conditions.time_zone` accepts.
+pub fn time_zone_names() -> Vec<String> {
+    let mut names: Vec<String> = jiff::tz::db().available().map(|n| n.to_string()).collect();
+    names.sort();
+    names
+}
+
 /// Every policy in force, compiled: what the authorizer holds and swaps as a whole.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {

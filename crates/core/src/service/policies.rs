@@ -281,12 +281,8 @@ impl Bouncer {
         let at = req.at.unwrap_or_else(|| self.clock.now_ms());
         let mut principal = match (&req.subject, caller) {
             (Some(s), _) => {
-                let unknown = || {
-                    Error::validation(
-                        "subject",
-                        format!("no user {s:?} (give an id or a username)"),
-                    )
-                };
+                // A subject that names nobody: the user is not found (404), as on /users/{id}.
+                let unknown = || Error::NotFound("user");
                 // Explaining someone else shows their roles and permissions: that is reading a
                 // user (checked before any lookup, so it is no username oracle either).
                 if let Some(c) = caller

@@ -45,10 +45,11 @@ impl Bouncer {
         }
         let permissions = set.to_strings();
         if name == ROLE_ADMIN && !permissions.iter().any(|p| p == "*") {
-            return Err(Error::validation(
-                "permissions",
-                "the admin role must keep \"*\"",
-            ));
+            // A rule of this one role's state, not of the body's shape: 409, like deleting it.
+            return Err(Error::Conflict {
+                code: "builtin_role",
+                message: "the admin role must keep \"*\"".into(),
+            });
         }
         let role = Role {
             name: name.to_owned(),
