@@ -122,6 +122,10 @@ fn constrain_schemas(schemas: &mut Map<String, Value>) {
                 set(props, "max_auth_age_s", "minimum", json!(1));
                 set(props, "max_auth_age_s", "maximum", json!(31_622_400));
             }
+            // Changing one's own password needs the current one.
+            "OwnPatchBody" => {
+                schema["dependentRequired"] = json!({"password": ["current_password"]});
+            }
             "TimeWindow" => {
                 set(
                     props,

@@ -164,7 +164,7 @@ impl From<Decision> for ExplainView {
 /// every step: the roles considered, the permission, the scope, each policy and each of its
 /// conditions. A `subject` is assumed to hold a JWT whose login (`auth_time`) is `at`.
 #[utoipa::path(post, path = "/authz/explain", tag = "policies", request_body = ExplainBody, security(("bearer" = ["policies:read"]), ("basic" = [])),
-    responses((status = 200, body = ExplainView), (status = 403, body = ProblemDoc), (status = 422, body = ProblemDoc)))]
+    responses((status = 200, body = ExplainView), (status = 403, body = ProblemDoc), (status = 404, body = ProblemDoc, description = "The subject names no user"), (status = 422, body = ProblemDoc)))]
 pub async fn explain(
     State(b): State<Arc<Bouncer>>,
     caller: Require<PoliciesRead>,
