@@ -87,7 +87,7 @@ pub async fn list(
     }
     let text = |k: &str| q.0.get(k).filter(|v| !v.is_empty()).cloned();
     let outcome = match q.0.get("outcome").map(String::as_str) {
-        None | Some("") => None,
+        None => None,
         Some(v) => Some(
             Outcome::parse(v)
                 .ok_or_else(|| Error::validation("outcome", "must be success or failure"))?,
@@ -95,13 +95,13 @@ pub async fn list(
     };
     let since =
         match q.0.get("since").map(String::as_str) {
-            None | Some("") => None,
+            None => None,
             Some(v) => Some(parse_rfc3339(v).ok_or_else(|| {
                 Error::validation("since", format!("{v:?} is not an RFC 3339 time"))
             })?),
         };
     let before = match q.0.get("cursor").map(String::as_str) {
-        None | Some("") => None,
+        None => None,
         Some(v) => Some(
             Uuid::parse_str(v)
                 .map_err(|_| Error::validation("cursor", "not a cursor this server gave"))?,
