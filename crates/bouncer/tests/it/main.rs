@@ -17,6 +17,7 @@ mod cli_policy;
 mod cli_tokens;
 mod clients;
 mod cors;
+mod doc_runner;
 mod durability;
 mod forward_auth;
 mod hostile_tokens;
