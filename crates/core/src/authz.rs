@@ -586,10 +586,14 @@ impl Authorizer {
         shown: impl FnOnce() -> String,
         mut t: Trace,
     ) -> Decision {
-        let set = self.policies();
-        if set.is_empty() {
-            return Decision::allow(t);
-        }
+        // No policies (the common case): one uncontended read, no reference count touched.
+        let set = {
+            let guard = self.policies.read().unwrap_or_else(|e| e.into_inner());
+            if guard.is_empty() {
+                return Decision::allow(t);
+            }
+            guard.clone()
+        };
         let facts = Facts::of(principal);
         let mut refused_by: Option<(Effect, Arc<str>)> = None;
         for pol in set.policies() {
