@@ -59,6 +59,11 @@ const PERMISSION_PATTERN: &str = "^(\\*|[a-z][a-z0-9_.-]{0,63}:(\\*|[a-z][a-z0-9
 /// An address as `validate::email` takes it (ASCII domains; the server also takes Unicode ones).
 const EMAIL_PATTERN: &str = "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$";
 
+/// An IPv4 address or CIDR range, as `context::network` takes it.
+const NETWORK_V4: &str = "^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(/([0-9]|[12][0-9]|3[0-2]))?$";
+/// An IPv6 address or CIDR range (without zone), as `context::network` takes it.
+const NETWORK_V6: &str = "^(([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,7}:|([0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,5}(:[0-9a-fA-F]{1,4}){1,2}|([0-9a-fA-F]{1,4}:){1,4}(:[0-9a-fA-F]{1,4}){1,3}|([0-9a-fA-F]{1,4}:){1,3}(:[0-9a-fA-F]{1,4}){1,4}|([0-9a-fA-F]{1,4}:){1,2}(:[0-9a-fA-F]{1,4}){1,5}|[0-9a-fA-F]{1,4}:(:[0-9a-fA-F]{1,4}){1,6}|:((:[0-9a-fA-F]{1,4}){1,7}|:)|([0-9a-fA-F]{1,4}:){6}((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])|::(ffff(:0{1,4})?:)?((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])|([0-9a-fA-F]{1,4}:){1,4}:((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8]))?$";
+
 /// Sets `key` on the property `field` if the schema has that property.
 fn set(props: &mut Map<String, Value>, field: &str, key: &str, value: Value) {
     if let Some(p) = props.get_mut(field).and_then(Value::as_object_mut) {
@@ -86,6 +91,9 @@ fn constrain_schemas(schemas: &mut Map<String, Value>) {
                 "email" => {
                     p["pattern"] = json!(EMAIL_PATTERN);
                     p["maxLength"] = json!(254);
+                }
+                "client_ips" | "not_client_ips" if p.get("items").is_some() => {
+                    p["items"]["anyOf"] = json!([{"pattern": NETWORK_V4}, {"pattern": NETWORK_V6}]);
                 }
                 "client_ip" => {
                     p["anyOf"] = json!([{"format": "ipv4"}, {"format": "ipv6"}]);
