@@ -133,6 +133,11 @@ fn constrain_schemas(schemas: &mut Map<String, Value>) {
             // Changing one's own password needs the current one.
             "OwnPatchBody" => {
                 schema["dependentRequired"] = json!({"password": ["current_password"]});
+                // The same rule in the form every JSON Schema tool reads.
+                schema["anyOf"] = json!([
+                    {"not": {"required": ["password"]}},
+                    {"required": ["current_password"]}
+                ]);
             }
             "TimeWindow" => {
                 set(
