@@ -132,11 +132,11 @@ fn constrain_schemas(schemas: &mut Map<String, Value>) {
             }
             // Changing one's own password needs the current one.
             "OwnPatchBody" => {
-                schema["dependentRequired"] = json!({"password": ["current_password"]});
-                // The same rule in the form every JSON Schema tool reads.
+                // No new password (absent or null), or a current one (a string) with it.
                 schema["anyOf"] = json!([
                     {"not": {"required": ["password"]}},
-                    {"required": ["current_password"]}
+                    {"properties": {"password": {"type": "null"}}},
+                    {"required": ["current_password"], "properties": {"current_password": {"type": "string"}}}
                 ]);
             }
             "TimeWindow" => {
