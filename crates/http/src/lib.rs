@@ -205,6 +205,8 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomIds))
         .layer(tower::util::MapRequestLayer::new(drop_bad_request_id))
+        // Outermost: every response, the refusals of the layers above included.
+        .layer(axum::middleware::map_response(security_headers))
 }
 
 /// The content security policy `/docs` runs under: its own scripts and styles only (Swagger UI's
@@ -218,6 +220,26 @@ async fn docs_headers(mut res: axum::response::Response) -> axum::response::Resp
              form-action 'self'",
         ),
     );
+    res
+}
+
+/// Security headers on every response, each only where a route did not set its own (`/docs`
+/// keeps the content security policy Swagger UI needs): no MIME sniffing, no referrer, never
+/// framed.
+async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderName, HeaderValue, header};
+    let h = res.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+    ] {
+        let name: HeaderName = name;
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
     res
 }
 

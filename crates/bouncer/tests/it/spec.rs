@@ -263,3 +263,48 @@ async fn every_operations_scope_is_what_the_route_requires() {
     assert!(checked >= 15, "only {checked} operations checked");
     app.stop().await;
 }
+
+/// Security headers on every response (errors and refusals before routing included); `/docs`
+/// keeps its own content security policy.
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let no_host = {
+        // A request without a Host header is refused before routing (400).
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = app.url.trim_start_matches("http://").to_owned();
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out.to_ascii_lowercase()
+    };
+    assert!(no_host.starts_with("http/1.1 400"), "{no_host}");
+    assert!(
+        no_host.contains("x-content-type-options: nosniff"),
+        "{no_host}"
+    );
+    for path in ["/healthz", "/users/me", "/no-such-route", "/openapi.json"] {
+        let r = app.client.get(app.at(path)).send().await.unwrap();
+        let h = r.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+    }
+    let docs = app.client.get(app.at("/docs/")).send().await.unwrap();
+    let csp = docs.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'"),
+        "/docs keeps its own policy: {csp}"
+    );
+    app.stop().await;
+}
