@@ -191,6 +191,7 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
     router
         .layer(axum::middleware::from_fn_with_state(context, context::layer))
         .layer(DefaultBodyLimit::max(opts.body_limit))
+        .layer(axum::middleware::from_fn_with_state(opts.body_limit, declared_too_large))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
         .layer(tower::util::option_layer(opts.cors.as_ref().map(CorsOptions::layer)))
         .layer(axum::middleware::map_response(vary_origin))
@@ -221,6 +222,24 @@ async fn docs_headers(mut res: axum::response::Response) -> axum::response::Resp
         ),
     );
     res
+}
+
+/// A body declared (`Content-Length`) larger than the limit is refused at once with 413, before
+/// any of it is read: waiting for a body that will be refused anyway only holds the connection.
+async fn declared_too_large(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return axum::response::IntoResponse::into_response(ApiError::PayloadTooLarge);
+    }
+    next.run(req).await
 }
 
 /// Security headers on every response, each only where a route did not set its own (`/docs`

@@ -221,3 +221,27 @@ async fn undecodable_path_segments_get_problem_documents() {
     }
     app.stop().await;
 }
+
+/// A body declared larger than the limit is refused at once (413), without waiting for it.
+#[tokio::test]
+async fn a_declared_oversize_body_is_413_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = crate::support::TestApp::spawn().await;
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /auth/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: 10000000\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    // No body is ever sent: the answer must not wait for it (the request timeout is 30 s).
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 413"), "{text}");
+    assert!(text.contains("payload_too_large"), "{text}");
+    app.stop().await;
+}
