@@ -15,8 +15,11 @@ pub fn init(config: &Config) {
             filter = filter.add_directive(d);
         }
     }
+    // Colour only for a person at a terminal: a redirected log holds no escape codes.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let result = if config.log.format == "json" {
         builder.json().flatten_event(true).try_init()
