@@ -54,6 +54,11 @@ fn main() -> ExitCode {
             }
             ExitCode::from(status)
         }
+        // A bad configuration value found late (the first admin's password) is still one.
+        Err(e @ AppError::Config(_)) => {
+            eprintln!("bouncer: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("bouncer: {e}");
             ExitCode::FAILURE

@@ -366,8 +366,11 @@ impl Config {
             }
             let what = match &e.kind {
                 figment::error::Kind::UnknownField(f, _) => {
+                    // figment's path may already end with the unknown key itself.
                     let full = if key == "(top level)" {
                         f.clone()
+                    } else if key == *f || key.ends_with(&format!(".{f}")) {
+                        key.clone()
                     } else {
                         format!("{key}.{f}")
                     };
