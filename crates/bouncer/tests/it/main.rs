@@ -36,6 +36,7 @@ mod security;
 mod sessions;
 mod spec;
 mod sqlite_ops;
+mod startup;
 mod store_contract;
 mod store_contract_runs;
 mod tokens;
