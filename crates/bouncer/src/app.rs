@@ -147,6 +147,10 @@ impl Server {
         let poller = tokio::spawn(follow_changes(bouncer.clone(), wake));
         let audit_writer = tokio::spawn(write_audit(bouncer.clone()));
         let limit = Arc::new(Semaphore::new(config.server.max_connections));
+        let per_address = crate::conn_limit::PerAddress::new(
+            config.server.max_connections_per_ip,
+            config.trusted_proxies()?,
+        );
         let graceful = GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -168,6 +172,15 @@ impl Server {
                 }
                 return;
             };
+            let Some(held) = per_address.take(peer.ip()) else {
+                if refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    .is_multiple_of(1000)
+                {
+                    tracing::warn!(%peer, "this address holds its most connections; refusing more");
+                }
+                return;
+            };
             let _ = stream.set_nodelay(true);
             let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
             stream.set_read_timeout(Some(stall));
@@ -185,6 +198,7 @@ impl Server {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
                 drop(permit);
+                drop(held);
             });
         };
         tokio::pin!(shutdown);

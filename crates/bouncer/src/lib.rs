@@ -6,4 +6,5 @@ pub mod apply;
 pub mod cli;
 pub mod cli_policy;
 pub mod config;
+pub mod conn_limit;
 pub mod logging;

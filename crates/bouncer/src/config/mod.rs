@@ -97,6 +97,8 @@ pub struct ServerConfig {
     pub request_timeout_s: u64,
     pub header_read_timeout_s: u64,
     pub max_connections: usize,
+    /// Connections one client address may hold at once (trusted proxies exempt).
+    pub max_connections_per_ip: usize,
     pub shutdown_grace_s: u64,
     pub trusted_proxies: Vec<String>,
 }
@@ -176,6 +178,7 @@ impl Default for Config {
                 request_timeout_s: 30,
                 header_read_timeout_s: 10,
                 max_connections: 1024,
+                max_connections_per_ip: 256,
                 shutdown_grace_s: 30,
                 trusted_proxies: Vec::new(),
             },
@@ -493,6 +496,9 @@ impl Config {
                 self.server.body_limit_bytes,
                 "at least 1024",
             ));
+        }
+        if self.server.max_connections_per_ip == 0 {
+            return Err(bad("server.max_connections_per_ip", 0, "at least 1"));
         }
         if self.server.max_connections == 0 {
             return Err(bad("server.max_connections", 0, "at least 1"));
