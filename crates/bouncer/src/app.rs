@@ -155,7 +155,7 @@ impl Server {
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(Duration::from_secs(config.server.header_read_timeout_s))
-            .max_buf_size(64 * 1024);
+            .max_buf_size(config.server.max_header_bytes);
         tracing::info!(%addr, "listening");
         // A client that stops reading (or sending) mid-exchange is cut off after this long, so it
         // cannot hold a connection slot forever.

@@ -99,6 +99,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Connections one client address may hold at once (trusted proxies exempt).
     pub max_connections_per_ip: usize,
+    /// Larger request heads (request line and headers) get 431.
+    pub max_header_bytes: usize,
     pub shutdown_grace_s: u64,
     pub trusted_proxies: Vec<String>,
 }
@@ -179,6 +181,7 @@ impl Default for Config {
                 header_read_timeout_s: 10,
                 max_connections: 1024,
                 max_connections_per_ip: 256,
+                max_header_bytes: 16384,
                 shutdown_grace_s: 30,
                 trusted_proxies: Vec::new(),
             },
@@ -495,6 +498,13 @@ impl Config {
                 "server.body_limit_bytes",
                 self.server.body_limit_bytes,
                 "at least 1024",
+            ));
+        }
+        if !(8192..=1_048_576).contains(&self.server.max_header_bytes) {
+            return Err(bad(
+                "server.max_header_bytes",
+                self.server.max_header_bytes,
+                "8192 to 1048576",
             ));
         }
         if self.server.max_connections_per_ip == 0 {

@@ -68,3 +68,31 @@ async fn one_address_cannot_hold_every_connection() {
     drop(idle);
     app.stop().await;
 }
+
+/// A request head over `server.max_header_bytes` is 431, and the server goes on answering.
+#[tokio::test]
+async fn an_oversize_request_head_is_431() {
+    let app = TestApp::spawn().await;
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    let big = "a".repeat(20_000);
+    let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Big: {big}\r\n\r\n");
+    let _ = s.write_all(req.as_bytes()).await;
+    let mut out = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut out))
+        .await
+        .expect("answered")
+        .unwrap_or(0);
+    let text = String::from_utf8_lossy(&out[..n]);
+    assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    assert_eq!(
+        app.client
+            .get(app.at("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.stop().await;
+}
