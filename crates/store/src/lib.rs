@@ -270,11 +270,20 @@ impl SqlStore {
             pool = pool.after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                        "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON;",
                     )
-                    .await
-                    .map(drop)
+                    .await?;
+                    // Switching to WAL takes an exclusive lock that the busy timeout cannot wait
+                    // for: with another process writing, it fails at once ("database is locked").
+                    // The database stays in WAL once switched, so only a new one is switched.
+                    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    if !mode.eq_ignore_ascii_case("wal") {
+                        conn.execute("PRAGMA journal_mode = WAL;").await?;
+                    }
+                    Ok(())
                 })
             });
         }
