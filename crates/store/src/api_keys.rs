@@ -61,7 +61,7 @@ async fn insert_in(
 }
 
 pub(crate) async fn insert(store: &SqlStore, k: &ApiKey) -> StoreResult<()> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     insert_in(&mut tx, k).await.map_err(backend_err)?;
     crate::audit::pending(store, &mut tx)
         .await
@@ -104,7 +104,7 @@ pub(crate) async fn list(store: &SqlStore, user_id: Uuid) -> StoreResult<Vec<Api
 }
 
 pub(crate) async fn delete(store: &SqlStore, id: Uuid) -> StoreResult<bool> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     changes::record(store, &mut tx, ChangeKind::ApiKey, &id.to_string())
         .await
         .map_err(backend_err)?;
@@ -131,7 +131,7 @@ pub(crate) async fn roll(
     new: &ApiKey,
     now: i64,
 ) -> StoreResult<()> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     changes::record(store, &mut tx, ChangeKind::ApiKey, &old.to_string())
         .await
         .map_err(backend_err)?;
@@ -160,7 +160,7 @@ pub(crate) async fn touch(store: &SqlStore, uses: &[(Uuid, i64)]) -> StoreResult
     if uses.is_empty() {
         return Ok(());
     }
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     for (id, at) in uses {
         sqlx::query(
             "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \

@@ -46,7 +46,7 @@ pub(crate) async fn insert_batch(store: &SqlStore, events: &[AuditEvent]) -> Sto
     if events.is_empty() {
         return Ok(());
     }
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     for e in events {
         insert_one(&mut tx, e).await.map_err(backend_err)?;
     }

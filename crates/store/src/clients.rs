@@ -8,7 +8,7 @@ use sqlx::Row;
 use crate::{SqlStore, backend_err, changes};
 
 pub(crate) async fn insert(store: &SqlStore, c: &Client) -> StoreResult<()> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     changes::record(store, &mut tx, ChangeKind::Client, &c.id)
         .await
         .map_err(backend_err)?;
@@ -59,7 +59,7 @@ pub(crate) async fn list(store: &SqlStore) -> StoreResult<Vec<Client>> {
 }
 
 pub(crate) async fn delete(store: &SqlStore, id: &str, now: i64) -> StoreResult<bool> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     changes::record(store, &mut tx, ChangeKind::Client, id)
         .await
         .map_err(backend_err)?;
@@ -88,7 +88,7 @@ pub(crate) async fn delete(store: &SqlStore, id: &str, now: i64) -> StoreResult<
 }
 
 pub(crate) async fn update(store: &SqlStore, c: &Client) -> StoreResult<bool> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     changes::record(store, &mut tx, ChangeKind::Client, &c.id)
         .await
         .map_err(backend_err)?;

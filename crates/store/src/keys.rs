@@ -63,7 +63,7 @@ pub(crate) async fn rotate(
     next: &SigningKeyRecord,
     retire_at: i64,
 ) -> StoreResult<()> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     changes::record(store, &mut tx, ChangeKind::Keys, &next.kid)
         .await
         .map_err(backend_err)?;

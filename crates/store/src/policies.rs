@@ -19,7 +19,7 @@ pub(crate) async fn list(store: &SqlStore) -> StoreResult<Vec<PolicyRecord>> {
 }
 
 pub(crate) async fn put(store: &SqlStore, p: &PolicyRecord, now: i64) -> StoreResult<bool> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     changes::record(store, &mut tx, ChangeKind::Policy, &p.name)
         .await
         .map_err(backend_err)?;
@@ -50,7 +50,7 @@ pub(crate) async fn put(store: &SqlStore, p: &PolicyRecord, now: i64) -> StoreRe
 }
 
 pub(crate) async fn delete(store: &SqlStore, name: &str) -> StoreResult<bool> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     changes::record(store, &mut tx, ChangeKind::Policy, name)
         .await
         .map_err(backend_err)?;

@@ -53,7 +53,7 @@ pub(crate) async fn get(store: &SqlStore, name: &str) -> StoreResult<Option<Role
 }
 
 pub(crate) async fn put(store: &SqlStore, role: &Role) -> StoreResult<bool> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     changes::record(store, &mut tx, ChangeKind::Role, &role.name)
         .await
         .map_err(backend_err)?;

@@ -54,7 +54,7 @@ pub(crate) async fn by_hash(store: &SqlStore, id_hash: &str) -> StoreResult<Opti
 }
 
 pub(crate) async fn delete(store: &SqlStore, id: Uuid) -> StoreResult<()> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     changes::record(store, &mut tx, ChangeKind::Session, &id.to_string())
         .await
         .map_err(backend_err)?;
@@ -71,7 +71,7 @@ pub(crate) async fn touch(
     uses: &[(Uuid, i64)],
     expired_before: i64,
 ) -> StoreResult<()> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     for (id, at) in uses {
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
             .bind(*at)

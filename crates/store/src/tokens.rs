@@ -18,7 +18,7 @@ pub(crate) async fn insert_family(
     family: &TokenFamily,
     first: &RefreshToken,
 ) -> StoreResult<()> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     sqlx::query(
         "INSERT INTO token_families (id, user_id, client_id, scope, auth_time, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -106,7 +106,7 @@ pub(crate) async fn rotate(
     successor_claims: &str,
     now: i64,
 ) -> StoreResult<bool> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     // The compare-and-set that decides a race between two refreshes of one token: exactly one
     // sets `used_at`; the other finds it set and is a reuse.
     let won = sqlx::query(
@@ -133,7 +133,7 @@ pub(crate) async fn rotate(
 }
 
 pub(crate) async fn revoke_family(store: &SqlStore, id: Uuid, now: i64) -> StoreResult<()> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     // The feed first, like every feed writer: one lock order (the revision row, then the rest).
     changes::record(store, &mut tx, ChangeKind::Family, &id.to_string())
         .await
@@ -153,7 +153,7 @@ pub(crate) async fn revoke_family(store: &SqlStore, id: Uuid, now: i64) -> Store
 }
 
 pub(crate) async fn revoke_access(store: &SqlStore, jti: &str, expires_at: i64) -> StoreResult<()> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     changes::record(store, &mut tx, ChangeKind::Token, jti)
         .await
         .map_err(backend_err)?;

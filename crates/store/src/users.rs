@@ -108,7 +108,7 @@ async fn enabled_admins(tx: &mut Transaction<'static, Any>) -> Result<i64, sqlx:
 }
 
 pub(crate) async fn insert(store: &SqlStore, user: &User) -> StoreResult<()> {
-    let mut tx = store.pool().begin().await.map_err(backend_err)?;
+    let mut tx = store.begin_write().await.map_err(backend_err)?;
     sqlx::query(
         "INSERT INTO users (id, username, username_norm, email, email_norm, full_name, disabled, password_hash, \
          password_changed_at, credential_gen, created_at, updated_at) \
@@ -198,7 +198,7 @@ pub(crate) struct AdminGuard {
 
 impl AdminGuard {
     pub(crate) async fn begin(store: &SqlStore, kind: ChangeKind, key: &str) -> StoreResult<Self> {
-        let mut tx = store.pool().begin().await.map_err(backend_err)?;
+        let mut tx = store.begin_write().await.map_err(backend_err)?;
         changes::record(store, &mut tx, kind, key)
             .await
             .map_err(backend_err)?;
