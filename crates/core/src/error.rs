@@ -28,6 +28,9 @@ pub enum Error {
     /// The password-hashing queue is full: try again shortly.
     #[error("busy, retry later")]
     Busy,
+    /// The database is unreachable or stayed locked past the wait: 503 + `Retry-After`.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// Anything else: logged with its cause, answered without detail.
     #[error("internal error: {0}")]
     Internal(String),
@@ -92,6 +95,7 @@ impl From<StoreError> for Error {
                     "the role is held by {n} user(s); use ?force=true to remove it from them"
                 ),
             },
+            StoreError::Unavailable(cause) => Error::Unavailable(cause),
             StoreError::Backend(cause) => Error::Internal(cause),
         }
     }

@@ -26,6 +26,10 @@ pub enum StoreError {
     /// The role is held by this many users and `force` was not given.
     #[error("role in use by {0} users")]
     RoleInUse(i64),
+    /// The database could not be reached, or stayed locked, within the wait: try again shortly
+    /// (503 + `Retry-After`, never 500). The text is for logs only.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// The database failed; the text is for logs only.
     #[error("database: {0}")]
     Backend(String),

@@ -301,6 +301,19 @@ fn core_response(e: Error) -> Response {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             res
         }
+        Error::Unavailable(cause) => {
+            tracing::warn!(error = %cause, "the database is unavailable");
+            let mut res = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is busy or unreachable; retry shortly".into(),
+                None,
+                None,
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            res
+        }
         Error::Internal(cause) => {
             // The request id is on the enclosing tracing span.
             tracing::error!(%cause, "internal error");

@@ -118,9 +118,27 @@ fn migrator() -> Migrator {
 }
 
 pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
+    // Waits that ran out and connections that failed: the database, not the request, is the
+    // problem, and trying again shortly may work.
+    if matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    ) {
+        return StoreError::Unavailable(e.to_string());
+    }
     let sqlx::Error::Database(db) = &e else {
         return StoreError::Backend(e.to_string());
     };
+    // SQLite's SQLITE_BUSY (5) and SQLITE_LOCKED (6), after the busy timeout; PostgreSQL's
+    // lock-not-available (55P03) and admin/crash shutdown (57P01, 57P02, 57P03).
+    if let Some(code) = db.code()
+        && matches!(
+            code.as_ref(),
+            "5" | "6" | "55P03" | "57P01" | "57P02" | "57P03"
+        )
+    {
+        return StoreError::Unavailable(e.to_string());
+    }
     if !(db.is_unique_violation() || db.is_foreign_key_violation()) {
         return StoreError::Backend(e.to_string());
     }

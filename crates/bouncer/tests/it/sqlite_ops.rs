@@ -262,3 +262,61 @@ async fn emails_of_an_older_database_are_renormalized_at_start() {
     );
     assert!(ok && out.trim() == "nfkc-lower", "{out}");
 }
+
+/// A database another process keeps locked past the busy timeout: a write is 503 `unavailable`
+/// with `Retry-After` (never a 500), reads go on, and writes work again once the lock is gone,
+/// without a restart.
+#[tokio::test]
+async fn a_locked_database_is_503_and_recovers() {
+    let Some(bin) = sqlite3() else {
+        return;
+    };
+    let app = crate::support::TestApp::spawn().await;
+    let db = app.dir.path().join("bouncer.db");
+    let mut holder = std::process::Command::new(&bin)
+        .arg(&db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let stdin = holder.stdin.as_mut().unwrap();
+        writeln!(stdin, "BEGIN IMMEDIATE;").unwrap();
+        stdin.flush().unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let register = |name: &str| {
+        app.client
+            .post(app.at("/auth/register"))
+            .json(&serde_json::json!({"username": name, "email": format!("{name}@example.com"), "password": "Pw-locked-db-123456"}))
+            .send()
+    };
+    let r = register("locked1").await.unwrap();
+    assert_eq!(r.status(), 503, "{:?}", r.text().await);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "unavailable");
+    assert_eq!(
+        app.client
+            .get(app.at("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    {
+        use std::io::Write as _;
+        let stdin = holder.stdin.as_mut().unwrap();
+        writeln!(stdin, "ROLLBACK;").unwrap();
+    }
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+    assert_eq!(
+        register("locked2").await.unwrap().status(),
+        201,
+        "writes work again"
+    );
+    app.stop().await;
+}

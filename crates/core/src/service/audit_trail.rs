@@ -21,6 +21,7 @@ pub fn login_failure(e: &Error) -> &'static str {
         Error::InvalidCredentials(AuthFailure::Disabled) => "user_disabled",
         Error::InvalidCredentials(_) => "invalid_credentials",
         Error::Busy => "busy",
+        Error::Unavailable(_) => "unavailable",
         Error::Validation { .. } => "invalid_request",
         _ => "error",
     }

@@ -59,7 +59,7 @@ impl From<Error> for OAuthError {
     fn from(e: Error) -> Self {
         match e {
             Error::InvalidCredentials(_) => OAuthError::InvalidGrant,
-            Error::Busy => OAuthError::Busy,
+            Error::Busy | Error::Unavailable(_) => OAuthError::Busy,
             Error::Validation { field, message } => {
                 OAuthError::InvalidRequest(format!("{field}: {message}"))
             }
