@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::audit::{FAILED_LOGINS, WRONG, all, of_request, on_both, page, password};
+use crate::durability::{BinServer, server_env};
 use crate::support::{Db, TestApp, basic};
 use crate::users::call;
 
@@ -12,54 +13,31 @@ use crate::users::call;
 #[tokio::test]
 async fn json_log_writes_each_event_as_a_json_line() {
     let dir = tempfile::tempdir().unwrap();
-    let port = crate::support::free_port();
-    let log = dir.path().join("stderr.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bouncer"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("BOUNCER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("BOUNCER_ADMIN_PASSWORD", crate::support::ADMIN_PASSWORD)
-        .env("BOUNCER_AUDIT__JSON_LOG", "true")
-        .env("BOUNCER_LOG__FORMAT", "json")
-        .env("BOUNCER_LOG__LEVEL", "warn")
-        .env("BOUNCER_PASSWORDS__ARGON2_MEMORY_KIB", "1024")
-        .env_remove("RUST_LOG")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..100 {
-        if client.get(format!("{url}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let db = format!("sqlite://{}/b.db", dir.path().display());
+    let mut env = server_env(&db);
+    for (k, v) in [
+        ("BOUNCER_AUDIT__JSON_LOG", "true"),
+        ("BOUNCER_LOG__FORMAT", "json"),
+        ("BOUNCER_LOG__LEVEL", "warn"),
+    ] {
+        env.push((k.to_owned(), v.to_owned()));
     }
-    assert!(
-        up,
-        "server did not start: {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
+    let server = BinServer::start(dir.path(), &env, "json-log").await;
+    let client = reqwest::Client::new();
     let form = [
         ("grant_type", "password"),
         ("username", "json-ghost"),
         ("password", "Wrong-secret-77"),
     ];
     let r = client
-        .post(format!("{url}/oauth2/token"))
+        .post(server.at("/oauth2/token"))
         .form(&form)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
     // SIGTERM: a graceful stop.
-    let _ = std::process::Command::new("kill")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = server.stop();
     assert!(!text.contains("Wrong-secret-77"), "a password in the log");
     let line = text
         .lines()

@@ -102,6 +102,18 @@ impl BinServer {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// SIGTERM, then the exit (which must be 0); returns what the server wrote to stderr.
+    pub(crate) fn stop(mut self) -> String {
+        self.sigterm();
+        let status = self.wait_exit(Duration::from_secs(30));
+        assert!(
+            status.success(),
+            "bouncer serve exited with {status}; stderr:\n{}",
+            self.stderr()
+        );
+        self.stderr()
+    }
+
     /// SIGKILL: no chance to flush or clean up anything.
     pub(crate) fn kill9(mut self) {
         self.child.kill().expect("SIGKILL");

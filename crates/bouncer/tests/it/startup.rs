@@ -5,38 +5,12 @@
 #[tokio::test]
 async fn a_redirected_log_has_no_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let port = crate::support::free_port();
-    let log = dir.path().join("stderr.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bouncer"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("BOUNCER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("BOUNCER_ADMIN_PASSWORD", crate::support::ADMIN_PASSWORD)
-        .env("BOUNCER_PASSWORDS__ARGON2_MEMORY_KIB", "1024")
-        .env("RUST_LOG", "info")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok()
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let _ = std::process::Command::new("kill")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(up, "server did not start: {text}");
+    let db = format!("sqlite://{}/b.db", dir.path().display());
+    let mut env = crate::durability::server_env(&db);
+    env.push(("RUST_LOG".to_owned(), "info".to_owned()));
+    // stderr goes to a file: not a terminal.
+    let server = crate::durability::BinServer::start(dir.path(), &env, "colour").await;
+    let text = server.stop();
     assert!(text.contains("listening"), "{text}");
     assert!(
         !text.contains('\u{1b}'),
