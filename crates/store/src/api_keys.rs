@@ -63,10 +63,7 @@ async fn insert_in(
 pub(crate) async fn insert(store: &SqlStore, k: &ApiKey) -> StoreResult<()> {
     let mut tx = store.begin_write().await.map_err(backend_err)?;
     insert_in(&mut tx, k).await.map_err(backend_err)?;
-    crate::audit::pending(store, &mut tx)
-        .await
-        .map_err(backend_err)?;
-    tx.commit().await.map_err(backend_err)
+    crate::audit::commit(store, tx).await.map_err(backend_err)
 }
 
 async fn one(store: &SqlStore, column: &str, value: String) -> StoreResult<Option<ApiKey>> {
@@ -117,10 +114,7 @@ pub(crate) async fn delete(store: &SqlStore, id: Uuid) -> StoreResult<bool> {
         tx.rollback().await.map_err(backend_err)?;
         return Ok(false);
     }
-    crate::audit::pending(store, &mut tx)
-        .await
-        .map_err(backend_err)?;
-    tx.commit().await.map_err(backend_err)?;
+    crate::audit::commit(store, tx).await.map_err(backend_err)?;
     Ok(true)
 }
 
@@ -150,10 +144,7 @@ pub(crate) async fn roll(
             .map_err(backend_err)?;
     }
     insert_in(&mut tx, new).await.map_err(backend_err)?;
-    crate::audit::pending(store, &mut tx)
-        .await
-        .map_err(backend_err)?;
-    tx.commit().await.map_err(backend_err)
+    crate::audit::commit(store, tx).await.map_err(backend_err)
 }
 
 pub(crate) async fn touch(store: &SqlStore, uses: &[(Uuid, i64)]) -> StoreResult<()> {

@@ -1,5 +1,5 @@
 //! The audit trail. Administrative changes write their event inside their own transaction
-//! ([`pending`], through a store made by `Store::audited`), so a change and its record commit
+//! ([`commit`], through a store made by `Store::audited`), so a change and its record commit
 //! together or not at all; request-path events (logins, tokens, denials) arrive in batches
 //! ([`insert_batch`]). Pages are read newest first by id (UUIDv7: time order), keyset-paginated.
 
@@ -29,17 +29,23 @@ async fn insert_one(tx: &mut Transaction<'static, Any>, e: &AuditEvent) -> Resul
         .map(drop)
 }
 
-/// Writes the event this store was made to carry (if any) inside `tx`: called by every
-/// administrative write just before it commits. Idempotent (the id is the key), so a write that
-/// is retried records its event once.
-pub(crate) async fn pending(
-    store: &SqlStore,
-    tx: &mut Transaction<'static, Any>,
-) -> Result<(), sqlx::Error> {
+/// Writes the event this store was made to carry (if any) inside `tx`, just before [`commit`].
+/// Idempotent (the id is the key), so a write that is retried records its event once.
+async fn pending(store: &SqlStore, tx: &mut Transaction<'static, Any>) -> Result<(), sqlx::Error> {
     match store.audit.as_deref() {
         Some(e) => insert_one(tx, e).await,
         None => Ok(()),
     }
+}
+
+/// Commits an administrative write with the event its store view carries: the one way such a
+/// write ends, so none can forget its record.
+pub(crate) async fn commit(
+    store: &SqlStore,
+    mut tx: Transaction<'static, Any>,
+) -> Result<(), sqlx::Error> {
+    pending(store, &mut tx).await?;
+    tx.commit().await
 }
 
 pub(crate) async fn insert_batch(store: &SqlStore, events: &[AuditEvent]) -> StoreResult<()> {

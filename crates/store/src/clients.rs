@@ -25,10 +25,7 @@ pub(crate) async fn insert(store: &SqlStore, c: &Client) -> StoreResult<()> {
     .execute(&mut *tx)
     .await
     .map_err(backend_err)?;
-    crate::audit::pending(store, &mut tx)
-        .await
-        .map_err(backend_err)?;
-    tx.commit().await.map_err(backend_err)
+    crate::audit::commit(store, tx).await.map_err(backend_err)
 }
 
 pub(crate) async fn list(store: &SqlStore) -> StoreResult<Vec<Client>> {
@@ -80,10 +77,7 @@ pub(crate) async fn delete(store: &SqlStore, id: &str, now: i64) -> StoreResult<
     .execute(&mut *tx)
     .await
     .map_err(backend_err)?;
-    crate::audit::pending(store, &mut tx)
-        .await
-        .map_err(backend_err)?;
-    tx.commit().await.map_err(backend_err)?;
+    crate::audit::commit(store, tx).await.map_err(backend_err)?;
     Ok(true)
 }
 
@@ -103,9 +97,6 @@ pub(crate) async fn update(store: &SqlStore, c: &Client) -> StoreResult<bool> {
         tx.rollback().await.map_err(backend_err)?;
         return Ok(false);
     }
-    crate::audit::pending(store, &mut tx)
-        .await
-        .map_err(backend_err)?;
-    tx.commit().await.map_err(backend_err)?;
+    crate::audit::commit(store, tx).await.map_err(backend_err)?;
     Ok(true)
 }

@@ -84,10 +84,7 @@ pub(crate) async fn rotate(
         .execute(&mut *tx)
         .await
         .map_err(backend_err)?;
-    crate::audit::pending(store, &mut tx)
-        .await
-        .map_err(backend_err)?;
-    tx.commit().await.map_err(backend_err)
+    crate::audit::commit(store, tx).await.map_err(backend_err)
 }
 
 /// Replaces a key's stored private part (sealing it under a key-encryption key).

@@ -4,7 +4,7 @@
 use bouncer_core::model::{ChangeKind, PolicyRecord};
 use bouncer_core::store::StoreResult;
 
-use crate::{SqlStore, audit, backend_err, changes};
+use crate::{SqlStore, backend_err, changes};
 
 pub(crate) async fn list(store: &SqlStore) -> StoreResult<Vec<PolicyRecord>> {
     let rows: Vec<(String, String)> =
@@ -44,8 +44,7 @@ pub(crate) async fn put(store: &SqlStore, p: &PolicyRecord, now: i64) -> StoreRe
             .await
             .map_err(backend_err)?;
     }
-    audit::pending(store, &mut tx).await.map_err(backend_err)?;
-    tx.commit().await.map_err(backend_err)?;
+    crate::audit::commit(store, tx).await.map_err(backend_err)?;
     Ok(created)
 }
 
@@ -66,7 +65,6 @@ pub(crate) async fn delete(store: &SqlStore, name: &str) -> StoreResult<bool> {
         tx.rollback().await.map_err(backend_err)?;
         return Ok(false);
     }
-    audit::pending(store, &mut tx).await.map_err(backend_err)?;
-    tx.commit().await.map_err(backend_err)?;
+    crate::audit::commit(store, tx).await.map_err(backend_err)?;
     Ok(true)
 }

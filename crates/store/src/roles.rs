@@ -81,10 +81,7 @@ pub(crate) async fn put(store: &SqlStore, role: &Role) -> StoreResult<bool> {
             .await
             .map_err(backend_err)?;
     }
-    crate::audit::pending(store, &mut tx)
-        .await
-        .map_err(backend_err)?;
-    tx.commit().await.map_err(backend_err)?;
+    crate::audit::commit(store, tx).await.map_err(backend_err)?;
     Ok(created)
 }
 

@@ -130,10 +130,7 @@ pub(crate) async fn insert(store: &SqlStore, user: &User) -> StoreResult<()> {
     .await
     .map_err(backend_err)?;
     write_grants(&mut tx, user).await.map_err(backend_err)?;
-    crate::audit::pending(store, &mut tx)
-        .await
-        .map_err(backend_err)?;
-    tx.commit().await.map_err(backend_err)
+    crate::audit::commit(store, tx).await.map_err(backend_err)
 }
 
 pub(crate) async fn by_key(
@@ -216,10 +213,9 @@ impl AdminGuard {
             self.tx.rollback().await.map_err(backend_err)?;
             return Err(StoreError::LastAdmin);
         }
-        crate::audit::pending(&self.store, &mut self.tx)
+        crate::audit::commit(&self.store, self.tx)
             .await
-            .map_err(backend_err)?;
-        self.tx.commit().await.map_err(backend_err)
+            .map_err(backend_err)
     }
 }
 
