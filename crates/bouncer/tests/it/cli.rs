@@ -64,7 +64,7 @@ impl Out {
 /// A tempdir holding a SQLite database, and the binary pointed at it.
 pub(crate) struct Cli {
     dir: tempfile::TempDir,
-    url: String,
+    pub(crate) url: String,
     runs: std::cell::Cell<u32>,
 }
 
@@ -89,7 +89,7 @@ impl Cli {
 
     /// Runs `bouncer ARGS` with the database URL and cheap Argon2 in the environment (plus `env`),
     /// stdout and stderr to files (no pipe to fill up), bounded at 60 s.
-    fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Out {
+    pub(crate) fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Out {
         let n = self.runs.get();
         self.runs.set(n + 1);
         let out_path = self.dir.path().join(format!("run{n}.stdout"));
@@ -137,7 +137,7 @@ impl Cli {
         out
     }
 
-    fn write(&self, name: &str, text: &str) -> String {
+    pub(crate) fn write(&self, name: &str, text: &str) -> String {
         let path = self.dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         path.display().to_string()

@@ -1,85 +1,27 @@
 //! `bouncer policy`, `bouncer authz explain` and `bouncer apply`, run as the real binary against a
 //! SQLite file in a tempdir, and what a running server on the same database makes of an apply.
 
-use std::cell::Cell;
-use std::fs::File;
-use std::io::Write;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::cli::{FAST_ARGON2, Out, bouncer_command};
+use crate::cli::{Cli, Out};
 use crate::support::{Db, TestApp};
 
-/// A tempdir with a SQLite database, and the binary pointed at it.
-struct Ops {
-    dir: tempfile::TempDir,
-    url: String,
-    runs: Cell<u32>,
+/// The CLI harness (a tempdir with a SQLite database, the binary pointed at it), with the
+/// policy and apply commands these tests use.
+struct Ops(Cli);
+
+impl std::ops::Deref for Ops {
+    type Target = Cli;
+    fn deref(&self) -> &Cli {
+        &self.0
+    }
 }
 
 impl Ops {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}/ops.db", dir.path().display());
-        Ops {
-            dir,
-            url,
-            runs: Cell::new(0),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Out {
-        self.run_with(args, None, &[])
-    }
-
-    /// `bouncer ARGS` on this database (plus `env`), output to files, bounded at 60 s.
-    fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Out {
-        let n = self.runs.get();
-        self.runs.set(n + 1);
-        let out_path = self.dir.path().join(format!("run{n}.stdout"));
-        let err_path = self.dir.path().join(format!("run{n}.stderr"));
-        let mut child = bouncer_command(self.dir.path())
-            .args(args)
-            .env("BOUNCER_DATABASE_URL", &self.url)
-            .envs(FAST_ARGON2)
-            .envs(env.iter().copied())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(File::create(&out_path).unwrap())
-            .stderr(File::create(&err_path).unwrap())
-            .spawn()
-            .expect("spawn bouncer");
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(text.as_bytes()).unwrap();
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("`bouncer {}` still running after 60 s", args.join(" "));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let out = Out {
-            status,
-            stdout: std::fs::read_to_string(&out_path).unwrap(),
-            stderr: std::fs::read_to_string(&err_path).unwrap(),
-        };
-        assert!(
-            !out.stderr.to_lowercase().contains("panicked"),
-            "`bouncer {}` panicked: {out:#?}",
-            args.join(" ")
-        );
-        out
+        Ops(Cli::new())
     }
 
     /// `bouncer policy set NAME -` with `doc` on stdin.
@@ -90,12 +32,6 @@ impl Ops {
     /// What `bouncer KIND list` prints.
     fn list(&self, kind: &str) -> String {
         self.run(&[kind, "list"]).ok().stdout
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path.display().to_string()
     }
 
     fn add_user(&self, name: &str) {
