@@ -245,3 +245,65 @@ async fn a_declared_oversize_body_is_413_at_once() {
     assert!(text.contains("payload_too_large"), "{text}");
     app.stop().await;
 }
+
+/// What the spec says is valid, the server takes: a whole number of seconds written `30.0`; a
+/// repeated parameter the OAuth endpoints do not know (RFC 6749 §3.1: ignored). What it says is
+/// not: a fraction of a second, a repeated known parameter.
+#[tokio::test]
+async fn spec_valid_forms_are_taken_and_the_rest_refused() {
+    let app = crate::support::TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let key: Value = app
+        .client
+        .post(app.at("/users/me/api-keys"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "k"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let roll = |body: Value| {
+        app.client
+            .post(app.at(&format!(
+                "/users/me/api-keys/{}/roll",
+                key["id"].as_str().unwrap()
+            )))
+            .bearer_auth(admin.clone())
+            .json(&body)
+            .send()
+    };
+    let r = roll(json!({"overlap_s": 1.5})).await.unwrap();
+    assert_eq!(r.status(), 422, "a fraction of a second");
+    let r = roll(json!({"overlap_s": -1})).await.unwrap();
+    assert_eq!(r.status(), 422, "negative");
+    let r = roll(json!({"overlap_s": 30.0})).await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "30.0 is a whole number: {:?}",
+        r.text().await
+    );
+    let token = |extra: &str| {
+        let body = format!(
+            "grant_type=password&username=admin&password={}{extra}",
+            crate::support::ADMIN_PASSWORD
+        );
+        app.client
+            .post(app.at("/oauth2/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        token("&foo=1&foo=2").await.unwrap().status(),
+        200,
+        "unknown, repeated: ignored"
+    );
+    let r = token("&scope=*&scope=*").await.unwrap();
+    assert_eq!(r.status(), 400, "a known parameter repeated");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    app.stop().await;
+}
