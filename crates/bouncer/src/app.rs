@@ -41,7 +41,7 @@ pub enum AppError {
 
 /// Opens and migrates the configured database.
 pub async fn open_store(config: &Config) -> Result<SqlStore, AppError> {
-    let store = SqlStore::connect(&config.database.url).await?;
+    let store = SqlStore::connect_with(&config.database.url, config.pool_settings()).await?;
     store.migrate().await?;
     Ok(store)
 }

@@ -256,7 +256,9 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
                     db.display()
                 )));
             }
-            let store = bouncer_store::SqlStore::connect(&config.database.url).await?;
+            let store =
+                bouncer_store::SqlStore::connect_with(&config.database.url, config.pool_settings())
+                    .await?;
             store.backup(&file).await?;
             store.close().await;
             println!("backup written to {}", file.display());

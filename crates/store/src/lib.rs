@@ -163,6 +163,22 @@ pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
     StoreError::Conflict { field }
 }
 
+/// The connection pool's size and how long a request waits for a connection (`[database]`).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub size: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            size: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct SqlStore {
     pool: AnyPool,
@@ -260,6 +276,12 @@ impl SqlStore {
     /// Connects to `url` (`sqlite://path` or `postgres://...`); a SQLite file is created if missing,
     /// readable by its owner only.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with(url, PoolSettings::default()).await
+    }
+
+    /// [`SqlStore::connect`] with the pool's size and acquire timeout (`[database]`). The acquire
+    /// timeout is also SQLite's busy timeout: a lock wait past it is `Unavailable` (503).
+    pub async fn connect_with(url: &str, pool_settings: PoolSettings) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url).ok_or_else(|| {
             StoreError::Backend("database.url must start with sqlite:// or postgres://".into())
@@ -280,18 +302,16 @@ impl SqlStore {
         };
         let options = AnyConnectOptions::from_str(&url).map_err(backend_err)?;
         let mut pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 8,
-                Backend::Postgres => 16,
-            })
-            .acquire_timeout(Duration::from_secs(5));
+            .max_connections(pool_settings.size.max(1))
+            .acquire_timeout(pool_settings.acquire_timeout);
         if backend == Backend::Sqlite {
-            pool = pool.after_connect(|conn, _| {
+            let busy_ms = pool_settings.acquire_timeout.as_millis();
+            pool = pool.after_connect(move |conn, _| {
                 Box::pin(async move {
-                    conn.execute(
-                        "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; \
-                         PRAGMA foreign_keys = ON;",
-                    )
+                    conn.execute(sqlx::AssertSqlSafe(format!(
+                        "PRAGMA busy_timeout = {busy_ms}; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON;"
+                    )))
                     .await?;
                     // Switching to WAL takes an exclusive lock that the busy timeout cannot wait
                     // for: with another process writing, it fails at once ("database is locked").

@@ -15,11 +15,16 @@ impl Default for Config {
                 max_connections: 1024,
                 max_connections_per_ip: 256,
                 max_header_bytes: 16384,
+                body_read_timeout_s: 30,
                 shutdown_grace_s: 30,
                 trusted_proxies: Vec::new(),
+                tls_cert_file: String::new(),
+                tls_key_file: String::new(),
             },
             database: DatabaseConfig {
                 url: DEFAULT_DATABASE_URL.into(),
+                pool_size: 16,
+                acquire_timeout_s: 5,
             },
             log: LogConfig {
                 format: "pretty".into(),
@@ -86,6 +91,16 @@ impl Default for Config {
             keys: KeysConfig {
                 publish_delay_s: core.keys.publish_delay.as_secs(),
                 encryption_key_file: String::new(),
+            },
+            throttle: ThrottleConfig {
+                per_user_address: 10,
+                per_address: 100,
+                window_s: 900,
+                registrations_per_address_per_hour: 20,
+            },
+            metrics: MetricsConfig {
+                enabled: false,
+                listen: String::new(),
             },
             admin: AdminConfig {
                 username: "admin".into(),

@@ -31,7 +31,29 @@ pub struct Config {
     pub forward_auth: ForwardAuthConfig,
     pub cors: CorsConfig,
     pub audit: AuditConfig,
+    pub throttle: ThrottleConfig,
+    pub metrics: MetricsConfig,
     pub admin: AdminConfig,
+}
+
+/// `[throttle]`: failures of password and secret checks, and registrations, per client address.
+/// A limit of 0 switches that limit off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleConfig {
+    pub per_user_address: u32,
+    pub per_address: u32,
+    pub window_s: u64,
+    pub registrations_per_address_per_hour: u32,
+}
+
+/// `[metrics]`: Prometheus text at `/metrics`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Set: `/metrics` is served on this address only; empty: on the API's, needing `metrics:read`.
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,14 +124,22 @@ pub struct ServerConfig {
     pub max_connections_per_ip: usize,
     /// Larger request heads (request line and headers) get 431.
     pub max_header_bytes: usize,
+    /// Time allowed to send the whole request body once the headers are in.
+    pub body_read_timeout_s: u64,
     pub shutdown_grace_s: u64,
     pub trusted_proxies: Vec<String>,
+    /// Both set: HTTPS (rustls), the pair re-read on SIGHUP, HSTS sent.
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub url: String,
+    pub pool_size: u32,
+    /// A pool or SQLite lock wait past it: 503 + Retry-After.
+    pub acquire_timeout_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -194,6 +224,9 @@ const STRING_KEYS: &[&str] = &[
     "auth.api_key_cookie",
     "auth.api_key_query_param",
     "sessions.secure_cookie",
+    "server.tls_cert_file",
+    "server.tls_key_file",
+    "metrics.listen",
 ];
 
 /// Keys whose values never appear in an error message (a database URL may hold a password).
@@ -503,6 +536,7 @@ impl Config {
             ));
         }
         self.encryption_key()?;
+        self.validate_limits()?;
         if self.tokens.leeway_s > 300 {
             return Err(bad("tokens.leeway_s", self.tokens.leeway_s, "0 to 300"));
         }

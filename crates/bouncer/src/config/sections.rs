@@ -236,3 +236,72 @@ fn parse_key(text: &str) -> Option<[u8; 32]> {
     };
     bytes.try_into().ok()
 }
+
+impl Config {
+    /// `[database]`'s pool settings for the store.
+    pub fn pool_settings(&self) -> bouncer_store::PoolSettings {
+        bouncer_store::PoolSettings {
+            size: self.database.pool_size,
+            acquire_timeout: Duration::from_secs(self.database.acquire_timeout_s),
+        }
+    }
+
+    /// `[throttle]`, `[database]` pool, `[metrics]`, TLS and the body read timeout.
+    pub(super) fn validate_limits(&self) -> Result<(), ConfigError> {
+        let t = &self.throttle;
+        if !(1..=86_400).contains(&t.window_s) {
+            return Err(bad("throttle.window_s", t.window_s, "1 to 86400"));
+        }
+        if t.per_user_address > 0 && t.per_address > 0 && t.per_address < t.per_user_address {
+            return Err(bad(
+                "throttle.per_address",
+                t.per_address,
+                "at least throttle.per_user_address (or 0: off)",
+            ));
+        }
+        let d = &self.database;
+        if !(1..=1000).contains(&d.pool_size) {
+            return Err(bad("database.pool_size", d.pool_size, "1 to 1000"));
+        }
+        if !(1..=600).contains(&d.acquire_timeout_s) {
+            return Err(bad(
+                "database.acquire_timeout_s",
+                d.acquire_timeout_s,
+                "1 to 600",
+            ));
+        }
+        if !(1..=3600).contains(&self.server.body_read_timeout_s) {
+            return Err(bad(
+                "server.body_read_timeout_s",
+                self.server.body_read_timeout_s,
+                "1 to 3600",
+            ));
+        }
+        let s = &self.server;
+        if s.tls_cert_file.is_empty() != s.tls_key_file.is_empty() {
+            let (key, value) = if s.tls_cert_file.is_empty() {
+                ("server.tls_cert_file", "")
+            } else {
+                ("server.tls_key_file", "")
+            };
+            return Err(bad(
+                key,
+                value,
+                "set together with the other of server.tls_cert_file / tls_key_file",
+            ));
+        }
+        if !self.metrics.listen.is_empty() {
+            self.metrics
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .map_err(|_| {
+                    bad(
+                        "metrics.listen",
+                        &self.metrics.listen,
+                        "empty, or an address like 127.0.0.1:9090",
+                    )
+                })?;
+        }
+        Ok(())
+    }
+}
