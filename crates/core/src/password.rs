@@ -5,6 +5,7 @@
 //! while jobs are queued and frees it when the queue runs dry.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -125,6 +126,8 @@ pub struct PasswordHasher {
     params: Params,
     jobs: SyncSender<Job>,
     workers: usize,
+    /// Jobs waiting in the queue (not yet taken by a worker), for the metrics.
+    queued: Arc<AtomicUsize>,
     /// A real hash of a random password, verified against when the user does not exist so the
     /// answer takes as long as a wrong password.
     dummy: String,
@@ -151,6 +154,7 @@ impl PasswordHasher {
             params,
             jobs,
             workers: s.workers.max(1),
+            queued: Arc::default(),
             dummy,
         })
     }
@@ -158,6 +162,11 @@ impl PasswordHasher {
     /// Threads hashing at once.
     pub fn workers(&self) -> usize {
         self.workers
+    }
+
+    /// Jobs waiting for a worker now (the queue holds at most `passwords.queue`).
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Runs `f` on the pool, or fails fast with `Busy` when the queue is full. For CPU-heavy work
@@ -168,12 +177,19 @@ impl PasswordHasher {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let queued = self.queued.clone();
         let job: Job = Box::new(move || {
+            queued.fetch_sub(1, Ordering::Relaxed);
             let _ = tx.send(f());
         });
-        self.jobs.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => Error::Busy,
-            TrySendError::Disconnected(_) => Error::internal("password pool stopped"),
+        // Counted before it can be taken, so a worker's decrement never comes first.
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.jobs.try_send(job).map_err(|e| {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                TrySendError::Full(_) => Error::Busy,
+                TrySendError::Disconnected(_) => Error::internal("password pool stopped"),
+            }
         })?;
         rx.await
             .map_err(|_| Error::internal("password job dropped"))
@@ -332,6 +348,7 @@ mod tests {
             })
         };
         started.await.unwrap();
+        assert_eq!(h.queued(), 0, "a job taken by a worker is not queued");
         // The worker is busy; fill the one queue slot.
         let (filler_ran, filler_done) = std::sync::mpsc::channel::<()>();
         assert!(
@@ -340,6 +357,7 @@ mod tests {
                 .is_ok()
         );
         assert!(matches!(h.hash("password1").await, Err(Error::Busy)));
+        assert_eq!(h.queued(), 0, "a refused job is not counted");
         release.send(()).unwrap();
         blocker.await.unwrap().unwrap();
         filler_done.recv().unwrap();

@@ -14,9 +14,11 @@ mod clients;
 mod items;
 mod keys;
 pub mod listen;
+pub use stats::PoolStats;
 mod policies;
 mod roles;
 mod sessions;
+mod stats;
 mod tokens;
 mod users;
 

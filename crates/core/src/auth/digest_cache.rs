@@ -13,8 +13,22 @@ use moka::sync::Cache;
 use uuid::Uuid;
 
 use crate::error::{AuthFailure, Error, Result};
+use crate::telemetry::{CacheKind, cache_lookup};
 
-pub(crate) struct DigestCache<T: Send + Sync + 'static> {
+/// What a digest cache holds, named for its hit and miss counters.
+pub(crate) trait Counted: Send + Sync + 'static {
+    const KIND: CacheKind;
+}
+
+impl Counted for super::VerifiedKey {
+    const KIND: CacheKind = CacheKind::ApiKey;
+}
+
+impl Counted for crate::model::Session {
+    const KIND: CacheKind = CacheKind::Session;
+}
+
+pub(crate) struct DigestCache<T: Counted> {
     found: Cache<String, Arc<T>>,
     unknown: Cache<String, ()>,
     /// The digest each cached record was found under, by the record's id.
@@ -24,7 +38,7 @@ pub(crate) struct DigestCache<T: Send + Sync + 'static> {
     generation: AtomicU64,
 }
 
-impl<T: Send + Sync + 'static> DigestCache<T> {
+impl<T: Counted> DigestCache<T> {
     /// `id_of` names a record's id, as the change feed reports it.
     pub(crate) fn new(max_age: Duration, id_of: fn(&T) -> Uuid) -> Self {
         DigestCache {
@@ -52,10 +66,13 @@ impl<T: Send + Sync + 'static> DigestCache<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<T>>>,
     {
-        if let Some(v) = self.found.get(&digest) {
+        let found = self.found.get(&digest);
+        let unknown = found.is_none() && self.unknown.contains_key(&digest);
+        cache_lookup(T::KIND, found.is_some() || unknown);
+        if let Some(v) = found {
             return Ok(v);
         }
-        if self.unknown.contains_key(&digest) {
+        if unknown {
             return Err(Error::InvalidCredentials(AuthFailure::UnknownKey));
         }
         let generation = self.generation.load(Ordering::SeqCst);
@@ -100,6 +117,10 @@ mod tests {
 
     struct Rec {
         id: Uuid,
+    }
+
+    impl Counted for Rec {
+        const KIND: CacheKind = CacheKind::ApiKey;
     }
 
     /// Looks `digest` up, counting the loads that reach the "store".

@@ -63,6 +63,12 @@ impl Authenticator {
         r.families.retain(|_, until| *until > now);
     }
 
+    /// The change feed position this process has applied: the store's `revision` when it has
+    /// caught up.
+    pub fn applied_revision(&self) -> i64 {
+        self.last_seq.load(Ordering::SeqCst)
+    }
+
     /// Applies what the change feed says other processes (and this one) changed since the last
     /// call: drops exactly the users, API keys and sessions that changed, reloads roles when a role changed, records
     /// revocations. A gap in the feed (entries pruned before this process read them) or a kind

@@ -34,6 +34,7 @@ use crate::principal::{ClientState, CredentialId, CredentialKind, Principal, Sub
 use crate::service::SWAGGER_CLIENT;
 use crate::settings::AuthSettings;
 use crate::store::Store;
+use crate::telemetry::{CacheKind, counted};
 use crate::token::TokenService;
 use crate::validate;
 
@@ -368,7 +369,7 @@ impl Authenticator {
 
     /// The user's current state, from the cache or the store.
     pub async fn user_state(&self, id: Uuid) -> Result<Option<Arc<UserState>>> {
-        if let Some(s) = self.users.get(&id) {
+        if let Some(s) = counted(CacheKind::UserState, self.users.get(&id)) {
             return Ok(Some(s));
         }
         let generation = self.generation.load(Ordering::SeqCst);
@@ -431,7 +432,7 @@ impl Authenticator {
     ) -> Result<(Principal, Arc<TokenInfo>)> {
         let now_s = self.clock.now_s();
         let leeway = i64::try_from(self.tokens.settings().leeway.as_secs()).unwrap_or(0);
-        let verified = match self.verified_tokens.get(token) {
+        let verified = match counted(CacheKind::Token, self.verified_tokens.get(token)) {
             Some(v) => {
                 if v.exp <= now_s - leeway {
                     self.verified_tokens.invalidate(token);
@@ -577,7 +578,7 @@ impl Authenticator {
         ctx: &RequestContext,
     ) -> Result<Principal> {
         let key = self.basic_key(username, password);
-        if let Some((id, pw_at)) = self.basic.get(&key) {
+        if let Some((id, pw_at)) = counted(CacheKind::Basic, self.basic.get(&key)) {
             match self.user_state(id).await? {
                 Some(state) if state.user.password_changed_at == pw_at => {
                     Self::usable(&state).map_err(Error::InvalidCredentials)?;

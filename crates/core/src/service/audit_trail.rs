@@ -68,7 +68,7 @@ impl Bouncer {
     }
 
     /// A password login's outcome (`login`, success or failure with its reason; a failure names
-    /// the username that was tried).
+    /// the username that was tried), also counted in `bouncer_logins_total`.
     pub fn note_login<T>(
         &self,
         ctx: &RequestContext,
@@ -76,6 +76,7 @@ impl Bouncer {
         via: &str,
         result: &Result<T>,
     ) {
+        crate::telemetry::login(via, result.as_ref().err().map(login_failure));
         match result {
             Ok(_) => self.note(
                 Some(ctx),

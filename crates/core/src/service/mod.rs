@@ -16,6 +16,7 @@ mod sessions;
 mod users;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 pub use api_keys::NewApiKey;
 pub use audit_trail::{AUDIT_PAGE, login_failure};
@@ -54,6 +55,9 @@ pub struct Bouncer {
     /// Policy reloads run one at a time, each reading after it starts: an older read can never
     /// replace a newer set.
     policy_reload: tokio::sync::Mutex<()>,
+    /// When the change feed was last applied without an error (ms, by the clock; start-up counts:
+    /// the caches were loaded then).
+    feed_applied_at: AtomicI64,
 }
 
 impl Bouncer {
@@ -143,6 +147,7 @@ impl Bouncer {
             settings,
             refresh_key,
             policy_reload: tokio::sync::Mutex::new(()),
+            feed_applied_at: AtomicI64::new(now),
         })
     }
 
@@ -151,13 +156,18 @@ impl Bouncer {
     pub async fn apply_changes(&self) -> Result<usize> {
         let applied = self.auth.apply_changes().await;
         // Even when reading the feed failed partway: what it did see is owed.
-        if self
-            .auth
-            .policies_stale
-            .load(std::sync::atomic::Ordering::SeqCst)
-        {
+        if self.auth.policies_stale.load(Ordering::SeqCst) {
             self.reload_policies().await?;
         }
+        if applied.is_ok() {
+            self.feed_applied_at
+                .store(self.clock.now_ms(), Ordering::Relaxed);
+        }
         applied
+    }
+
+    /// When the change feed was last applied without an error (ms, by the clock).
+    pub fn feed_applied_at(&self) -> crate::clock::Millis {
+        self.feed_applied_at.load(Ordering::Relaxed)
     }
 }
