@@ -134,12 +134,14 @@ impl Server {
             config,
             addr,
         } = self;
+        let metrics = crate::metrics::start(&config, &bouncer, &store).await?;
         let opts = HttpOptions {
             body_limit: config.server.body_limit_bytes,
             request_timeout: Duration::from_secs(config.server.request_timeout_s),
             trusted_proxies: config.trusted_proxies()?,
             secure_cookie: config.secure_cookie()?,
             cors: config.cors()?,
+            metrics: metrics.http_options(),
         };
         let app = bouncer_http::router(bouncer.clone(), opts);
         let wake = Arc::new(tokio::sync::Notify::new());

@@ -239,7 +239,10 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), AppError> {
         }
         Command::Openapi => {
             // No database needed: the document depends only on the configuration.
-            let opts = bouncer_http::spec::SpecOptions::from_settings(&config.settings().auth);
+            let opts = bouncer_http::spec::SpecOptions {
+                metrics: crate::metrics::on_api(&config),
+                ..bouncer_http::spec::SpecOptions::from_settings(&config.settings().auth)
+            };
             let spec = bouncer_http::openapi(&opts);
             println!(
                 "{}",

@@ -313,6 +313,7 @@ permission!(ClientsWrite, registry::CLIENTS_WRITE);
 permission!(PoliciesRead, registry::POLICIES_READ);
 permission!(PoliciesWrite, registry::POLICIES_WRITE);
 permission!(AuditRead, registry::AUDIT_READ);
+permission!(MetricsRead, registry::METRICS_READ);
 
 /// Role `admin`.
 pub struct Admin;

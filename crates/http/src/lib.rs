@@ -5,6 +5,7 @@
 pub mod context;
 pub mod error;
 pub mod extract;
+pub mod observe;
 pub mod routes;
 pub mod spec;
 pub mod views;
@@ -26,6 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
+pub use crate::observe::{MetricsOptions, Scrape};
 
 /// When the session cookie gets `Secure` (`sessions.secure_cookie`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub enum SecureCookie {
 pub struct AppState {
     pub bouncer: Arc<Bouncer>,
     pub secure_cookie: SecureCookie,
+    /// `GET /metrics` on the API, when served here.
+    pub metrics: Option<Scrape>,
 }
 
 impl FromRef<AppState> for Arc<Bouncer> {
@@ -60,6 +64,8 @@ pub struct HttpOptions {
     pub secure_cookie: SecureCookie,
     /// Cross-origin access; `None`: none at all.
     pub cors: Option<CorsOptions>,
+    /// Request metrics and `GET /metrics` (off by default).
+    pub metrics: MetricsOptions,
 }
 
 /// `[cors]`, validated: exact origins (or `*` without credentials), methods, headers.
@@ -104,6 +110,7 @@ impl Default for HttpOptions {
             trusted_proxies: Vec::new(),
             secure_cookie: SecureCookie::Auto,
             cors: None,
+            metrics: MetricsOptions::default(),
         }
     }
 }
@@ -115,9 +122,10 @@ impl Default for HttpOptions {
 )]
 struct ApiDoc;
 
-fn api() -> OpenApiRouter<AppState> {
+/// Every route; `GET /metrics` only when it is served on the API (`metrics`).
+fn api(metrics: bool) -> OpenApiRouter<AppState> {
     use routes::*;
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(wellknown::jwks))
@@ -149,21 +157,30 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(items::get, items::put, items::delete))
         .routes(routes!(demo::protected))
         .routes(routes!(demo::admin_only))
-        .routes(routes!(demo::user_only))
+        .routes(routes!(demo::user_only));
+    if metrics {
+        api.routes(routes!(metrics::scrape))
+    } else {
+        api
+    }
 }
 
 /// The OpenAPI document for every route, as served at `/openapi.json` for these options.
 pub fn openapi(opts: &spec::SpecOptions) -> serde_json::Value {
-    let generated = serde_json::to_value(api().into_openapi()).unwrap_or_default();
+    let generated = serde_json::to_value(api(opts.metrics).into_openapi()).unwrap_or_default();
     spec::finish(generated, opts)
 }
 
 /// The whole application as one router, with its layers.
 pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
-    let (router, generated) = api().split_for_parts();
+    let spec_options = spec::SpecOptions {
+        metrics: opts.metrics.scrape.is_some(),
+        ..spec::SpecOptions::from_settings(&bouncer.settings.auth)
+    };
+    let (router, generated) = api(spec_options.metrics).split_for_parts();
     let spec = spec::finish(
         serde_json::to_value(generated).unwrap_or_default(),
-        &spec::SpecOptions::from_settings(&bouncer.settings.auth),
+        &spec_options,
     );
     // `/docs`: Swagger UI from the binary (vendored assets), its Authorize button completing the
     // password flow with the built-in public client `swagger`; it serves `/openapi.json` too.
@@ -183,6 +200,7 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
         .with_state(AppState {
             bouncer: bouncer.clone(),
             secure_cookie: opts.secure_cookie,
+            metrics: opts.metrics.scrape.clone(),
         });
     let context = context::ContextState {
         bouncer,
@@ -196,12 +214,19 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
         .layer(tower::util::option_layer(opts.cors.as_ref().map(CorsOptions::layer)))
         .layer(axum::middleware::map_response(vary_origin))
         .layer(axum::middleware::from_fn(one_host))
+        // Inside the span: its log line carries the request id; it sees every status the
+        // layers above answer with.
+        .layer(axum::middleware::from_fn_with_state(opts.metrics.record, observe::layer))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                // Path only: a query string may carry secrets.
-                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    // Path only: a query string may carry secrets.
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                // observe::layer writes the request's line.
+                .on_request(())
+                .on_response(()),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomIds))

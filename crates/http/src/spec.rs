@@ -23,6 +23,8 @@ pub struct SpecOptions {
     pub api_key_header: String,
     pub api_key_cookie: String,
     pub api_key_query_param: String,
+    /// `GET /metrics` is served on the API (`metrics.enabled` without `metrics.listen`).
+    pub metrics: bool,
 }
 
 impl SpecOptions {
@@ -36,6 +38,7 @@ impl SpecOptions {
             api_key_header: a.api_key_header.clone(),
             api_key_cookie: a.api_key_cookie.clone(),
             api_key_query_param: a.api_key_query_param.clone(),
+            metrics: false,
         }
     }
 }

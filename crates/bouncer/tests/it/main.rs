@@ -24,6 +24,7 @@ mod forward_auth;
 mod hostile_tokens;
 mod keys;
 mod lifecycle;
+mod metrics;
 mod nginx;
 mod opaque;
 mod pipeline;

@@ -19,6 +19,8 @@ pub const CLIENTS_WRITE: &str = "clients:write";
 pub const POLICIES_READ: &str = "policies:read";
 pub const POLICIES_WRITE: &str = "policies:write";
 pub const AUDIT_READ: &str = "audit:read";
+/// `GET /metrics` on the API's address (`metrics.enabled` without `metrics.listen`).
+pub const METRICS_READ: &str = "metrics:read";
 /// Clients calling `POST /oauth2/introspect`.
 pub const TOKENS_INTROSPECT: &str = "tokens:introspect";
 /// Everything.
@@ -44,6 +46,7 @@ pub const SCOPES: &[(&str, &str)] = &[
     (POLICIES_READ, "read policies and explain decisions"),
     (POLICIES_WRITE, "manage policies"),
     (AUDIT_READ, "read the audit trail"),
+    (METRICS_READ, "read the metrics (GET /metrics)"),
     (TOKENS_INTROSPECT, "introspect tokens (machine clients)"),
 ];
 

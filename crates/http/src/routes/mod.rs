@@ -4,6 +4,7 @@ pub mod clients;
 pub mod demo;
 pub mod health;
 pub mod items;
+pub mod metrics;
 pub mod oauth;
 pub mod policies;
 pub mod roles;

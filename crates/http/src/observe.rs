@@ -1,0 +1,98 @@
+//! What every request leaves behind, in one place inside the request's trace span (so inside its
+//! request id): its log line at `info` (target `bouncer::request`: method, path, status,
+//! latency) and, with metrics on, its counters. The route label is the matched route's template
+//! (`/users/{id}`), never the raw path, and `unmatched` for everything else, so the series stay
+//! few whatever clients send; an unusual method is `other` for the same reason.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// Renders the Prometheus text of a scrape (the binary's recorder and gauges read at that moment).
+pub type Scrape = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync>;
+
+/// The `Content-Type` of a scrape: Prometheus text exposition format 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// `[metrics]` as the HTTP layer needs it.
+#[derive(Clone, Default)]
+pub struct MetricsOptions {
+    /// Count requests by route, method and status (a recorder is installed).
+    pub record: bool,
+    /// Serve `GET /metrics` on the API (the route exists only then, needing `metrics:read`).
+    pub scrape: Option<Scrape>,
+}
+
+impl fmt::Debug for MetricsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsOptions")
+            .field("record", &self.record)
+            .field("scrape", &self.scrape.is_some())
+            .finish()
+    }
+}
+
+/// Describes the HTTP layer's series (`# HELP` lines) to the installed recorder.
+pub fn describe() {
+    metrics::describe_counter!(
+        "bouncer_http_requests_total",
+        "HTTP requests answered, by route template (unmatched: no route), method and status"
+    );
+    metrics::describe_histogram!(
+        "bouncer_http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time from the request's arrival to its response's headers, by route template and method"
+    );
+}
+
+/// The label of a method: the standard ones by name, anything else `other`.
+fn method_label(m: &axum::http::Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| **k == m.as_str())
+        .copied()
+        .unwrap_or("other")
+}
+
+/// The request's log line and, with `record`, its metrics.
+pub(crate) async fn layer(State(record): State<bool>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let route = record.then(|| req.extensions().get::<MatchedPath>().cloned());
+    let res = next.run(req).await;
+    let elapsed = start.elapsed();
+    let status = res.status();
+    // The path without the query: a query string may carry secrets.
+    tracing::info!(
+        target: "bouncer::request",
+        method = %method,
+        path = uri.path(),
+        status = status.as_u16(),
+        latency_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3,
+        "request"
+    );
+    if let Some(route) = route {
+        let route = route.map_or_else(|| "unmatched".to_owned(), |r| r.as_str().to_owned());
+        let method = method_label(&method);
+        metrics::counter!(
+            "bouncer_http_requests_total",
+            "route" => route.clone(), "method" => method, "status" => status.as_str().to_owned()
+        )
+        .increment(1);
+        metrics::histogram!(
+            "bouncer_http_request_duration_seconds", "route" => route, "method" => method
+        )
+        .record(elapsed.as_secs_f64());
+    }
+    res
+}
