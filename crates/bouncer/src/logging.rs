@@ -1,8 +1,22 @@
-//! Logs go to stderr through tracing: pretty by default, JSON by config. RUST_LOG overrides the
-//! level. Nothing logged anywhere carries a password, token, hash or key: handlers never log
-//! bodies, spans carry the path without the query, and domain types redact their Debug output.
+//! Logs go to stderr through tracing: pretty by default, JSON lines by config (`log.format`), in
+//! colour only when stderr is a terminal. RUST_LOG overrides the level. Every line written while a
+//! request is handled carries its request id (the `X-Request-Id` it is answered with): in the
+//! pretty format in the `request{...}` span prefix, in JSON as a top-level `request_id` (and in
+//! `span`). Each request ends with one `info` line (target `bouncer::request`: method, path,
+//! status, latency_ms). Nothing logged anywhere carries a password, token, hash or key: handlers
+//! never log bodies, spans carry the path without the query, and domain types redact their Debug
+//! output.
 
+use std::fmt;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber, span};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::Config;
 
@@ -21,11 +35,92 @@ pub fn init(config: &Config) {
         .with_env_filter(filter)
         .with_ansi(colour)
         .with_writer(std::io::stderr);
-    let result = if config.log.format == "json" {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.try_init()
-    };
     // Already initialized (tests): keep the first.
-    let _ = result;
+    if config.log.format == "json" {
+        let json = tracing_subscriber::fmt::format().json().flatten_event(true);
+        let _ = builder
+            .json()
+            .event_format(WithRequestId(json))
+            .finish()
+            .with(KeepRequestId)
+            .try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+/// The request id of a `request` span (`bouncer_http`'s trace layer), kept in its extensions.
+struct RequestId(String);
+
+/// Keeps each `request` span's `request_id` where [`WithRequestId`] finds it.
+struct KeepRequestId;
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for KeepRequestId {
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        if attrs.metadata().name() != "request" {
+            return;
+        }
+        let mut found = FindRequestId(None);
+        attrs.record(&mut found);
+        if let (Some(request_id), Some(span)) = (found.0, ctx.span(id)) {
+            span.extensions_mut().insert(RequestId(request_id));
+        }
+    }
+}
+
+struct FindRequestId(Option<String>);
+
+impl Visit for FindRequestId {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "request_id" {
+            self.0 = Some(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "request_id" {
+            self.0 = Some(format!("{value:?}"));
+        }
+    }
+}
+
+/// A JSON event format that opens each line inside a request with its `request_id`, unless the
+/// event names one itself (an audit line).
+struct WithRequestId<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for WithRequestId<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let id = ctx.event_scope().and_then(|scope| {
+            scope
+                .from_root()
+                .find_map(|s| s.extensions().get::<RequestId>().map(|r| r.0.clone()))
+        });
+        let own = event.fields().any(|f| f.name() == "request_id");
+        let Some(id) = id.filter(|_| !own) else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        match line.strip_prefix('{') {
+            Some(rest) => {
+                let sep = if rest.starts_with('}') { "" } else { "," };
+                write!(
+                    writer,
+                    "{{\"request_id\":{}{sep}{rest}",
+                    serde_json::Value::from(id)
+                )
+            }
+            None => writer.write_str(&line),
+        }
+    }
 }
