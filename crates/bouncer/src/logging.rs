@@ -2,10 +2,10 @@
 //! colour only when stderr is a terminal. RUST_LOG overrides the level. Every line written while a
 //! request is handled carries its request id (the `X-Request-Id` it is answered with): in the
 //! pretty format in the `request{...}` span prefix, in JSON as a top-level `request_id` (and in
-//! `span`). Each request ends with one `info` line (target `bouncer::request`: method, path,
-//! status, latency_ms). Nothing logged anywhere carries a password, token, hash or key: handlers
-//! never log bodies, spans carry the path without the query, and domain types redact their Debug
-//! output.
+//! `span`, with the request's method and path). Each request ends with one `info` line (target
+//! `bouncer::request`: method, path, status, latency_ms). Nothing logged anywhere carries a
+//! password, token, hash or key: handlers never log bodies, spans carry the path without the
+//! query, and domain types redact their Debug output.
 
 use std::fmt;
 
@@ -37,7 +37,12 @@ pub fn init(config: &Config) {
         .with_writer(std::io::stderr);
     // Already initialized (tests): keep the first.
     if config.log.format == "json" {
-        let json = tracing_subscriber::fmt::format().json().flatten_event(true);
+        // The one span is the request's: `span` names it (method, path, id); a list of the
+        // spans would only repeat it on every line.
+        let json = tracing_subscriber::fmt::format()
+            .json()
+            .flatten_event(true)
+            .with_span_list(false);
         let _ = builder
             .json()
             .event_format(WithRequestId(json))
