@@ -127,7 +127,32 @@ async fn on_the_api_address_metrics_need_metrics_read() {
     .await;
     assert!(s == 200 || s == 201, "{s}");
     let (mon, mon_pw, _) = app.user_with_roles("m-monitor", &["monitor"]).await;
-    for auth in [format!("Bearer {admin}"), basic(&mon, &mon_pw)] {
+    // A machine client (Prometheus' oauth2 block: client credentials, scope metrics:read).
+    let (s, _, client) = call(
+        app.client
+            .post(app.at("/clients"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "prometheus", "scopes": ["metrics:read"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{client}");
+    let (id, secret) = (&client["client_id"], &client["client_secret"]);
+    let (s, _, grant) = call(
+        app.client
+            .post(app.at("/oauth2/token"))
+            .header(
+                "authorization",
+                basic(id.as_str().unwrap(), secret.as_str().unwrap()),
+            )
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "metrics:read"),
+            ]),
+    )
+    .await;
+    assert_eq!(s, 200, "{grant}");
+    let machine = format!("Bearer {}", grant["access_token"].as_str().unwrap());
+    for auth in [format!("Bearer {admin}"), basic(&mon, &mon_pw), machine] {
         let (status, ct, text) = scrape(&app, Some(&auth)).await;
         assert_eq!(status, 200, "{text}");
         assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
