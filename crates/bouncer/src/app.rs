@@ -137,6 +137,7 @@ impl Server {
         let opts = HttpOptions {
             body_limit: config.server.body_limit_bytes,
             request_timeout: Duration::from_secs(config.server.request_timeout_s),
+            body_read_timeout: Duration::from_secs(config.server.body_read_timeout_s),
             trusted_proxies: config.trusted_proxies()?,
             secure_cookie: config.secure_cookie()?,
             cors: config.cors()?,

@@ -2,6 +2,7 @@
 //! RFC 6749 responses. Routes are registered through `utoipa-axum`, so `/openapi.json` is generated
 //! from the same list the router serves and cannot drift from it.
 
+pub mod body_timeout;
 pub mod context;
 pub mod error;
 pub mod extract;
@@ -55,6 +56,8 @@ impl FromRef<AppState> for Arc<Bouncer> {
 pub struct HttpOptions {
     pub body_limit: usize,
     pub request_timeout: Duration,
+    /// Time allowed for the whole body once the request head is in (`server.body_read_timeout_s`).
+    pub body_read_timeout: Duration,
     /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed (none by default).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub secure_cookie: SecureCookie,
@@ -101,6 +104,7 @@ impl Default for HttpOptions {
         Self {
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
             secure_cookie: SecureCookie::Auto,
             cors: None,
@@ -191,6 +195,7 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
     router
         .layer(axum::middleware::from_fn_with_state(context, context::layer))
         .layer(DefaultBodyLimit::max(opts.body_limit))
+        .layer(axum::middleware::from_fn_with_state(opts.body_read_timeout, body_timeout::layer))
         .layer(axum::middleware::from_fn_with_state(opts.body_limit, declared_too_large))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
         .layer(tower::util::option_layer(opts.cors.as_ref().map(CorsOptions::layer)))

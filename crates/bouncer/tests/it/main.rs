@@ -34,6 +34,7 @@ mod readme;
 mod refusals;
 mod roles;
 mod security;
+mod serving;
 mod sessions;
 mod spec;
 mod sqlite_ops;
