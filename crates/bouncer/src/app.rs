@@ -147,6 +147,7 @@ impl Server {
         let change_listener = bouncer_store::listen::spawn(&store, wake.clone());
         let poller = tokio::spawn(follow_changes(bouncer.clone(), wake));
         let audit_writer = tokio::spawn(write_audit(bouncer.clone()));
+        let throttle_sync = tokio::spawn(share_throttle_counts(bouncer.clone()));
         let limit = Arc::new(Semaphore::new(config.server.max_connections));
         let per_address = crate::conn_limit::PerAddress::new(
             config.server.max_connections_per_ip,
@@ -233,6 +234,10 @@ impl Server {
             tracing::warn!("grace period over; closing remaining connections");
         }
         poller.abort();
+        throttle_sync.abort();
+        // Failures counted since the last share still count for the other instances.
+        let _ = bouncer.auth.throttle.sync(bouncer.store.as_ref()).await;
+        reloader.abort();
         // Every event of every answered request is written before the process exits. Flushing
         // first waits for a batch the writer may be writing; only then is the writer stopped
         // (aborting it mid-write would drop that batch).
@@ -283,6 +288,26 @@ async fn follow_changes(b: Arc<Bouncer>, wake: Arc<tokio::sync::Notify>) {
             let hour_ago = b.clock.now_ms() - 3_600_000;
             if let Err(e) = b.store.prune_changes(hour_ago).await {
                 tracing::debug!(error = %e, "could not prune the change feed");
+            }
+        }
+    }
+}
+
+/// Shares throttling counts with the other instances through the store every 250 ms (so a
+/// failure counts everywhere within a second), and forgets windows that ended, every minute.
+async fn share_throttle_counts(b: Arc<Bouncer>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune = tokio::time::Instant::now();
+    loop {
+        tick.tick().await;
+        if let Err(e) = b.auth.throttle.sync(b.store.as_ref()).await {
+            tracing::debug!(error = %e, "could not share throttling counts; will retry");
+        }
+        if last_prune.elapsed() >= Duration::from_secs(60) {
+            last_prune = tokio::time::Instant::now();
+            if let Err(e) = b.store.prune_throttle_counts(b.clock.now_ms()).await {
+                tracing::debug!(error = %e, "could not prune throttling counts");
             }
         }
     }

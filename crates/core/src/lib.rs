@@ -23,6 +23,7 @@ pub mod secret;
 pub mod service;
 pub mod settings;
 pub mod store;
+pub mod throttle;
 pub mod token;
 pub mod validate;
 

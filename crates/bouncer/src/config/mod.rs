@@ -604,6 +604,12 @@ impl Config {
                 encryption_key: self.encryption_key().ok().flatten(),
             },
             auth: AuthSettings {
+                throttle: bouncer_core::throttle::ThrottleSettings {
+                    per_user_address: self.throttle.per_user_address,
+                    per_address: self.throttle.per_address,
+                    window: Duration::from_secs(self.throttle.window_s),
+                    registrations_per_hour: self.throttle.registrations_per_address_per_hour,
+                },
                 basic_enabled: self.auth.basic,
                 bearer_enabled: self.auth.bearer,
                 registration_enabled: self.auth.registration,

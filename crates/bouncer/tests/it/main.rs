@@ -41,5 +41,6 @@ mod sqlite_ops;
 mod startup;
 mod store_contract;
 mod store_contract_runs;
+mod throttling;
 mod tokens;
 mod users;
