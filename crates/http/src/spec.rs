@@ -130,6 +130,20 @@ fn constrain_schemas(schemas: &mut Map<String, Value>) {
                 set(props, "max_auth_age_s", "minimum", json!(1));
                 set(props, "max_auth_age_s", "maximum", json!(31_622_400));
             }
+            // What each grant needs (RFC 6749 §4.3, §6, §4.4); the client's credentials may come in
+            // the Authorization header instead, which a form schema cannot see.
+            "TokenForm" => {
+                schema["oneOf"] = json!([
+                    {"properties": {"grant_type": {"const": "password"},
+                                    "username": {"type": "string"}, "password": {"type": "string"}},
+                     "required": ["grant_type", "username", "password"]},
+                    {"properties": {"grant_type": {"const": "refresh_token"},
+                                    "refresh_token": {"type": "string"}},
+                     "required": ["grant_type", "refresh_token"]},
+                    {"properties": {"grant_type": {"const": "client_credentials"}},
+                     "required": ["grant_type"]}
+                ]);
+            }
             // Changing one's own password needs the current one.
             "OwnPatchBody" => {
                 // No new password (absent or null), or a current one (a string) with it.
