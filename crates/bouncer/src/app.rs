@@ -1,8 +1,8 @@
 //! Wiring: open the store, migrate, build the domain, create the first admin, serve HTTP.
 //!
 //! Serving uses hyper directly (not `axum::serve`) for what an exposed server needs: a header-read
-//! timeout (slowloris), a cap on concurrent connections, a bounded header buffer, and a graceful
-//! drain on SIGTERM.
+//! timeout (slowloris), a cap on concurrent connections, a bounded header buffer, a graceful
+//! drain on SIGTERM, and HTTPS (rustls, see [`crate::tls`]) with the certificate re-read on SIGHUP.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
 use crate::config::Config;
+use crate::tls::Tls;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -102,12 +103,14 @@ pub struct Server {
     store: SqlStore,
     listener: TcpListener,
     config: Config,
+    tls: Option<Tls>,
 }
 
 impl Server {
     /// Opens everything and binds the listener; `serve` then runs it.
     pub async fn bind(config: Config, clock: Arc<dyn Clock>) -> Result<Self, AppError> {
         let addr = config.listen_addr()?;
+        let tls = Tls::from_config(&config)?;
         let (bouncer, store) = build_with_store(&config, clock).await?;
         bootstrap(&bouncer, &config).await?;
         let listener = TcpListener::bind(addr)
@@ -122,7 +125,13 @@ impl Server {
             store,
             listener,
             config,
+            tls,
         })
+    }
+
+    /// The TLS side when `server.tls_*` are set: [`Tls::reload`] is what SIGHUP does.
+    pub fn tls(&self) -> Option<Tls> {
+        self.tls.clone()
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests (up to the grace period).
@@ -133,6 +142,7 @@ impl Server {
             listener,
             config,
             addr,
+            tls,
         } = self;
         let opts = HttpOptions {
             body_limit: config.server.body_limit_bytes,
@@ -158,7 +168,10 @@ impl Server {
         http.timer(TokioTimer::new())
             .header_read_timeout(Duration::from_secs(config.server.header_read_timeout_s))
             .max_buf_size(config.server.max_header_bytes);
-        tracing::info!(%addr, "listening");
+        tracing::info!(%addr, https = tls.is_some(), "listening");
+        let reloader = reload_on_sighup(tls.clone());
+        // A TLS handshake must be done within the time allowed for a request head.
+        let handshake = Duration::from_secs(config.server.header_read_timeout_s);
         // A client that stops reading (or sending) mid-exchange is cut off after this long, so it
         // cannot hold a connection slot forever.
         let stall = Duration::from_secs(config.server.request_timeout_s);
@@ -187,16 +200,47 @@ impl Server {
             let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
             stream.set_read_timeout(Some(stall));
             stream.set_write_timeout(Some(stall));
+            // The pair in service when the connection came (SIGHUP may replace it).
+            let acceptor = tls.as_ref().map(Tls::acceptor);
+            let over_tls = acceptor.is_some();
             let svc = app.clone().map_request(
                 move |mut req: axum::http::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(ConnectInfo(peer));
+                    if over_tls {
+                        req.extensions_mut().insert(bouncer_http::ServedOverTls);
+                    }
                     req
                 },
             );
-            let io = TokioIo::new(Box::pin(stream));
-            let conn = graceful.watch(http.serve_connection(io, TowerToHyperService::new(svc)));
+            let svc = TowerToHyperService::new(svc);
+            let stream = Box::pin(stream);
+            // Watched from now: a drain waits for a handshake in progress too (bounded above).
+            let watcher = graceful.watcher();
+            let http = http.clone();
             tokio::spawn(async move {
-                if let Err(e) = conn.await {
+                let served = match acceptor {
+                    None => {
+                        let conn = http.serve_connection(TokioIo::new(stream), svc);
+                        watcher.watch(conn).await
+                    }
+                    Some(acceptor) => {
+                        match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                            Ok(Ok(tls)) => {
+                                let conn = http.serve_connection(TokioIo::new(tls), svc);
+                                watcher.watch(conn).await
+                            }
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                Ok(())
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                Ok(())
+                            }
+                        }
+                    }
+                };
+                if let Err(e) = served {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
                 drop(permit);
@@ -335,6 +379,35 @@ async fn write_audit(b: Arc<Bouncer>) {
                 Err(e) => tracing::warn!(error = %e, "could not prune audit events"),
             }
         }
+    }
+}
+
+/// SIGHUP re-reads the TLS certificate and key (a bad new pair is logged, the old one kept).
+/// Without TLS there is nothing to re-read: SIGHUP is logged and otherwise ignored, never fatal.
+/// The handler is in place when this returns (before the first connection is accepted).
+fn reload_on_sighup(tls: Option<Tls>) -> tokio::task::JoinHandle<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    match &tls {
+                        Some(tls) => tls.reload_logged(),
+                        None => tracing::info!("SIGHUP: no TLS files to re-read"),
+                    }
+                }
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; the TLS files are not re-read");
+                tokio::spawn(async {})
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tls;
+        tokio::spawn(async {})
     }
 }
 

@@ -8,3 +8,4 @@ pub mod cli_policy;
 pub mod config;
 pub mod conn_limit;
 pub mod logging;
+pub mod tls;

@@ -38,6 +38,12 @@ pub enum SecureCookie {
     Never,
 }
 
+/// A request extension the server inserts on every request of a connection it terminated TLS
+/// for itself (`server.tls_cert_file`): the request counts as https (the session cookie's
+/// `Secure` under [`SecureCookie::Auto`]) and its response carries HSTS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServedOverTls;
+
 /// What the router shares with handlers.
 #[derive(Clone)]
 pub struct AppState {
@@ -213,6 +219,25 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
         .layer(tower::util::MapRequestLayer::new(drop_bad_request_id))
         // Outermost: every response, the refusals of the layers above included.
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(hsts))
+}
+
+/// `Strict-Transport-Security` on every response to a request that came over this server's own
+/// TLS ([`ServedOverTls`]), and never over plain HTTP (where a browser ignores it anyway, and
+/// where a TLS-terminating proxy in front decides).
+async fn hsts(
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let over_tls = req.extensions().get::<ServedOverTls>().is_some();
+    let mut res = next.run(req).await;
+    if over_tls {
+        res.headers_mut().insert(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    res
 }
 
 /// The content security policy `/docs` runs under: its own scripts and styles only (Swagger UI's
