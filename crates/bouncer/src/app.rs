@@ -430,8 +430,37 @@ pub async fn shutdown_signal() {
     tokio::select! { () = ctrl_c => {}, () = term => {} }
 }
 
+/// No core dumps, and no ptrace by other processes of the same user: the server's memory holds
+/// secrets a dump would write to disk or hand over (the Basic-credential cache keeps passwords,
+/// plus signing keys, the key-encryption key and the first admin's password from the
+/// configuration). `RLIMIT_CORE` 0 (soft and hard, so it cannot be raised back) and
+/// `PR_SET_DUMPABLE` 0 (which also covers dumps through a `core_pattern` pipe).
+fn disable_core_dumps() {
+    #[cfg(target_os = "linux")]
+    {
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain system calls on this process with a valid, initialised argument.
+        let (limit, dumpable) = unsafe {
+            (
+                libc::setrlimit(libc::RLIMIT_CORE, &zero),
+                libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0),
+            )
+        };
+        if limit != 0 || dumpable != 0 {
+            tracing::warn!(
+                error = %std::io::Error::last_os_error(),
+                "could not switch core dumps off"
+            );
+        }
+    }
+}
+
 /// `bouncer serve`.
 pub async fn serve(config: Config) -> Result<(), AppError> {
+    disable_core_dumps();
     let server = Server::bind(config, Arc::new(SystemClock)).await?;
     server.serve(shutdown_signal()).await
 }

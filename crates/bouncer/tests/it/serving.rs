@@ -1,5 +1,5 @@
 //! The serving path of the binary: the body read timeout, HTTPS (rustls) with its certificate
-//! re-read on SIGHUP and HSTS.
+//! re-read on SIGHUP and HSTS, and no core dumps.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -444,4 +444,23 @@ fn a_missing_certificate_file_exits_2_naming_the_key() {
         named[0].starts_with("bouncer: config: ") && named[0].contains("nope.pem"),
         "{err}"
     );
+}
+
+/// `bouncer serve` runs with core dumps off (soft and hard limit 0): its memory holds passwords
+/// (the Basic-credential cache) and keys.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_server_runs_without_core_dumps() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = Bin::start(dir.path(), &[], "http", &Client::new()).await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", bin.child.id())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .expect("a core file size line");
+    let values: Vec<&str> = core["Max core file size".len()..]
+        .split_whitespace()
+        .collect();
+    assert_eq!(values[..2], ["0", "0"], "{core}");
+    bin.stop();
 }
