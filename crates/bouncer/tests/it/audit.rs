@@ -9,8 +9,9 @@ use bouncer_core::clock::{Clock, rfc3339};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 
+use crate::support::http::{assert_problem, call};
 use crate::support::{ADMIN, ADMIN_PASSWORD, BOTH, Db, TestApp, basic};
-use crate::users::{admin_id, assert_problem, call};
+use crate::users::admin_id;
 
 /// The query for failed logins.
 pub(crate) const FAILED_LOGINS: [(&str, &str); 2] = [("action", "login"), ("outcome", "failure")];

@@ -4,10 +4,11 @@
 
 use std::fmt;
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
+use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 
+use crate::support::http::{Resp, problem, problem_missing, send};
 use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp};
 
 /// The expected answer of one cell.
@@ -87,37 +88,6 @@ impl Cred {
             Cred::Bearer(t) => rb.bearer_auth(t),
             Cred::Basic(u, p) => rb.basic_auth(u, Some(p)),
         }
-    }
-}
-
-struct Resp {
-    status: u16,
-    headers: HeaderMap,
-    body: Value,
-    text: String,
-}
-
-impl Resp {
-    fn challenges(&self) -> Vec<&str> {
-        self.headers
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect()
-    }
-}
-
-async fn send(rb: RequestBuilder) -> Resp {
-    let r = rb.send().await.expect("request");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp {
-        status,
-        headers,
-        body,
-        text,
     }
 }
 
@@ -345,14 +315,6 @@ async fn admin_patch_user(app: &TestApp, id: &str, body: Value) {
     assert_eq!(r.status, 200, "patch user {id} with {body}: {}", r.text);
 }
 
-fn assert_problem(what: &str, r: &Resp, status: u16, code: &str, missing: Option<&str>) {
-    assert_eq!(r.status, status, "{what}: {}", r.text);
-    assert_eq!(r.body["code"], code, "{what}: {}", r.text);
-    if let Some(m) = missing {
-        assert_eq!(r.body["missing"], m, "{what}: {}", r.text);
-    }
-}
-
 #[tokio::test]
 async fn a_role_change_applies_to_existing_tokens_at_once() {
     let app = TestApp::spawn().await;
@@ -367,12 +329,12 @@ async fn a_role_change_applies_to_existing_tokens_at_once() {
     assert_eq!(send(post()).await.status, 201, "as user");
     admin_patch_user(&app, &id, json!({"roles": ["guest"]})).await;
     let r = send(post()).await;
-    assert_problem(
+    problem_missing(
         "same token, now a guest",
         &r,
         403,
         "missing_permission",
-        Some("items:write"),
+        "items:write",
     );
     let r = send(token.apply(app.client.get(app.at("/items")))).await;
     assert_eq!(r.status, 200, "a guest still reads: {}", r.text);
@@ -402,7 +364,7 @@ async fn deleting_a_user_makes_their_token_401() {
     assert_eq!(r.status, 204, "delete: {}", r.text);
 
     let r = send(app.client.get(app.at("/users/me")).bearer_auth(&token)).await;
-    assert_problem("token of a deleted user", &r, 401, "invalid_token", None);
+    problem("token of a deleted user", &r, 401, "invalid_token", None);
     assert!(
         r.challenges()
             .iter()
@@ -432,20 +394,20 @@ async fn moderators_may_change_anyones_items_other_users_only_their_own() {
 
     let item = new_item(&app, &owner).await;
     let r = send(put(&other, &item)).await;
-    assert_problem(
+    problem_missing(
         "other user updates",
         &r,
         403,
         "missing_permission",
-        Some("items:*"),
+        "items:*",
     );
     let r = send(delete(&other, &item)).await;
-    assert_problem(
+    problem_missing(
         "other user deletes",
         &r,
         403,
         "missing_permission",
-        Some("items:delete"),
+        "items:delete",
     );
     let r = send(owner.apply(app.client.get(app.at(&format!("/items/{item}"))))).await;
     assert_eq!(r.status, 200, "the refused changes left the item alone");
@@ -457,7 +419,7 @@ async fn moderators_may_change_anyones_items_other_users_only_their_own() {
     let r = send(delete(&moderator, &item)).await;
     assert_eq!(r.status, 204, "moderator deletes: {}", r.text);
     let r = send(delete(&moderator, &item)).await;
-    assert_problem("deleted twice", &r, 404, "not_found", None);
+    problem("deleted twice", &r, 404, "not_found", None);
 
     let item = new_item(&app, &owner).await;
     assert_eq!(send(put(&owner, &item)).await.status, 200, "owner updates");
@@ -488,8 +450,8 @@ async fn a_missing_item_is_404_only_for_callers_who_may_read_items() {
     let missing = format!("/items/{}", uuid::Uuid::new_v4());
     let get = |who: &Cred| who.apply(app.client.get(app.at(&missing)));
 
-    assert_problem("guest", &send(get(&guest)).await, 404, "not_found", None);
-    assert_problem(
+    problem("guest", &send(get(&guest)).await, 404, "not_found", None);
+    problem(
         "anonymous",
         &send(get(&Cred::Anonymous)).await,
         401,
@@ -497,21 +459,21 @@ async fn a_missing_item_is_404_only_for_callers_who_may_read_items() {
         None,
     );
     let r = send(get(&noperm)).await;
-    assert_problem(
+    problem_missing(
         "no items:read (bearer)",
         &r,
         403,
         "missing_permission",
-        Some("items:read"),
+        "items:read",
     );
     let basic = Cred::Basic(n, npw);
     let r = send(get(&basic)).await;
-    assert_problem(
+    problem_missing(
         "no items:read (basic)",
         &r,
         403,
         "missing_permission",
-        Some("items:read"),
+        "items:read",
     );
     app.stop().await;
 }

@@ -1,6 +1,6 @@
 //! `TestApp`: the real server, in-process, on a random port, with a fresh database per test.
-#![allow(dead_code)]
 
+pub mod http;
 pub mod postgres;
 
 use std::sync::Arc;
