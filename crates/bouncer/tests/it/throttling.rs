@@ -9,13 +9,32 @@ use serde_json::{Value, json};
 
 use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, basic};
 
-/// A server with the contract's default limits (the suite's other tests run without them).
-async fn spawn_with_defaults() -> TestApp {
-    TestApp::spawn_with(Db::Sqlite, |c| {
-        c.throttle = bouncer::config::Config::default().throttle;
+/// A server on `db` with these limits (the suite's other tests run without any); `None` when that
+/// database is not available here.
+async fn spawn_on(db: Db, per_user: u32, per_address: u32, registrations: u32) -> Option<TestApp> {
+    TestApp::spawn_with(db, |c| {
+        c.throttle.per_user_address = per_user;
+        c.throttle.per_address = per_address;
+        c.throttle.registrations_per_address_per_hour = registrations;
     })
     .await
-    .unwrap()
+}
+
+async fn spawn(per_user: u32, per_address: u32, registrations: u32) -> TestApp {
+    spawn_on(Db::Sqlite, per_user, per_address, registrations)
+        .await
+        .expect("SQLite is always available")
+}
+
+/// A server with the contract's default limits.
+async fn spawn_with_defaults() -> TestApp {
+    let d = bouncer::config::Config::default().throttle;
+    spawn(
+        d.per_user_address,
+        d.per_address,
+        d.registrations_per_address_per_hour,
+    )
+    .await
 }
 
 /// A client whose connections come from `addr` (any 127.0.0.0/8 address is this machine).
@@ -167,13 +186,7 @@ async fn a_cached_basic_credential_is_refused_once_its_address_is_throttled() {
 
 #[tokio::test]
 async fn unknown_usernames_count_like_known_ones_and_an_address_spraying_is_refused() {
-    let app = TestApp::spawn_with(Db::Sqlite, |c| {
-        c.throttle.per_user_address = 3;
-        c.throttle.per_address = 5;
-        c.throttle.window_s = 900;
-    })
-    .await
-    .unwrap();
+    let app = spawn(3, 5, 0).await;
     let c = from("127.0.0.6");
     for _ in 0..3 {
         assert_eq!(password_grant(&app, &c, "ghost", "x").await.status(), 400);
@@ -193,12 +206,7 @@ async fn unknown_usernames_count_like_known_ones_and_an_address_spraying_is_refu
 
 #[tokio::test]
 async fn wrong_client_secrets_and_current_passwords_count_too() {
-    let app = TestApp::spawn_with(Db::Sqlite, |c| {
-        c.throttle.per_user_address = 3;
-        c.throttle.per_address = 100;
-    })
-    .await
-    .unwrap();
+    let app = spawn(3, 100, 0).await;
     let token = app.admin_token().await;
     let created: Value = app
         .client
@@ -252,11 +260,7 @@ async fn wrong_client_secrets_and_current_passwords_count_too() {
 
 #[tokio::test]
 async fn registrations_per_address_per_hour() {
-    let app = TestApp::spawn_with(Db::Sqlite, |c| {
-        c.throttle.registrations_per_address_per_hour = 3;
-    })
-    .await
-    .unwrap();
+    let app = spawn(0, 0, 3).await;
     let c = from("127.0.0.11");
     for i in 0..2 {
         assert_eq!(register(&app, &c, &format!("reg{i}")).await.status(), 201);
@@ -284,12 +288,7 @@ async fn registrations_per_address_per_hour() {
 
 /// Failures on one instance count on the other (shared through the database, within a second).
 async fn instances_share_counts(db: Db) {
-    let Some(a) = TestApp::spawn_with(db, |c| {
-        c.throttle.per_user_address = 4;
-        c.throttle.per_address = 100;
-    })
-    .await
-    else {
+    let Some(a) = spawn_on(db, 4, 100, 0).await else {
         return;
     };
     let b = TestApp::spawn_shared(&a).await;
