@@ -96,6 +96,30 @@ pub async fn bootstrap(b: &Bouncer, config: &Config) -> Result<(), AppError> {
     Ok(())
 }
 
+/// `[[issuers]]`: their tokens are accepted from now on; their key sets are fetched in the
+/// background (an unreachable issuer does not stop start-up: its tokens get 401 until keys
+/// arrive).
+fn accept_outside_issuers(
+    bouncer: &Bouncer,
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<(), AppError> {
+    let settings = config.issuer_settings()?;
+    if settings.is_empty() {
+        return Ok(());
+    }
+    let fetcher = crate::fetch::HttpFetcher::new().map_err(AppError::Io)?;
+    let issuers = Arc::new(bouncer_core::issuers::Issuers::new(
+        settings,
+        config.tokens.leeway_s,
+        Arc::new(fetcher),
+        clock,
+    ));
+    bouncer.auth.set_issuers(issuers.clone());
+    tokio::spawn(async move { issuers.refresh_all().await });
+    Ok(())
+}
+
 /// A server that is listening.
 pub struct Server {
     pub addr: SocketAddr,
@@ -111,8 +135,9 @@ impl Server {
     pub async fn bind(config: Config, clock: Arc<dyn Clock>) -> Result<Self, AppError> {
         let addr = config.listen_addr()?;
         let tls = Tls::from_config(&config)?;
-        let (bouncer, store) = build_with_store(&config, clock).await?;
+        let (bouncer, store) = build_with_store(&config, clock.clone()).await?;
         bootstrap(&bouncer, &config).await?;
+        accept_outside_issuers(&bouncer, &config, clock)?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| AppError::Io(format!("cannot listen on {addr}: {e}")))?;

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod context;
 pub mod error;
 pub mod forward;
+pub mod issuers;
 pub mod keys;
 pub mod model;
 pub mod password;

@@ -191,6 +191,7 @@ impl ActorSlot {
         self.0.get().map(|s| match s {
             Subject::User(u) => u.user.username.as_str(),
             Subject::Client(c) => c.client.id.as_str(),
+            Subject::Outside(o) => o.id.as_str(),
         })
     }
 }

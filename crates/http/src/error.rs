@@ -243,7 +243,7 @@ fn core_response(e: Error) -> Response {
                     format!("the token's scope does not include {missing}")
                 }
                 Some(DenyCode::NotAUser) => {
-                    "this operation acts on a user account; the caller is a client".to_owned()
+                    "this operation acts on a local user account; the caller is a machine client or an outside issuer's subject".to_owned()
                 }
                 Some(DenyCode::CannotGrant) => {
                     format!("nobody grants what they do not hold: the caller lacks {missing}")

@@ -22,6 +22,7 @@ mod durability;
 mod floods;
 mod forward_auth;
 mod hostile_tokens;
+mod issuers;
 mod keys;
 mod lifecycle;
 mod nginx;

@@ -19,6 +19,7 @@ use uuid::Uuid;
 mod digest_cache;
 mod feed;
 mod keys_sessions;
+mod outside;
 mod password_check;
 
 use crate::clock::{Clock, Millis};
@@ -157,6 +158,9 @@ pub struct Authenticator {
     revoked: RwLock<Revoked>,
     /// Keyed by the token itself: a hit is an exact match, so no token can collide with another.
     verified_tokens: Cache<String, Arc<VerifiedToken>>,
+    /// Outside issuers (`[[issuers]]`), set once by the binary, and their verified tokens.
+    issuers: std::sync::OnceLock<Arc<crate::issuers::Issuers>>,
+    outside_tokens: Cache<String, Arc<crate::issuers::OutsideToken>>,
     basic: Cache<[u8; 32], (Uuid, Millis)>,
     /// Digests of opaque tokens the store does not know, for a short while.
     unknown_opaque: Cache<String, ()>,
@@ -213,6 +217,12 @@ impl Authenticator {
             verified_tokens: Cache::builder()
                 .max_capacity(8 * 1024 * 1024)
                 .weigher(|token: &String, _| u32::try_from(token.len() + 64).unwrap_or(u32::MAX))
+                .time_to_live(token_life)
+                .build(),
+            issuers: std::sync::OnceLock::new(),
+            outside_tokens: Cache::builder()
+                .max_capacity(8 * 1024 * 1024)
+                .weigher(|token: &String, _| u32::try_from(token.len() + 256).unwrap_or(u32::MAX))
                 .time_to_live(token_life)
                 .build(),
             basic: Cache::builder()
@@ -445,6 +455,10 @@ impl Authenticator {
                 v
             }
             None => {
+                if let Some(issuers) = self.outside_issuer(token) {
+                    let issuers = issuers.clone();
+                    return self.outside(&issuers, token, ctx).await;
+                }
                 let claims = self.claims_of(token, now_s).await?;
                 let sub = match Uuid::parse_str(&claims.sub) {
                     Ok(id) => TokenSubject::User(id),
