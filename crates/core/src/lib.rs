@@ -29,3 +29,6 @@ pub mod token;
 pub mod validate;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod credential_proptests;

@@ -523,3 +523,6 @@ impl<S: Send + Sync> FromRequestParts<S> for NamePath {
             .map_err(|_| Error::NotFound("resource").into())
     }
 }
+
+#[cfg(test)]
+mod proptests;

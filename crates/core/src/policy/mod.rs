@@ -546,4 +546,6 @@ impl PolicySet {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
