@@ -4,8 +4,8 @@
 # $PEER), same routes (/users/me, /admin-only), one uvicorn worker each, same load (wrk), one run.
 # As in the shared bench.py, with 2+ cores the server is pinned to the last core and wrk to the others.
 #
-#   clients/python/bench.sh                 # 10 s per figure, 64 connections
-#   SECONDS_PER_RUN=5 CONNS=32 clients/python/bench.sh
+#   clients/python/bench.sh                 # 3 alternating 5-s runs per figure, 64 connections
+#   ROUNDS=5 SECONDS_PER_RUN=10 CONNS=32 BENCH_NO_CACHE=0 clients/python/bench.sh
 #
 # Bouncer itself ($BOUNCER_BIN, else a copy of target/release/bouncer or target/debug/bouncer) only
 # serves the metadata and the keys, once. Nothing here is pass/fail: compare the ratios.
@@ -14,7 +14,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 venv="$here/.venv"
 peer="${PEER:-/work/shared/bench/peer_fastapi.py}"
-secs="${SECONDS_PER_RUN:-10}"
+secs="${SECONDS_PER_RUN:-5}"
+rounds="${ROUNDS:-3}"
 conns="${CONNS:-64}"
 password='correct horse battery staple'
 
@@ -51,10 +52,10 @@ BOUNCER_ADMIN_PASSWORD="$password" BOUNCER_LISTEN="127.0.0.1:$bport" \
 pids+=($!)
 (cd "$(dirname "$peer")" && BENCH_PASSWORD="$password" exec "${server_cpu[@]}" "$venv/bin/python" -m uvicorn \
     "$(basename "$peer" .py):app" --port "$pport" --workers 1 --log-level warning >"$tmp/peer.log" 2>&1) &
-pids+=($!)
+peer_pid=$!; pids+=("$peer_pid")   # exec all the way down: this is uvicorn's own pid
 (cd "$here" && BOUNCER_URL="http://127.0.0.1:$bport" exec "${server_cpu[@]}" "$venv/bin/python" -m uvicorn \
     bench_app:app --port "$aport" --workers 1 --log-level warning >"$tmp/app.log" 2>&1) &
-pids+=($!)
+app_pid=$!; pids+=("$app_pid")
 wait_up "http://127.0.0.1:$bport/readyz"; wait_up "http://127.0.0.1:$pport/healthz"; wait_up "http://127.0.0.1:$aport/healthz"
 
 token() { curl -sf "$1/oauth2/token" -d grant_type=password -d username=admin --data-urlencode "password=$password" \
@@ -66,29 +67,50 @@ for path in /users/me /admin-only; do   # both answer 200 before anything is mea
     curl -sf -o /dev/null -H "Authorization: Bearer $btoken" "http://127.0.0.1:$aport$path"
 done
 
-rps() {  # url token -> requests/s (non-2xx answers fail the run)
-    local out
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system clock ticks of a process
+hz="$(getconf CLK_TCK)"
+run() {  # url token pid -> "requests/s CPU-µs-per-request" (non-2xx answers fail the run)
+    local out c0 c1 n
+    c0="$(cpu_ticks "$3")"
     out="$("${load_cpu[@]}" wrk -t1 -c"$conns" -d"${secs}s" -H "Authorization: Bearer $2" "$1")"
+    c1="$(cpu_ticks "$3")"
     if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers from $1:" >&2; echo "$out" >&2; exit 1; fi
-    awk '/Requests\/sec/ {print $2}' <<<"$out"
+    n="$(awk '/requests in/ {print $1}' <<<"$out")"
+    echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(( (c1 - c0) * 1000000 / hz / n ))"
 }
 ratio() { "$venv/bin/python" -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" "$1" "$2"; }
 
-printf '%-12s %22s %22s %7s\n' route "tutorial HS256 req/s" "bouncer-auth req/s" ratio
-for path in /users/me /admin-only; do
-    p="$(rps "http://127.0.0.1:$pport$path" "$ptoken")"
-    a="$(rps "http://127.0.0.1:$aport$path" "$btoken")"
-    printf '%-12s %22s %22s %7s\n' "$path" "$p" "$a" "$(ratio "$a" "$p")"
-done
+median() { "$venv/bin/python" -c 'import statistics, sys; print(f"{statistics.median(map(float, sys.argv[1:])):.0f}")' "$@"; }
+
+measure() {  # label: $rounds alternating runs of each server per route; medians and ratios
+    local label="$1" path r ps=() as=() pc=() ac=() p a pcpu acpu
+    for path in "${paths[@]}"; do
+        ps=(); as=(); pc=(); ac=()
+        for _ in $(seq "$rounds"); do
+            read -r p pcpu <<<"$(run "http://127.0.0.1:$pport$path" "$ptoken" "$peer_pid")"
+            read -r a acpu <<<"$(run "http://127.0.0.1:$aport$path" "$btoken" "$app_pid")"
+            ps+=("$p"); as+=("$a"); pc+=("$pcpu"); ac+=("$acpu")
+        done
+        p="$(median "${ps[@]}")"; a="$(median "${as[@]}")"; pcpu="$(median "${pc[@]}")"; acpu="$(median "${ac[@]}")"
+        printf '%-11s %10s %10s %6s   %10s %10s %6s   %s\n' "$path" "$p" "$a" "$(ratio "$a" "$p")" \
+            "$pcpu" "$acpu" "$(ratio "$pcpu" "$acpu")" "$label"
+    done
+}
+
+echo "one uvicorn worker each, wrk -c$conns, medians of $rounds alternating ${secs}-s runs; load average $(cut -d' ' -f1-3 /proc/loadavg) on $ncpu cores"
+printf '%-11s %10s %10s %6s   %10s %10s %6s\n' "" "req/s" "" "" "CPU µs/req" "" ""
+printf '%-11s %10s %10s %6s   %10s %10s %6s\n' route tutorial package ratio tutorial package ratio
+paths=(/users/me /admin-only)
+measure ""
 if [ "${BENCH_NO_CACHE:-1}" = 1 ]; then
     # The same app without its verified-token cache: an Ed25519 signature check at every request.
-    kill "${pids[2]}"; wait "${pids[2]}" 2>/dev/null || true
+    kill "$app_pid"; wait "$app_pid" 2>/dev/null || true
     (cd "$here" && BOUNCER_URL="http://127.0.0.1:$bport" BOUNCER_AUTH_VERIFIED_CACHE=0 exec "${server_cpu[@]}" \
         "$venv/bin/python" -m uvicorn bench_app:app --port "$aport" --workers 1 --log-level warning >"$tmp/app2.log" 2>&1) &
-    pids+=($!)
+    app_pid=$!; pids+=("$app_pid")
     wait_up "http://127.0.0.1:$aport/healthz"
     curl -sf -o /dev/null -H "Authorization: Bearer $btoken" "http://127.0.0.1:$aport/users/me"
-    p="$(rps "http://127.0.0.1:$pport/users/me" "$ptoken")"
-    a="$(rps "http://127.0.0.1:$aport/users/me" "$btoken")"
-    printf '%-12s %22s %22s %7s   (no verified-token cache)\n' /users/me "$p" "$a" "$(ratio "$a" "$p")"
+    paths=(/users/me)
+    measure "(no verified-token cache: a signature check per request)"
 fi
+echo "ratios: package/tutorial for req/s, tutorial/package for CPU (above 1: the package costs less per request)"

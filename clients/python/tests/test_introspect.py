@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,6 +16,7 @@ from conftest import (
     Ports,
     assert_problem,
     bearer,
+    free_port,
     make_server,
     register_alice,
     serve,
@@ -111,16 +111,10 @@ def test_wrong_client_credentials_are_503(bouncer: BouncerServer, ports: Ports) 
     from bouncer_auth import Bouncer
 
     auth = Bouncer(bouncer.url, mode="introspect", client_id="cl_nobody", client_secret="bns_wrong")
-    for app in serve(fastapi_app(auth), _free()):
+    for app in serve(fastapi_app(auth), free_port()):
         r = app.get("/me", headers=bearer(bouncer.token()))
         body = assert_problem(r, 503, "bouncer_unavailable")
         assert "client credentials" in body["detail"] and r.headers["retry-after"] == "1"
-
-
-def _free() -> int:
-    from conftest import free_port
-
-    return free_port()
 
 
 # -- opaque tokens: a second Bouncer with tokens.format = "opaque" ---------------------------------
@@ -136,9 +130,11 @@ def opaque_setup(tmpdir_session: Path, ports: Ports) -> Iterator[dict[str, Any]]
     server = make_server(
         tmpdir_session, "opaque", port=ports.opaque_bouncer, BOUNCER_TOKENS__FORMAT="opaque"
     )
-    # The client's credentials are not known before the server runs: fill them in afterwards.
-    auth = Bouncer(server.url, mode="introspect", client_id="pending", client_secret="pending",
-                   introspection_cache_ttl=TTL)
+    # The operator's way to make the introspection client, on the database, before the server runs.
+    out = server.cli("client", "add", "opaque-app", "--scope", "tokens:introspect")
+    creds = dict(line.split(":", 1) for line in out.splitlines() if line.startswith("client_"))
+    auth = Bouncer(server.url, mode="introspect", client_id=creds["client_id"].strip(),
+                   client_secret=creds["client_secret"].strip(), introspection_cache_ttl=TTL)
     for app in serve(fastapi_app(auth), ports.opaque):
         r = app.get("/me", headers=bearer("bno_whatever"))
         down = (r.status_code, r.headers.get("content-type"), r.json(), r.headers.get("retry-after"))
@@ -146,7 +142,6 @@ def opaque_setup(tmpdir_session: Path, ports: Ports) -> Iterator[dict[str, Any]]
         server.start()
         try:
             register_alice(server)
-            auth._client_auth = server.client(["tokens:introspect"])
             yield {"server": server, "app": app, "down": down}
         finally:
             server.stop()
@@ -200,4 +195,3 @@ def test_mode_introspect_needs_client_credentials() -> None:
 
     with pytest.raises(ValueError):
         Bouncer("http://127.0.0.1:1", mode="introspect")
-    assert os.environ.get("BOUNCER_ADMIN_PASSWORD") is None or True

@@ -10,6 +10,7 @@ def test_starlette_middleware(starlette_app: AppServer, bouncer: BouncerServer) 
     # Public path: open, and knows the caller when there is one.
     assert starlette_app.get("/healthz").json() == {"status": "ok", "caller": None}
     assert starlette_app.get("/healthz", headers=bearer(bouncer.token())).json()["caller"] == "alice"
+    assert starlette_app.get("/healthz", headers=bearer("x.y.z")).json()["caller"] is None
     # Everything else needs a credential.
     r = starlette_app.get("/me")
     assert_problem(r, 401, "unauthorized")

@@ -317,3 +317,60 @@ def test_introspection_answers_are_cached_for_the_ttl() -> None:
     time.sleep(0.25)
     run(twice())
     assert len(calls) == 2
+
+
+def test_fastapi_without_install_still_answers_problem_documents() -> None:
+    from fastapi import Depends, FastAPI
+    from fastapi.testclient import TestClient
+
+    fake = FakeBouncer()
+    auth = fake.auth()
+    app = FastAPI()  # no auth.install(app)
+
+    @app.post("/items")
+    async def create(p: Principal = Depends(auth.require("items:write"))) -> Any:
+        return {"owner": p.id}
+
+    with TestClient(app) as client:
+        # Before the metadata is read, /docs points at the URL's /oauth2/token.
+        flows = client.get("/openapi.json").json()["components"]["securitySchemes"]["bouncer"]["flows"]
+        assert flows["password"]["tokenUrl"] == ISS + "/oauth2/token"
+        r = client.post("/items")
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+        assert r.json()["code"] == "unauthorized" and r.headers["www-authenticate"] == 'Bearer realm="bouncer"'
+        r = client.post("/items", headers={"Authorization": "Bearer " + fake.token(scope="items:read",
+                                                                                  permissions=["items:read"])})
+        assert r.status_code == 403 and r.json()["code"] == "insufficient_scope"
+        assert r.headers["www-authenticate"].endswith('error="insufficient_scope", scope="items:write"')
+        assert client.post("/items", headers={"Authorization": "Bearer " + fake.token()}).status_code == 200
+        fake.up = False
+        auth2 = fake.auth()
+        r = TestClient(_app_with(auth2)).get("/me", headers={"Authorization": "Bearer " + fake.token()})
+        assert r.status_code == 503 and r.json()["code"] == "bouncer_unavailable"
+
+
+def _app_with(auth: Bouncer) -> Any:
+    from fastapi import Depends, FastAPI
+
+    app = FastAPI()
+    auth.install(app)
+
+    @app.get("/me")
+    async def me(p: Principal = Depends(auth.current_principal)) -> Any:
+        err = p.check_permission("users:read")  # raised from the app's own code: install() answers it
+        if err is not None:
+            raise err
+        return {"id": p.id}
+
+    return app
+
+
+def test_install_answers_bouncer_errors_raised_by_the_app() -> None:
+    from fastapi.testclient import TestClient
+
+    fake = FakeBouncer()
+    r = TestClient(_app_with(fake.auth())).get("/me", headers={"Authorization": "Bearer " + fake.token()})
+    assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
+    assert r.json() == {"type": "about:blank", "title": "Forbidden", "status": 403,
+                        "detail": "requires the permission users:read", "code": "missing_permission",
+                        "missing": "users:read"}

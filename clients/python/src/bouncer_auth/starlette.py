@@ -26,7 +26,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _rules
+from . import _errors, _rules
 from ._client import Bouncer
 from ._errors import PROBLEM_CONTENT_TYPE, BouncerError
 from ._principal import Principal
@@ -52,7 +52,7 @@ class BouncerMiddleware:
         role: str | Iterable[str] | None = None,
     ) -> None:
         """``public``: paths open to anyone (an entry ending in ``/`` is a prefix; the caller, if it
-        sends a valid credential, is still known). ``permission``: every one needed on every other
+        sends a valid credential, is still known; a refused one is ignored there). ``permission``: every one needed on every other
         path. ``role``: one of these roles needed on every other path."""
         self.app = app
         self.auth = auth
@@ -76,9 +76,11 @@ class BouncerMiddleware:
         except BouncerError as e:
             await self._refuse(e, scope, receive, send)
             return
+        state = scope.setdefault("state", {})
+        state["bouncer_realm"] = self.auth.realm
         if p is not None:
             scope["user"] = p
-            scope.setdefault("state", {})["principal"] = p
+            state["principal"] = p
 
         started = False
 
@@ -101,7 +103,12 @@ class BouncerMiddleware:
             names = {n for n, _ in raw}
             if b"authorization" not in names and self.auth._api_key_header_raw not in names:
                 return None
-        p = await self.auth.authenticate(list(scope.get("headers") or []))
+        try:
+            p = await self.auth.authenticate(list(scope.get("headers") or []))
+        except BouncerError:
+            if public:  # a public path stays open, whatever credential comes along
+                return None
+            raise
         if not public:
             for perm in self._perms:
                 err = p.check_permission(perm, self.auth.realm)
@@ -124,13 +131,12 @@ def principal(request: HTTPConnection) -> Principal:
     """The caller the middleware authenticated (401 if the path was public and had none)."""
     p: Any = request.scope.get("state", {}).get("principal")
     if not isinstance(p, Principal):
-        raise BouncerError(
-            401,
-            "unauthorized",
-            "authentication required",
-            headers={"WWW-Authenticate": 'Bearer realm="bouncer"'},
-        )
+        raise _errors.unauthorized(_realm(request))
     return p
+
+
+def _realm(request: HTTPConnection) -> str:
+    return str(request.scope.get("state", {}).get("bouncer_realm", "bouncer"))
 
 
 def require(request: HTTPConnection, *permissions: str) -> Principal:
@@ -138,7 +144,7 @@ def require(request: HTTPConnection, *permissions: str) -> Principal:
     middleware answers it)."""
     p = principal(request)
     for perm in permissions:
-        err = p.check_permission(perm)
+        err = p.check_permission(perm, _realm(request))
         if err is not None:
             raise err
     return p
@@ -147,7 +153,7 @@ def require(request: HTTPConnection, *permissions: str) -> Principal:
 def require_role(request: HTTPConnection, *roles: str) -> Principal:
     """The caller, who must be able to use one of ``roles``; raises the refusal otherwise."""
     p = principal(request)
-    err = p.check_roles(tuple(roles))
+    err = p.check_roles(tuple(roles), _realm(request))
     if err is not None:
         raise err
     return p
