@@ -655,8 +655,10 @@ class Bouncer:
 
     def _glue(self) -> FastAPIGlue:
         if self._fastapi is None:
-            from ._fastapi import FastAPIGlue
-
+            try:
+                from ._fastapi import FastAPIGlue
+            except ImportError as e:
+                raise ImportError(f"FastAPI dependencies need FastAPI: pip install 'bouncer-auth[fastapi]' ({e})") from e
             self._fastapi = FastAPIGlue(self)
         return self._fastapi
 

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+try:
+    from starlette.requests import HTTPConnection
+    from starlette.responses import JSONResponse
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+except ImportError as e:  # pragma: no cover
+    raise ImportError(f"bouncer_auth.starlette needs Starlette: pip install 'bouncer-auth[starlette]' ({e})") from e
 
 from . import _errors, _rules
 from ._client import Bouncer
