@@ -5,7 +5,7 @@
 # As in the shared bench.py, with 2+ cores the server is pinned to the last core and wrk to the others.
 #
 #   clients/python/bench.sh                 # 3 alternating 5-s runs per figure, 64 connections
-#   ROUNDS=5 SECONDS_PER_RUN=10 CONNS=32 BENCH_NO_CACHE=0 clients/python/bench.sh
+#   ROUNDS=5 SECONDS_PER_RUN=10 CONNS=32 BENCH_NO_CACHE=0 BENCH_ASYNC_PEER=0 clients/python/bench.sh
 #
 # Bouncer itself ($BOUNCER_BIN, else a copy of target/release/bouncer or target/debug/bouncer) only
 # serves the metadata and the keys, once. Nothing here is pass/fail: compare the ratios.
@@ -102,6 +102,20 @@ printf '%-11s %10s %10s %6s   %10s %10s %6s\n' "" "req/s" "" "" "CPU µs/req" ""
 printf '%-11s %10s %10s %6s   %10s %10s %6s\n' route tutorial package ratio tutorial package ratio
 paths=(/users/me /admin-only)
 measure ""
+if [ "${BENCH_ASYNC_PEER:-1}" = 1 ] && grep -q '    def __call__(self, user' "$peer"; then
+    # The tutorial's RoleChecker is a sync function: FastAPI runs it in a thread pool (40 threads),
+    # which on a busy machine wins the process more CPU time than an all-async app gets. The same
+    # tutorial with `async def __call__` shows how much of /admin-only's req/s that is.
+    sed 's/    def __call__(self, user/    async def __call__(self, user/' "$peer" >"$tmp/peer_async.py"
+    kill "$peer_pid"; wait "$peer_pid" 2>/dev/null || true
+    (cd "$tmp" && BENCH_PASSWORD="$password" exec "${server_cpu[@]}" "$venv/bin/python" -m uvicorn \
+        peer_async:app --port "$pport" --workers 1 --log-level warning >"$tmp/peer2.log" 2>&1) &
+    peer_pid=$!; pids+=("$peer_pid")
+    wait_up "http://127.0.0.1:$pport/healthz"
+    ptoken="$(token "http://127.0.0.1:$pport")"
+    paths=(/admin-only)
+    measure "(the same tutorial with an async RoleChecker)"
+fi
 if [ "${BENCH_NO_CACHE:-1}" = 1 ]; then
     # The same app without its verified-token cache: an Ed25519 signature check at every request.
     kill "$app_pid"; wait "$app_pid" 2>/dev/null || true
