@@ -1,8 +1,8 @@
 //! Wiring: open the store, migrate, build the domain, create the first admin, serve HTTP.
 //!
 //! Serving uses hyper directly (not `axum::serve`) for what an exposed server needs: a header-read
-//! timeout (slowloris), a cap on concurrent connections, a bounded header buffer, and a graceful
-//! drain on SIGTERM.
+//! timeout (slowloris), a cap on concurrent connections, a bounded header buffer, a graceful
+//! drain on SIGTERM, and HTTPS (rustls, see [`crate::tls`]) with the certificate re-read on SIGHUP.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
 use crate::config::Config;
+use crate::tls::Tls;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -95,6 +96,30 @@ pub async fn bootstrap(b: &Bouncer, config: &Config) -> Result<(), AppError> {
     Ok(())
 }
 
+/// `[[issuers]]`: their tokens are accepted from now on; their key sets are fetched in the
+/// background (an unreachable issuer does not stop start-up: its tokens get 401 until keys
+/// arrive).
+fn accept_outside_issuers(
+    bouncer: &Bouncer,
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<(), AppError> {
+    let settings = config.issuer_settings()?;
+    if settings.is_empty() {
+        return Ok(());
+    }
+    let fetcher = crate::fetch::HttpFetcher::new().map_err(AppError::Io)?;
+    let issuers = Arc::new(bouncer_core::issuers::Issuers::new(
+        settings,
+        config.tokens.leeway_s,
+        Arc::new(fetcher),
+        clock,
+    ));
+    bouncer.auth.set_issuers(issuers.clone());
+    tokio::spawn(async move { issuers.refresh_all().await });
+    Ok(())
+}
+
 /// A server that is listening.
 pub struct Server {
     pub addr: SocketAddr,
@@ -102,14 +127,17 @@ pub struct Server {
     store: SqlStore,
     listener: TcpListener,
     config: Config,
+    tls: Option<Tls>,
 }
 
 impl Server {
     /// Opens everything and binds the listener; `serve` then runs it.
     pub async fn bind(config: Config, clock: Arc<dyn Clock>) -> Result<Self, AppError> {
         let addr = config.listen_addr()?;
-        let (bouncer, store) = build_with_store(&config, clock).await?;
+        let tls = Tls::from_config(&config)?;
+        let (bouncer, store) = build_with_store(&config, clock.clone()).await?;
         bootstrap(&bouncer, &config).await?;
+        accept_outside_issuers(&bouncer, &config, clock)?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| AppError::Io(format!("cannot listen on {addr}: {e}")))?;
@@ -122,7 +150,13 @@ impl Server {
             store,
             listener,
             config,
+            tls,
         })
+    }
+
+    /// The TLS side when `server.tls_*` are set: [`Tls::reload`] is what SIGHUP does.
+    pub fn tls(&self) -> Option<Tls> {
+        self.tls.clone()
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests (up to the grace period).
@@ -133,11 +167,13 @@ impl Server {
             listener,
             config,
             addr,
+            tls,
         } = self;
         let metrics = crate::metrics::start(&config, &bouncer, &store).await?;
         let opts = HttpOptions {
             body_limit: config.server.body_limit_bytes,
             request_timeout: Duration::from_secs(config.server.request_timeout_s),
+            body_read_timeout: Duration::from_secs(config.server.body_read_timeout_s),
             trusted_proxies: config.trusted_proxies()?,
             secure_cookie: config.secure_cookie()?,
             cors: config.cors()?,
@@ -148,6 +184,7 @@ impl Server {
         let change_listener = bouncer_store::listen::spawn(&store, wake.clone());
         let poller = tokio::spawn(follow_changes(bouncer.clone(), wake));
         let audit_writer = tokio::spawn(write_audit(bouncer.clone()));
+        let throttle_sync = tokio::spawn(share_throttle_counts(bouncer.clone()));
         let limit = Arc::new(Semaphore::new(config.server.max_connections));
         let per_address = crate::conn_limit::PerAddress::new(
             config.server.max_connections_per_ip,
@@ -158,7 +195,10 @@ impl Server {
         http.timer(TokioTimer::new())
             .header_read_timeout(Duration::from_secs(config.server.header_read_timeout_s))
             .max_buf_size(config.server.max_header_bytes);
-        tracing::info!(%addr, "listening");
+        tracing::info!(%addr, https = tls.is_some(), "listening");
+        let reloader = reload_on_sighup(tls.clone());
+        // A TLS handshake must be done within the time allowed for a request head.
+        let handshake = Duration::from_secs(config.server.header_read_timeout_s);
         // A client that stops reading (or sending) mid-exchange is cut off after this long, so it
         // cannot hold a connection slot forever.
         let stall = Duration::from_secs(config.server.request_timeout_s);
@@ -187,16 +227,47 @@ impl Server {
             let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
             stream.set_read_timeout(Some(stall));
             stream.set_write_timeout(Some(stall));
+            // The pair in service when the connection came (SIGHUP may replace it).
+            let acceptor = tls.as_ref().map(Tls::acceptor);
+            let over_tls = acceptor.is_some();
             let svc = app.clone().map_request(
                 move |mut req: axum::http::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(ConnectInfo(peer));
+                    if over_tls {
+                        req.extensions_mut().insert(bouncer_http::ServedOverTls);
+                    }
                     req
                 },
             );
-            let io = TokioIo::new(Box::pin(stream));
-            let conn = graceful.watch(http.serve_connection(io, TowerToHyperService::new(svc)));
+            let svc = TowerToHyperService::new(svc);
+            let stream = Box::pin(stream);
+            // Watched from now: a drain waits for a handshake in progress too (bounded above).
+            let watcher = graceful.watcher();
+            let http = http.clone();
             tokio::spawn(async move {
-                if let Err(e) = conn.await {
+                let served = match acceptor {
+                    None => {
+                        let conn = http.serve_connection(TokioIo::new(stream), svc);
+                        watcher.watch(conn).await
+                    }
+                    Some(acceptor) => {
+                        match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                            Ok(Ok(tls)) => {
+                                let conn = http.serve_connection(TokioIo::new(tls), svc);
+                                watcher.watch(conn).await
+                            }
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                Ok(())
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                Ok(())
+                            }
+                        }
+                    }
+                };
+                if let Err(e) = served {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
                 drop(permit);
@@ -234,6 +305,10 @@ impl Server {
             tracing::warn!("grace period over; closing remaining connections");
         }
         poller.abort();
+        throttle_sync.abort();
+        // Failures counted since the last share still count for the other instances.
+        let _ = bouncer.auth.throttle.sync(bouncer.store.as_ref()).await;
+        reloader.abort();
         // Every event of every answered request is written before the process exits. Flushing
         // first waits for a batch the writer may be writing; only then is the writer stopped
         // (aborting it mid-write would drop that batch).
@@ -289,6 +364,26 @@ async fn follow_changes(b: Arc<Bouncer>, wake: Arc<tokio::sync::Notify>) {
     }
 }
 
+/// Shares throttling counts with the other instances through the store every 250 ms (so a
+/// failure counts everywhere within a second), and forgets windows that ended, every minute.
+async fn share_throttle_counts(b: Arc<Bouncer>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune = tokio::time::Instant::now();
+    loop {
+        tick.tick().await;
+        if let Err(e) = b.auth.throttle.sync(b.store.as_ref()).await {
+            tracing::debug!(error = %e, "could not share throttling counts; will retry");
+        }
+        if last_prune.elapsed() >= Duration::from_secs(60) {
+            last_prune = tokio::time::Instant::now();
+            if let Err(e) = b.store.prune_throttle_counts(b.clock.now_ms()).await {
+                tracing::debug!(error = %e, "could not prune throttling counts");
+            }
+        }
+    }
+}
+
 /// Writes queued audit events in batches: every 200 ms, or at once when many are waiting; prunes
 /// events past `audit.retention_days` at start and every hour.
 async fn write_audit(b: Arc<Bouncer>) {
@@ -314,6 +409,35 @@ async fn write_audit(b: Arc<Bouncer>) {
     }
 }
 
+/// SIGHUP re-reads the TLS certificate and key (a bad new pair is logged, the old one kept).
+/// Without TLS there is nothing to re-read: SIGHUP is logged and otherwise ignored, never fatal.
+/// The handler is in place when this returns (before the first connection is accepted).
+fn reload_on_sighup(tls: Option<Tls>) -> tokio::task::JoinHandle<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    match &tls {
+                        Some(tls) => tls.reload_logged(),
+                        None => tracing::info!("SIGHUP: no TLS files to re-read"),
+                    }
+                }
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; the TLS files are not re-read");
+                tokio::spawn(async {})
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tls;
+        tokio::spawn(async {})
+    }
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -333,8 +457,37 @@ pub async fn shutdown_signal() {
     tokio::select! { () = ctrl_c => {}, () = term => {} }
 }
 
+/// No core dumps, and no ptrace by other processes of the same user: the server's memory holds
+/// secrets a dump would write to disk or hand over (the Basic-credential cache keeps passwords,
+/// plus signing keys, the key-encryption key and the first admin's password from the
+/// configuration). `RLIMIT_CORE` 0 (soft and hard, so it cannot be raised back) and
+/// `PR_SET_DUMPABLE` 0 (which also covers dumps through a `core_pattern` pipe).
+fn disable_core_dumps() {
+    #[cfg(target_os = "linux")]
+    {
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain system calls on this process with a valid, initialised argument.
+        let (limit, dumpable) = unsafe {
+            (
+                libc::setrlimit(libc::RLIMIT_CORE, &zero),
+                libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0),
+            )
+        };
+        if limit != 0 || dumpable != 0 {
+            tracing::warn!(
+                error = %std::io::Error::last_os_error(),
+                "could not switch core dumps off"
+            );
+        }
+    }
+}
+
 /// `bouncer serve`.
 pub async fn serve(config: Config) -> Result<(), AppError> {
+    disable_core_dumps();
     let server = Server::bind(config, Arc::new(SystemClock)).await?;
     server.serve(shutdown_signal()).await
 }

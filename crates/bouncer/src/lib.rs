@@ -7,5 +7,7 @@ pub mod cli;
 pub mod cli_policy;
 pub mod config;
 pub mod conn_limit;
+pub mod fetch;
 pub mod logging;
 pub mod metrics;
+pub mod tls;

@@ -42,7 +42,8 @@ pub enum DenyCode {
     MissingRole,
     MissingPermission,
     InsufficientScope,
-    /// The operation acts on the caller's own user account, and the caller is a client.
+    /// The operation acts on the caller's own user account, and the caller is a client or an
+    /// outside issuer's subject.
     NotAUser,
     /// An API key used from outside its client-IP allowlist.
     IpNotAllowed,
@@ -369,6 +370,7 @@ impl Trace {
                 .then(|| match &p.subject {
                     crate::principal::Subject::Client(_) => "the client's scopes".to_owned(),
                     crate::principal::Subject::User(_) => "a direct grant".to_owned(),
+                    crate::principal::Subject::Outside(_) => "the issuer's roles".to_owned(),
                 })
         })
     }

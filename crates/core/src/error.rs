@@ -25,6 +25,13 @@ pub enum Error {
     /// A uniqueness or state rule of the stored data (taken username, last admin, role in use).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Too many failed checks (`throttled`) or registrations (`rate_limited`) from this client
+    /// address: 429 + `Retry-After`.
+    #[error("too many requests ({code}); retry after {retry_after_s} s")]
+    TooManyRequests {
+        code: &'static str,
+        retry_after_s: u64,
+    },
     /// The password-hashing queue is full: try again shortly.
     #[error("busy, retry later")]
     Busy,

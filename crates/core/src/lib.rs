@@ -13,6 +13,7 @@ pub mod clock;
 pub mod context;
 pub mod error;
 pub mod forward;
+pub mod issuers;
 pub mod keys;
 pub mod model;
 pub mod password;
@@ -24,7 +25,11 @@ pub mod service;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod token;
 pub mod validate;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod credential_proptests;

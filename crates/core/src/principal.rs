@@ -44,11 +44,27 @@ pub struct ClientState {
     pub permissions: PermissionSet,
 }
 
-/// Who a principal is: a user, or a machine client acting for itself.
+/// Who a principal is: a user, a machine client acting for itself, or the subject of a token from
+/// an outside issuer (`[[issuers]]`), which is never a local user.
 #[derive(Debug, Clone)]
 pub enum Subject {
     User(Arc<UserState>),
     Client(Arc<ClientState>),
+    Outside(Arc<OutsideSubject>),
+}
+
+/// The subject of an outside issuer's token, mapped onto Bouncer's roles.
+#[derive(Debug)]
+pub struct OutsideSubject {
+    pub issuer: String,
+    pub sub: String,
+    pub username: String,
+    /// The token's roles that Bouncer has (others are ignored).
+    pub roles: Vec<String>,
+    /// What those roles grant now.
+    pub permissions: PermissionSet,
+    /// `issuer#sub`: the subject's id wherever Bouncer names one (forward-auth, audit).
+    pub id: String,
 }
 
 /// Which credential a principal presented, typed (for revocation, audit and explain).
@@ -99,7 +115,7 @@ impl Principal {
     pub fn user(&self) -> Option<&Arc<UserState>> {
         match &self.subject {
             Subject::User(u) => Some(u),
-            Subject::Client(_) => None,
+            Subject::Client(_) | Subject::Outside(_) => None,
         }
     }
     /// The user's id, or `Forbidden(not_a_user)` for a client: for operations that act on a
@@ -109,24 +125,28 @@ impl Principal {
             .map(|u| u.user.id)
             .ok_or_else(|| crate::authz::Decision::not_a_user().into_error())
     }
-    /// The subject's stable id: a user's UUID, a client's `client_id`.
+    /// The subject's stable id: a user's UUID, a client's `client_id`, an outside subject's
+    /// `issuer#sub`.
     pub fn subject_id(&self) -> String {
         match &self.subject {
             Subject::User(u) => u.user.id.to_string(),
             Subject::Client(c) => c.client.id.clone(),
+            Subject::Outside(o) => o.id.clone(),
         }
     }
-    /// A user's username, a client's `client_id`.
+    /// A user's username, a client's `client_id`, an outside subject's username claim.
     pub fn username(&self) -> &str {
         match &self.subject {
             Subject::User(u) => &u.user.username,
             Subject::Client(c) => &c.client.id,
+            Subject::Outside(o) => &o.username,
         }
     }
     pub fn roles(&self) -> &[String] {
         match &self.subject {
             Subject::User(u) => &u.user.roles,
             Subject::Client(_) => &[],
+            Subject::Outside(o) => &o.roles,
         }
     }
     pub fn has_role(&self, role: &str) -> bool {
@@ -150,6 +170,7 @@ impl Principal {
         match &self.subject {
             Subject::User(u) => &u.permissions,
             Subject::Client(c) => &c.permissions,
+            Subject::Outside(o) => &o.permissions,
         }
     }
     /// Whether this credential could use `p` itself: the subject holds it now and, for a scoped

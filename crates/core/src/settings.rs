@@ -66,6 +66,8 @@ pub struct TokenSettings {
 
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
+    /// `[throttle]`: failed password and secret checks, registrations.
+    pub throttle: crate::throttle::ThrottleSettings,
     pub basic_enabled: bool,
     pub bearer_enabled: bool,
     pub registration_enabled: bool,
@@ -164,6 +166,7 @@ impl Default for Settings {
                 refresh_retry_window: Duration::ZERO,
             },
             auth: AuthSettings {
+                throttle: crate::throttle::ThrottleSettings::default(),
                 basic_enabled: true,
                 bearer_enabled: true,
                 registration_enabled: true,

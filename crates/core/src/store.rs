@@ -75,6 +75,22 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets feed entries written before `before`.
     async fn prune_changes(&self, before: Millis) -> StoreResult<()>;
 
+    /// Throttling counters shared by instances: adds each count to its key's stored count, or
+    /// starts the key's window anew (with this count and window) when the stored one is over at
+    /// `now`. One transaction.
+    async fn add_throttle_counts(
+        &self,
+        counts: &[crate::throttle::ThrottleCount],
+        now: Millis,
+    ) -> StoreResult<()>;
+    /// Counters written at or after `since` (any instance).
+    async fn throttle_counts_since(
+        &self,
+        since: Millis,
+    ) -> StoreResult<Vec<crate::throttle::ThrottleCount>>;
+    /// Forgets counters whose window ended before `before`.
+    async fn prune_throttle_counts(&self, before: Millis) -> StoreResult<()>;
+
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>>;
     /// Looks up by the normalized (lowercase) username.

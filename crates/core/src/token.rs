@@ -137,7 +137,7 @@ pub fn generate_key(alg: SigningAlg, now: Millis) -> Result<SigningKeyRecord> {
 
 /// Whether the JOSE header names critical extensions. We implement none, so any `crit` makes the
 /// token one we must not accept (RFC 7515 §4.1.11). Only called on a verification-cache miss.
-fn has_crit(token: &str) -> bool {
+pub(crate) fn has_crit(token: &str) -> bool {
     let Some(header) = token.split('.').next() else {
         return true;
     };

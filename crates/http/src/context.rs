@@ -1,8 +1,9 @@
 //! The request context, built once per request by [`layer`]: the client's address (the socket
 //! peer, or, only when the peer is a configured trusted proxy, the rightmost address in
 //! `Forwarded` / `X-Forwarded-For` that is not itself a trusted proxy), whether it came over
-//! https (a trusted proxy's `X-Forwarded-Proto: https` or `Forwarded: proto=https`), the time and
-//! the request id. Handlers and extractors read it with [`Ctx`].
+//! https (this server's own TLS, or a trusted proxy's `X-Forwarded-Proto: https` or
+//! `Forwarded: proto=https`), the time and the request id. Handlers and extractors read it with
+//! [`Ctx`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -134,6 +135,8 @@ pub async fn layer(State(st): State<ContextState>, mut req: Request, next: Next)
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let (client_ip, https) = resolve(peer, req.headers(), &st.trusted_proxies);
+    // This server's own TLS counts too.
+    let https = https || req.extensions().get::<crate::ServedOverTls>().is_some();
     let via_trusted_proxy = peer.is_some_and(|p| trusted(p, &st.trusted_proxies));
     let request_id = req
         .headers()
@@ -188,6 +191,7 @@ impl ActorSlot {
         self.0.get().map(|s| match s {
             Subject::User(u) => u.user.username.as_str(),
             Subject::Client(c) => c.client.id.as_str(),
+            Subject::Outside(o) => o.id.as_str(),
         })
     }
 }

@@ -243,7 +243,7 @@ fn core_response(e: Error) -> Response {
                     format!("the token's scope does not include {missing}")
                 }
                 Some(DenyCode::NotAUser) => {
-                    "this operation acts on a user account; the caller is a client".to_owned()
+                    "this operation acts on a local user account; the caller is a machine client or an outside issuer's subject".to_owned()
                 }
                 Some(DenyCode::CannotGrant) => {
                     format!("nobody grants what they do not hold: the caller lacks {missing}")
@@ -288,6 +288,25 @@ fn core_response(e: Error) -> Response {
         ),
         Error::Conflict { code, message } => {
             problem(StatusCode::CONFLICT, code, message, None, None)
+        }
+        Error::TooManyRequests {
+            code,
+            retry_after_s,
+        } => {
+            let detail = match code {
+                "rate_limited" => "too many registrations from this address",
+                _ => "too many failed attempts from this address",
+            };
+            let mut res = problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                code,
+                format!("{detail}; retry after {retry_after_s} s"),
+                None,
+                None,
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+            res
         }
         Error::Busy => {
             let mut res = problem(
@@ -371,6 +390,12 @@ impl IntoResponse for OAuthErrorResponse {
                 StatusCode::SERVICE_UNAVAILABLE,
                 Some("retry shortly".to_owned()),
             ),
+            OAuthError::Throttled(after) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(format!(
+                    "too many failed attempts from this address; retry after {after} s"
+                )),
+            ),
             OAuthError::Internal(cause) => {
                 tracing::error!(%cause, "internal error at the token endpoint");
                 (StatusCode::INTERNAL_SERVER_ERROR, None)
@@ -396,6 +421,9 @@ impl IntoResponse for OAuthErrorResponse {
             }
             OAuthError::Busy => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            OAuthError::Throttled(after) => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(after));
             }
             _ => {}
         }

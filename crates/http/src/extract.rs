@@ -158,7 +158,6 @@ pub fn credential(b: &Bouncer, parts: &Parts) -> Result<Option<Credential>, ApiE
 /// The `Authorization` header's credential (an API key given as a Basic password counts as an
 /// API key: what curl and many tools send).
 fn authorization_credential(b: &Bouncer, parts: &Parts) -> Result<Option<Credential>, ApiError> {
-    let settings = b.auth.settings();
     let mut authorizations = parts.headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = authorizations.next() else {
         return Ok(None);
@@ -169,32 +168,44 @@ fn authorization_credential(b: &Bouncer, parts: &Parts) -> Result<Option<Credent
     let Ok(value) = value.to_str() else {
         return Err(unauthorized(b, false, "malformed Authorization header"));
     };
+    parse_authorization(value, b.auth.settings())
+        .map(Some)
+        .map_err(|(invalid_token, detail)| unauthorized(b, invalid_token, detail))
+}
+
+/// One `Authorization` header value as a credential under `settings`; `Err` is what the 401
+/// says (whether the token was invalid, and the detail). Public for the fuzz targets.
+#[doc(hidden)]
+pub fn parse_authorization(
+    value: &str,
+    settings: &bouncer_core::settings::AuthSettings,
+) -> Result<Credential, (bool, &'static str)> {
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") && settings.bearer_enabled {
         if rest.is_empty() {
-            return Err(unauthorized(b, true, "empty bearer token"));
+            return Err((true, "empty bearer token"));
         }
-        return Ok(Some(Credential::Bearer(rest.to_owned())));
+        return Ok(Credential::Bearer(rest.to_owned()));
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let malformed = || unauthorized(b, false, "malformed Basic credentials");
-        let (user, pass) = decode_basic(rest).ok_or_else(malformed)?;
+        let malformed = (false, "malformed Basic credentials");
+        let (user, pass) = decode_basic(rest).ok_or(malformed)?;
         // `any:bnc_...` (any username, even none): an API key.
         if settings.api_keys_enabled
             && pass.starts_with(bouncer_core::secret::API_KEY_PREFIX.as_bytes())
         {
-            let key = String::from_utf8(pass).map_err(|_| malformed())?;
-            return Ok(Some(Credential::ApiKey(key)));
+            let key = String::from_utf8(pass).map_err(|_| malformed)?;
+            return Ok(Credential::ApiKey(key));
         }
         let Some((username, password)) = user_and_password(user, pass) else {
-            return Err(malformed());
+            return Err(malformed);
         };
         if settings.basic_enabled {
-            return Ok(Some(Credential::Basic { username, password }));
+            return Ok(Credential::Basic { username, password });
         }
     }
-    Err(unauthorized(b, false, "unsupported authorization scheme"))
+    Err((false, "unsupported authorization scheme"))
 }
 
 /// Turns the request's credential into a principal: `Ok(None)` when none was presented.
@@ -513,3 +524,6 @@ impl<S: Send + Sync> FromRequestParts<S> for NamePath {
             .map_err(|_| Error::NotFound("resource").into())
     }
 }
+
+#[cfg(test)]
+mod proptests;

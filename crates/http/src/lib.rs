@@ -2,6 +2,7 @@
 //! RFC 6749 responses. Routes are registered through `utoipa-axum`, so `/openapi.json` is generated
 //! from the same list the router serves and cannot drift from it.
 
+pub mod body_timeout;
 pub mod context;
 pub mod error;
 pub mod extract;
@@ -39,6 +40,12 @@ pub enum SecureCookie {
     Never,
 }
 
+/// A request extension the server inserts on every request of a connection it terminated TLS
+/// for itself (`server.tls_cert_file`): the request counts as https (the session cookie's
+/// `Secure` under [`SecureCookie::Auto`]) and its response carries HSTS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServedOverTls;
+
 /// What the router shares with handlers.
 #[derive(Clone)]
 pub struct AppState {
@@ -59,6 +66,8 @@ impl FromRef<AppState> for Arc<Bouncer> {
 pub struct HttpOptions {
     pub body_limit: usize,
     pub request_timeout: Duration,
+    /// Time allowed for the whole body once the request head is in (`server.body_read_timeout_s`).
+    pub body_read_timeout: Duration,
     /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed (none by default).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub secure_cookie: SecureCookie,
@@ -107,6 +116,7 @@ impl Default for HttpOptions {
         Self {
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
             secure_cookie: SecureCookie::Auto,
             cors: None,
@@ -209,6 +219,7 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
     router
         .layer(axum::middleware::from_fn_with_state(context, context::layer))
         .layer(DefaultBodyLimit::max(opts.body_limit))
+        .layer(axum::middleware::from_fn_with_state(opts.body_read_timeout, body_timeout::layer))
         .layer(axum::middleware::from_fn_with_state(opts.body_limit, declared_too_large))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
         .layer(tower::util::option_layer(opts.cors.as_ref().map(CorsOptions::layer)))
@@ -233,6 +244,25 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
         .layer(tower::util::MapRequestLayer::new(drop_bad_request_id))
         // Outermost: every response, the refusals of the layers above included.
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(hsts))
+}
+
+/// `Strict-Transport-Security` on every response to a request that came over this server's own
+/// TLS ([`ServedOverTls`]), and never over plain HTTP (where a browser ignores it anyway, and
+/// where a TLS-terminating proxy in front decides).
+async fn hsts(
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let over_tls = req.extensions().get::<ServedOverTls>().is_some();
+    let mut res = next.run(req).await;
+    if over_tls {
+        res.headers_mut().insert(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    res
 }
 
 /// The content security policy `/docs` runs under: its own scripts and styles only (Swagger UI's

@@ -133,6 +133,20 @@ fn constrain_schemas(schemas: &mut Map<String, Value>) {
                 set(props, "max_auth_age_s", "minimum", json!(1));
                 set(props, "max_auth_age_s", "maximum", json!(31_622_400));
             }
+            // What each grant needs (RFC 6749 §4.3, §6, §4.4); the client's credentials may come in
+            // the Authorization header instead, which a form schema cannot see.
+            "TokenForm" => {
+                schema["oneOf"] = json!([
+                    {"properties": {"grant_type": {"const": "password"},
+                                    "username": {"type": "string"}, "password": {"type": "string"}},
+                     "required": ["grant_type", "username", "password"]},
+                    {"properties": {"grant_type": {"const": "refresh_token"},
+                                    "refresh_token": {"type": "string"}},
+                     "required": ["grant_type", "refresh_token"]},
+                    {"properties": {"grant_type": {"const": "client_credentials"}},
+                     "required": ["grant_type"]}
+                ]);
+            }
             // Changing one's own password needs the current one.
             "OwnPatchBody" => {
                 // No new password (absent or null), or a current one (a string) with it.
@@ -384,6 +398,11 @@ fn finish_operation(method: &str, path: &str, op: &mut Value, o: &SpecOptions) {
             ),
         );
         add(responses, "413", problem("The body is over the size limit"));
+        let mut throttled = oauth_error(
+            "`slow_down`: too many failed password or client-secret checks for this username or client from this address (`[throttle]`); try again after `Retry-After` seconds",
+        );
+        throttled["headers"] = retry_after_header();
+        add(responses, "429", throttled);
         add(
             responses,
             "503",
@@ -440,6 +459,22 @@ fn finish_operation(method: &str, path: &str, op: &mut Value, o: &SpecOptions) {
             problem("A parameter is invalid (`field` names it)"),
         );
     }
+    // Every password check is throttled (Basic on any protected route, logins, current_password),
+    // and so are registrations; forward-auth answers a throttled credential with 401.
+    let throttled = match path {
+        "/auth/verify" => None,
+        "/auth/register" => Some(
+            "`rate_limited`: this address registered its most this hour (`[throttle]`); try again after `Retry-After` seconds",
+        ),
+        "/auth/login" => Some(THROTTLED),
+        _ if protected && !session_only => Some(THROTTLED),
+        _ => None,
+    };
+    if let Some(what) = throttled {
+        let mut r = problem(what);
+        r["headers"] = retry_after_header();
+        add(responses, "429", r);
+    }
     // Forward-auth answers only 200, 401 and 403 (a busy database is a 401 with a code).
     if (protected || has_body || has_params) && path != "/auth/verify" {
         add(
@@ -448,6 +483,12 @@ fn finish_operation(method: &str, path: &str, op: &mut Value, o: &SpecOptions) {
             problem("Busy or the database is unreachable (with `Retry-After`)"),
         );
     }
+}
+
+const THROTTLED: &str = "`throttled`: too many failed password checks for this username from this address, or from this address (`[throttle]`); refused whatever the password until `Retry-After` seconds pass";
+
+fn retry_after_header() -> Value {
+    json!({"Retry-After": {"description": "Seconds until the limit's window ends", "schema": {"type": "integer", "minimum": 1}}})
 }
 
 /// Finishes the generated document (see the module docs).

@@ -97,3 +97,23 @@ pub(crate) async fn set_private(store: &SqlStore, kid: &str, private_pem: &str) 
         .map(drop)
         .map_err(backend_err)
 }
+
+/// A server-wide secret named `name`: `fresh` is stored if there is none yet; the stored one is
+/// returned either way (the first instance to start decides).
+pub(crate) async fn server_secret(
+    store: &SqlStore,
+    name: &str,
+    fresh: &str,
+) -> StoreResult<String> {
+    sqlx::query("INSERT INTO store_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+        .bind(name.to_owned())
+        .bind(fresh.to_owned())
+        .execute(store.pool())
+        .await
+        .map_err(backend_err)?;
+    sqlx::query_scalar("SELECT value FROM store_meta WHERE key = $1")
+        .bind(name.to_owned())
+        .fetch_one(store.pool())
+        .await
+        .map_err(backend_err)
+}

@@ -19,6 +19,7 @@ mod policies;
 mod roles;
 mod sessions;
 mod stats;
+mod throttle;
 mod tokens;
 mod users;
 
@@ -32,6 +33,7 @@ use bouncer_core::model::{
     RefreshToken, Revocations, Role, Session, SigningKeyRecord, TokenFamily, User,
 };
 use bouncer_core::store::{RoleDeletion, Store, StoreError, StoreResult};
+use bouncer_core::throttle::ThrottleCount;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
@@ -98,6 +100,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "policies_audit",
         include_str!("../migrations/0010_policies_audit.sql"),
+    ),
+    (
+        11,
+        "throttle",
+        include_str!("../migrations/0011_throttle.sql"),
     ),
 ];
 
@@ -490,6 +497,15 @@ impl Store for SqlStore {
     async fn prune_changes(&self, before: i64) -> StoreResult<()> {
         changes::prune(self, before).await
     }
+    async fn add_throttle_counts(&self, counts: &[ThrottleCount], now: i64) -> StoreResult<()> {
+        throttle::add(self, counts, now).await
+    }
+    async fn throttle_counts_since(&self, since: i64) -> StoreResult<Vec<ThrottleCount>> {
+        throttle::since(self, since).await
+    }
+    async fn prune_throttle_counts(&self, before: i64) -> StoreResult<()> {
+        throttle::prune(self, before).await
+    }
 
     async fn insert_family(&self, family: &TokenFamily, first: &RefreshToken) -> StoreResult<()> {
         tokens::insert_family(self, family, first).await
@@ -510,19 +526,7 @@ impl Store for SqlStore {
         tokens::rotate(self, old, new, successor_claims, now).await
     }
     async fn server_secret(&self, name: &str, fresh: &str) -> StoreResult<String> {
-        sqlx::query(
-            "INSERT INTO store_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(name.to_owned())
-        .bind(fresh.to_owned())
-        .execute(&self.pool)
-        .await
-        .map_err(backend_err)?;
-        sqlx::query_scalar("SELECT value FROM store_meta WHERE key = $1")
-            .bind(name.to_owned())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend_err)
+        keys::server_secret(self, name, fresh).await
     }
     async fn revoke_family(&self, id: Uuid, now: i64) -> StoreResult<()> {
         tokens::revoke_family(self, id, now).await

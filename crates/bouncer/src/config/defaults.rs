@@ -106,6 +106,7 @@ impl Default for Config {
                 username: "admin".into(),
                 password: String::new(),
             },
+            issuers: Vec::new(),
         }
     }
 }

@@ -13,7 +13,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 mod defaults;
+mod issuers;
 mod sections;
+
+pub use issuers::{IssuerClaimsConfig, IssuerConfig, acceptable_url};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./bouncer-data/bouncer.db";
 
@@ -34,6 +37,9 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     pub metrics: MetricsConfig,
     pub admin: AdminConfig,
+    /// Outside issuers whose tokens are accepted (`[[issuers]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub issuers: Vec<IssuerConfig>,
 }
 
 /// `[throttle]`: failures of password and secret checks, and registrations, per client address.
@@ -537,6 +543,7 @@ impl Config {
         }
         self.encryption_key()?;
         self.validate_limits()?;
+        self.issuer_settings()?;
         if self.tokens.leeway_s > 300 {
             return Err(bad("tokens.leeway_s", self.tokens.leeway_s, "0 to 300"));
         }
@@ -560,16 +567,21 @@ impl Config {
         Ok(())
     }
 
+    /// The `iss` of Bouncer's own tokens: `tokens.issuer`, or `http://` + `server.listen`.
+    pub fn settings_issuer(&self) -> String {
+        if self.tokens.issuer.is_empty() {
+            format!("http://{}", self.server.listen)
+        } else {
+            self.tokens.issuer.clone()
+        }
+    }
+
     /// The domain's view of this configuration.
     pub fn settings(&self) -> Settings {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        let issuer = if self.tokens.issuer.is_empty() {
-            format!("http://{}", self.server.listen)
-        } else {
-            self.tokens.issuer.clone()
-        };
+        let issuer = self.settings_issuer();
         Settings {
             passwords: PasswordSettings {
                 min_length: self.passwords.min_length,
@@ -604,6 +616,12 @@ impl Config {
                 encryption_key: self.encryption_key().ok().flatten(),
             },
             auth: AuthSettings {
+                throttle: bouncer_core::throttle::ThrottleSettings {
+                    per_user_address: self.throttle.per_user_address,
+                    per_address: self.throttle.per_address,
+                    window: Duration::from_secs(self.throttle.window_s),
+                    registrations_per_hour: self.throttle.registrations_per_address_per_hour,
+                },
                 basic_enabled: self.auth.basic,
                 bearer_enabled: self.auth.bearer,
                 registration_enabled: self.auth.registration,

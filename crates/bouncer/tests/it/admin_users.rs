@@ -3,8 +3,9 @@
 
 use serde_json::{Value, json};
 
+use crate::support::http::{assert_problem, call};
 use crate::support::{ADMIN, ADMIN_PASSWORD, BOTH, TestApp};
-use crate::users::{admin_id, assert_problem, call, get_basic, register, strings, token_error};
+use crate::users::{admin_id, get_basic, register, strings, token_error};
 
 #[tokio::test]
 async fn admin_lists_users_paginated_in_creation_order() {

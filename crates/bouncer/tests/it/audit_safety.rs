@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use crate::audit::{FAILED_LOGINS, WRONG, all, of_request, on_both, page, password};
 use crate::durability::{BinServer, server_env};
+use crate::support::http::call;
 use crate::support::{Db, TestApp, basic};
-use crate::users::call;
 
 /// `audit.json_log`: each event is also one JSON log line (with `log.format = "json"`), even with
 /// the log level at `warn`, and it carries no secret.

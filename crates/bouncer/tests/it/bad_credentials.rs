@@ -5,7 +5,7 @@ use reqwest::RequestBuilder;
 use reqwest::header::HeaderValue;
 use serde_json::json;
 
-use crate::bad_input::{Resp, problem, send};
+use crate::support::http::{Resp, problem, send};
 use crate::support::{ADMIN, ADMIN_PASSWORD, TestApp};
 
 /// `POST /oauth2/token` with a form body given as raw text.

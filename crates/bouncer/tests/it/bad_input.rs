@@ -1,65 +1,13 @@
 //! Every bad-input rule, one request each: the status, the problem `code`, and the `field` for a
 //! 422. Bodies that are not JSON, wrong media types, oversize bodies, bad query values, unknown
 //! routes and methods, malformed token requests and garbage `Authorization` headers. Every response
-//! goes through [`send`], which fails the test on any 5xx.
+//! goes through the suite's `send`, which fails the test on any 5xx.
 
 use reqwest::RequestBuilder;
-use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
-
-/// One response, read in full.
-pub(crate) struct Resp {
-    pub(crate) status: u16,
-    pub(crate) headers: HeaderMap,
-    pub(crate) text: String,
-    pub(crate) body: Value,
-}
-
-impl Resp {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-/// Sends a request and asserts the server did not fail (no 5xx, ever).
-pub(crate) async fn send(rb: RequestBuilder) -> Resp {
-    let r = rb.send().await.expect("request");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.expect("body");
-    assert!(status < 500, "server error {status}: {text}");
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp {
-        status,
-        headers,
-        text,
-        body,
-    }
-}
-
-/// Asserts an RFC 9457 problem document with `status`, `code` and, when given, `field`.
-pub(crate) fn problem(what: &str, r: &Resp, status: u16, code: &str, field: Option<&str>) {
-    assert_eq!(r.status, status, "{what}: {}", r.text);
-    assert_eq!(
-        r.header("content-type"),
-        Some("application/problem+json"),
-        "{what}: content type"
-    );
-    assert_eq!(r.body["code"], code, "{what}: {}", r.text);
-    assert_eq!(r.body["status"], status, "{what}: {}", r.text);
-    for k in ["type", "title", "detail"] {
-        assert!(r.body[k].is_string(), "{what}: no {k}: {}", r.text);
-    }
-    if let Some(f) = field {
-        assert_eq!(r.body["field"], f, "{what}: {}", r.text);
-    }
-}
-
-pub(crate) fn invalid(what: &str, r: &Resp, field: &str) {
-    problem(what, r, 422, "validation_error", Some(field));
-}
+use crate::support::http::{Resp, invalid, problem, send};
 
 /// A 422 for an unknown field, naming exactly that field.
 pub(crate) fn unknown(what: &str, r: &Resp, name: &str) {

@@ -5,8 +5,9 @@ use serde_json::{Value, json};
 
 use reqwest::Method;
 
-use crate::bad_input::{invalid, problem, send, unknown};
+use crate::bad_input::unknown;
 use crate::support::TestApp;
+use crate::support::http::{invalid, problem, send};
 
 #[tokio::test]
 async fn bad_pagination_is_422_naming_the_parameter() {

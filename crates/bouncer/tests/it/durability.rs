@@ -31,6 +31,11 @@ pub(crate) fn server_env(db_url: &str) -> Vec<(String, String)> {
             "BOUNCER_ADMIN_PASSWORD".to_owned(),
             ADMIN_PASSWORD.to_owned(),
         ),
+        // Bursts of registrations from 127.0.0.1 (throttling is tested on its own).
+        (
+            "BOUNCER_THROTTLE__REGISTRATIONS_PER_ADDRESS_PER_HOUR".to_owned(),
+            "0".to_owned(),
+        ),
     ];
     env.extend(
         FAST_ARGON2

@@ -7,52 +7,22 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use bouncer_core::clock::Clock;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::header::AUTHORIZATION;
 use serde_json::{Value, json};
 
+use crate::support::http::{Resp, problem, send};
 use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, jwt_part};
 
 const ISSUER: &str = "http://bouncer.test";
 
-struct Resp {
-    status: u16,
-    content_type: String,
-    challenges: Vec<String>,
-    body: Value,
-    text: String,
-}
-
 /// `GET /users/me` with this exact `Authorization` header.
 async fn me_with(app: &TestApp, authorization: &str) -> Resp {
-    let r = app
-        .client
-        .get(app.at("/users/me"))
-        .header(AUTHORIZATION, authorization)
-        .send()
-        .await
-        .expect("request");
-    let status = r.status().as_u16();
-    let content_type = r
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let challenges = r
-        .headers()
-        .get_all(WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_owned))
-        .collect();
-    let text = r.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp {
-        status,
-        content_type,
-        challenges,
-        body,
-        text,
-    }
+    send(
+        app.client
+            .get(app.at("/users/me"))
+            .header(AUTHORIZATION, authorization),
+    )
+    .await
 }
 
 async fn me(app: &TestApp, token: &str) -> Resp {
@@ -61,15 +31,13 @@ async fn me(app: &TestApp, token: &str) -> Resp {
 
 /// 401 `invalid_token`, as a problem document with the RFC 6750 challenge.
 fn assert_refused(what: &str, r: &Resp) {
-    assert_eq!(r.status, 401, "{what}: {}", r.text);
-    assert_eq!(r.content_type, "application/problem+json", "{what}");
-    assert_eq!(r.body["code"], "invalid_token", "{what}: {}", r.text);
+    problem(what, r, 401, "invalid_token", None);
     assert!(
-        r.challenges
+        r.challenges()
             .iter()
             .any(|c| c.starts_with("Bearer ") && c.contains(r#"error="invalid_token""#)),
         "{what}: challenges {:?}",
-        r.challenges
+        r.challenges()
     );
 }
 

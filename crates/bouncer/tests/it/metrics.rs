@@ -10,8 +10,8 @@
 use serde_json::{Value, json};
 
 use crate::durability::{BinServer, server_env};
+use crate::support::http::call;
 use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, basic, free_port};
-use crate::users::call;
 
 /// One sample of the Prometheus text: a name, its labels in order, its value.
 type Sample = (String, Vec<(String, String)>, f64);

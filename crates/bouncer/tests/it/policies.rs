@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
+use crate::support::http::{assert_problem, call};
 use crate::support::{BOTH, TestApp};
-use crate::users::{assert_problem, call};
 
 /// Milliseconds of an RFC 3339 time.
 pub(crate) fn ms(t: &str) -> i64 {

@@ -6,8 +6,8 @@
 use serde_json::json;
 
 use crate::policies::{allowed, ms, put_ok};
+use crate::support::http::{assert_problem, call};
 use crate::support::{BOTH, TestApp, basic};
-use crate::users::{assert_problem, call};
 
 #[tokio::test]
 async fn time_windows_follow_the_zone_through_daylight_saving_time() {

@@ -8,8 +8,8 @@ use std::io::{Read, Write};
 
 use serde_json::{Value, json};
 
+use crate::support::http::{assert_problem, call};
 use crate::support::{ADMIN, ADMIN_PASSWORD, BOTH, Db, TestApp, basic, jwt_part};
-use crate::users::{assert_problem, call};
 
 /// Registers `name` and, as admin, makes its grants exactly `roles` and `permissions`.
 async fn user_with(

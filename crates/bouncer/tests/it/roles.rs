@@ -3,8 +3,9 @@
 
 use serde_json::{Value, json};
 
+use crate::support::http::{assert_problem, call};
 use crate::support::{BOTH, TestApp};
-use crate::users::{assert_problem, call, strings};
+use crate::users::strings;
 
 #[tokio::test]
 async fn roles_list_has_the_four_builtins() {

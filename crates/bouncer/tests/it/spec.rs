@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::support::TestApp;
-use crate::users::call;
+use crate::support::http::call;
 
 fn committed_path() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi.json")

@@ -2,48 +2,11 @@
 //! administration, the last-admin guard, roles, and concurrent sign-ups. Where the data layer
 //! matters, each test runs on both databases.
 
-use reqwest::{RequestBuilder, Response};
+use reqwest::RequestBuilder;
 use serde_json::{Value, json};
 
+use crate::support::http::{assert_problem, call};
 use crate::support::{ADMIN_PASSWORD, BOTH, Db, TestApp};
-
-/// Sends a request, asserts it did not fail with a 5xx, and returns status, headers and JSON body
-/// (`Value::Null` for an empty body).
-pub(crate) async fn call(rb: RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
-    let r: Response = rb.send().await.expect("request");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.expect("body");
-    assert!(status < 500, "server error {status}: {text}");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    (status, headers, body)
-}
-
-/// Asserts a problem document with `code` (and `field`, when given).
-pub(crate) fn assert_problem(
-    what: &str,
-    got: &(u16, reqwest::header::HeaderMap, Value),
-    status: u16,
-    code: &str,
-    field: Option<&str>,
-) {
-    let (s, h, body) = got;
-    assert_eq!(*s, status, "{what}: {body}");
-    assert_eq!(
-        h.get("content-type").and_then(|v| v.to_str().ok()),
-        Some("application/problem+json"),
-        "{what}: content type"
-    );
-    assert_eq!(body["code"], code, "{what}: {body}");
-    assert_eq!(body["status"], status, "{what}: {body}");
-    if let Some(f) = field {
-        assert_eq!(body["field"], f, "{what}: {body}");
-    }
-}
 
 /// No key naming a password or hash, and no value that looks like a stored hash, anywhere.
 fn assert_no_secrets(v: &Value, password: &str) {

@@ -8,20 +8,19 @@
 //!   start, valid only while the user's password is unchanged.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-use std::net::IpAddr;
+use std::hash::RandomState;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use hmac::{Hmac, Mac};
 use moka::sync::Cache;
-use sha2::Sha256;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 mod digest_cache;
 mod feed;
 mod keys_sessions;
+mod outside;
+mod password_check;
 
 use crate::clock::{Clock, Millis};
 use crate::context::RequestContext;
@@ -36,7 +35,6 @@ use crate::settings::AuthSettings;
 use crate::store::Store;
 use crate::telemetry::{CacheKind, counted};
 use crate::token::TokenService;
-use crate::validate;
 
 /// A credential as the HTTP layer found it, before anything is checked. The one entry point is
 /// [`Authenticator::authenticate`]; the HTTP layer only extracts (and decides precedence and
@@ -161,6 +159,9 @@ pub struct Authenticator {
     revoked: RwLock<Revoked>,
     /// Keyed by the token itself: a hit is an exact match, so no token can collide with another.
     verified_tokens: Cache<String, Arc<VerifiedToken>>,
+    /// Outside issuers (`[[issuers]]`), set once by the binary, and their verified tokens.
+    issuers: std::sync::OnceLock<Arc<crate::issuers::Issuers>>,
+    outside_tokens: Cache<String, Arc<crate::issuers::OutsideToken>>,
     basic: Cache<[u8; 32], (Uuid, Millis)>,
     /// Digests of opaque tokens the store does not know, for a short while.
     unknown_opaque: Cache<String, ()>,
@@ -177,6 +178,8 @@ pub struct Authenticator {
     /// queue and locking everyone else out.
     client_stripes: Vec<Arc<Semaphore>>,
     stripe_hasher: RandomState,
+    /// Failed password and secret checks, and registrations, per client address.
+    pub throttle: Arc<crate::throttle::Throttle>,
 }
 
 /// An unknown `kid` reloads the keys at most this often (ms).
@@ -217,6 +220,12 @@ impl Authenticator {
                 .weigher(|token: &String, _| u32::try_from(token.len() + 64).unwrap_or(u32::MAX))
                 .time_to_live(token_life)
                 .build(),
+            issuers: std::sync::OnceLock::new(),
+            outside_tokens: Cache::builder()
+                .max_capacity(8 * 1024 * 1024)
+                .weigher(|token: &String, _| u32::try_from(token.len() + 256).unwrap_or(u32::MAX))
+                .time_to_live(token_life)
+                .build(),
             basic: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(settings.basic_cache_ttl)
@@ -234,6 +243,10 @@ impl Authenticator {
                 .map(|_| Arc::new(Semaphore::new(hasher.workers().max(4))))
                 .collect(),
             stripe_hasher: RandomState::new(),
+            throttle: Arc::new(crate::throttle::Throttle::new(
+                settings.throttle.clone(),
+                clock.clone(),
+            )),
             store,
             clock,
             hasher,
@@ -245,6 +258,8 @@ impl Authenticator {
         a.reload_roles().await?;
         a.reload_clients().await?;
         a.load_revocations().await?;
+        // Windows other instances (or this one before a restart) opened still count.
+        a.throttle.sync(a.store.as_ref()).await?;
         Ok(a)
     }
 
@@ -441,6 +456,10 @@ impl Authenticator {
                 v
             }
             None => {
+                if let Some(issuers) = self.outside_issuer(token) {
+                    let issuers = issuers.clone();
+                    return self.outside(&issuers, token, ctx).await;
+                }
                 let claims = self.claims_of(token, now_s).await?;
                 let sub = match Uuid::parse_str(&claims.sub) {
                     Ok(id) => TokenSubject::User(id),
@@ -558,121 +577,5 @@ impl Authenticator {
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .cloned()
-    }
-
-    fn basic_key(&self, username: &str, password: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.basic_key)
-            .expect("HMAC takes any key length");
-        mac.update(&(username.len() as u64).to_be_bytes());
-        mac.update(username.as_bytes());
-        mac.update(password.as_bytes());
-        mac.finalize().into_bytes().into()
-    }
-
-    /// `Authorization: Basic` (RFC 7617). Repeated requests with the same, still valid,
-    /// credentials skip Argon2.
-    pub async fn basic(
-        &self,
-        username: &str,
-        password: &str,
-        ctx: &RequestContext,
-    ) -> Result<Principal> {
-        let key = self.basic_key(username, password);
-        if let Some((id, pw_at)) = counted(CacheKind::Basic, self.basic.get(&key)) {
-            match self.user_state(id).await? {
-                Some(state) if state.user.password_changed_at == pw_at => {
-                    Self::usable(&state).map_err(Error::InvalidCredentials)?;
-                    return Ok(self.basic_principal(state, ctx));
-                }
-                _ => self.basic.invalidate(&key),
-            }
-        }
-        let state = self
-            .check_password(username, password, ctx.client_ip)
-            .await?;
-        self.basic
-            .insert(key, (state.user.id, state.user.password_changed_at));
-        Ok(self.basic_principal(state, ctx))
-    }
-
-    /// Waits for one of the client's password-check slots (none needed without an address: CLI).
-    pub async fn client_slot(&self, client: Option<IpAddr>) -> Option<OwnedSemaphorePermit> {
-        let ip = RequestContext {
-            client_ip: Some(client?),
-            ..Default::default()
-        }
-        .client_group()?;
-        let stripe = (self.stripe_hasher.hash_one(ip) as usize) % self.client_stripes.len();
-        self.client_stripes[stripe]
-            .clone()
-            .acquire_owned()
-            .await
-            .ok()
-    }
-
-    fn basic_principal(&self, user: Arc<UserState>, ctx: &RequestContext) -> Principal {
-        Principal {
-            subject: Subject::User(user),
-            credential: CredentialKind::Basic,
-            credential_id: CredentialId::None,
-            scopes: None,
-            auth_time: Some(self.clock.now_ms()),
-            context: ctx.clone(),
-        }
-    }
-
-    /// Verifies a username and password (Argon2, on the bounded pool). Unknown users are verified
-    /// against a dummy hash, and unknown, wrong and disabled all fail alike to the caller.
-    /// Re-hashes the password when the stored hash used older parameters.
-    pub async fn check_password(
-        &self,
-        username: &str,
-        password: &str,
-        client: Option<IpAddr>,
-    ) -> Result<Arc<UserState>> {
-        let slot = self.client_slot(client).await;
-        let generation = self.generation.load(Ordering::SeqCst);
-        let user = match validate::username(username) {
-            Ok(norm) => self.store.user_by_username(&norm).await?,
-            Err(_) => None,
-        };
-        // The slot goes with the hashing job: a request that gives up does not free it while its
-        // hash still runs.
-        let verdict = self
-            .hasher
-            .verify_holding(
-                password,
-                user.as_ref().map(|u| u.password_hash.as_str()),
-                slot,
-            )
-            .await?;
-        // Both refusals are the same answer to the client; the audit trail tells them apart.
-        let user = match user {
-            None => return Err(Error::InvalidCredentials(AuthFailure::UnknownUser)),
-            Some(_) if !verdict.ok => {
-                return Err(Error::InvalidCredentials(AuthFailure::WrongPassword));
-            }
-            Some(u) => u,
-        };
-        if verdict.needs_rehash {
-            match self.hasher.hash(password).await {
-                Ok(h) => {
-                    if let Err(e) = self
-                        .store
-                        .set_password_hash(user.id, &h, &user.password_hash)
-                        .await
-                    {
-                        tracing::warn!(user = %user.id, error = %e, "could not store re-hashed password");
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "re-hash skipped"),
-            }
-        }
-        // The row was just read: use it unless the cache holds something newer, so a new token
-        // never carries rights older than the store's (a change by another process that the
-        // revision poll has not seen yet), and a just-disabled user gets none. No second read.
-        let state = self.newest_state(user, generation);
-        Self::usable(&state).map_err(Error::InvalidCredentials)?;
-        Ok(state)
     }
 }

@@ -108,7 +108,8 @@ fn kind_bit(k: KindName) -> u8 {
 }
 
 /// `HH:MM` as seconds of the day; `24:00` only where `end_of_day` allows it.
-fn clock_time(s: &str, end_of_day: bool) -> Option<u32> {
+#[doc(hidden)]
+pub fn clock_time(s: &str, end_of_day: bool) -> Option<u32> {
     let (h, m) = s.split_once(':')?;
     if h.len() != 2 || m.len() != 2 || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
         return None;
@@ -544,5 +545,7 @@ impl PolicySet {
     }
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

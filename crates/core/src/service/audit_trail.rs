@@ -20,6 +20,7 @@ pub fn login_failure(e: &Error) -> &'static str {
         Error::InvalidCredentials(AuthFailure::WrongPassword) => "wrong_password",
         Error::InvalidCredentials(AuthFailure::Disabled) => "user_disabled",
         Error::InvalidCredentials(_) => "invalid_credentials",
+        Error::TooManyRequests { .. } => "throttled",
         Error::Busy => "busy",
         Error::Unavailable(_) => "unavailable",
         Error::Validation { .. } => "invalid_request",

@@ -36,6 +36,9 @@ pub enum OAuthError {
     UnauthorizedClient,
     #[error("busy")]
     Busy,
+    /// Too many failed client-secret or password checks from this address: 429 + `Retry-After`.
+    #[error("slow_down")]
+    Throttled(u64),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -50,6 +53,8 @@ impl OAuthError {
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
             OAuthError::UnauthorizedClient => "unauthorized_client",
             OAuthError::Busy => "temporarily_unavailable",
+            // Registered for the token endpoint (RFC 8628 §3.5): slow down, then try again.
+            OAuthError::Throttled(_) => "slow_down",
             OAuthError::Internal(_) => "server_error",
         }
     }
@@ -60,6 +65,7 @@ impl From<Error> for OAuthError {
         match e {
             Error::InvalidCredentials(_) => OAuthError::InvalidGrant,
             Error::Busy | Error::Unavailable(_) => OAuthError::Busy,
+            Error::TooManyRequests { retry_after_s, .. } => OAuthError::Throttled(retry_after_s),
             Error::Validation { field, message } => {
                 OAuthError::InvalidRequest(format!("{field}: {message}"))
             }
@@ -130,8 +136,29 @@ impl Bouncer {
     /// Authenticates the client of a token request. No client at all is the built-in public
     /// `swagger` client, which has no secret: an empty one (`Basic swagger:`) is accepted. A
     /// registered client needs its secret, compared as digests in constant time. Anything else is
-    /// `invalid_client`.
+    /// `invalid_client`. A wrong secret counts toward the client id's throttling from this address,
+    /// and a throttled client id is refused (429) before its secret is compared.
     pub fn authenticate_client(
+        &self,
+        client: ClientCredentials<'_>,
+        ctx: &RequestContext,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let id = client.client_id.unwrap_or(SWAGGER_CLIENT);
+        let subject = crate::throttle::Subject::Client(id);
+        if client.client_secret.is_some() {
+            self.auth
+                .throttle
+                .check(subject, ctx.client_ip)
+                .map_err(|l| OAuthError::Throttled(l.retry_after_s))?;
+        }
+        let result = self.check_client(client);
+        if result.is_err() && client.client_secret.is_some() {
+            self.auth.throttle_failed(subject, ctx.client_ip);
+        }
+        result
+    }
+
+    fn check_client(
         &self,
         client: ClientCredentials<'_>,
     ) -> Result<AuthenticatedClient, OAuthError> {
@@ -168,7 +195,8 @@ impl Bouncer {
         scope: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<TokenGrant, OAuthError> {
-        let AuthenticatedClient::Registered(client) = self.authenticate_client(client_auth)? else {
+        let AuthenticatedClient::Registered(client) = self.authenticate_client(client_auth, ctx)?
+        else {
             return Err(OAuthError::UnauthorizedClient);
         };
         let granted = match scope.map(parse_scope).transpose()? {
@@ -221,7 +249,7 @@ impl Bouncer {
         scope: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<TokenGrant, OAuthError> {
-        let client_auth = self.authenticate_client(client_auth)?;
+        let client_auth = self.authenticate_client(client_auth, ctx)?;
         if !client_auth.first_party() {
             return Err(OAuthError::UnauthorizedClient);
         }
@@ -438,7 +466,7 @@ impl Bouncer {
         scope: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<TokenGrant, OAuthError> {
-        let client_auth = self.authenticate_client(client_auth)?;
+        let client_auth = self.authenticate_client(client_auth, ctx)?;
         let client_id = client_auth.id().to_owned();
         let result = self
             .refresh_inner(client_auth, refresh_token, scope, ctx)

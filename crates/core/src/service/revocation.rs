@@ -3,6 +3,7 @@
 
 use super::Bouncer;
 use super::oauth::{AuthenticatedClient, ClientCredentials, OAuthError};
+use crate::context::RequestContext;
 use crate::error::Error;
 use crate::permission::{Permission, PermissionSet};
 use crate::secret;
@@ -48,8 +49,10 @@ impl Bouncer {
         &self,
         client_auth: ClientCredentials<'_>,
         token: &str,
+        ctx: &RequestContext,
     ) -> Result<Introspection, OAuthError> {
-        let AuthenticatedClient::Registered(caller) = self.authenticate_client(client_auth)? else {
+        let AuthenticatedClient::Registered(caller) = self.authenticate_client(client_auth, ctx)?
+        else {
             return Err(OAuthError::InvalidClient);
         };
         let needed = Permission::parse(INTROSPECT).expect("a valid permission");

@@ -111,20 +111,30 @@ impl Bouncer {
         move |pw| validate::password("password", pw, &rules, &[&inputs[0], &inputs[1]])
     }
 
-    /// `current_password` must be the user's password (a caller changing their own password).
-    async fn check_current_password(&self, user: &User, current: Option<&str>) -> Result<()> {
+    /// `current_password` must be the user's password (a caller changing their own password). It
+    /// is a password check like a login: throttled per username and address, and a wrong one
+    /// counts.
+    async fn check_current_password(
+        &self,
+        user: &User,
+        current: Option<&str>,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<()> {
         let Some(current) = current else {
             return Err(Error::validation(
                 "current_password",
                 "is required to change your own password",
             ));
         };
+        self.auth.throttle_check(&user.username, client)?;
         if !self
             .hasher
             .verify(current, Some(&user.password_hash))
             .await?
             .ok
         {
+            self.auth
+                .throttle_failed(crate::throttle::Subject::User(&user.username), client);
             return Err(Error::validation(
                 "current_password",
                 "is not the current password",
@@ -209,20 +219,34 @@ impl Bouncer {
         if !self.settings.auth.registration_enabled {
             return Err(Error::NotFound("registration"));
         }
+        self.auth
+            .throttle
+            .check_registration(ctx.client_ip)
+            .map_err(|l| Error::TooManyRequests {
+                code: "rate_limited",
+                retry_after_s: l.retry_after_s,
+            })?;
         let _slot = self.auth.client_slot(ctx.client_ip).await;
         let actor = r.username.clone();
-        self.create_user_as(
-            NewUser {
-                username: r.username,
-                email: r.email,
-                password: r.password,
-                full_name: r.full_name,
-                roles: vec![self.settings.auth.default_role.clone()],
-            },
-            &actor,
-            crate::audit::Origin::of(ctx),
-        )
-        .await
+        let created = self
+            .create_user_as(
+                NewUser {
+                    username: r.username,
+                    email: r.email,
+                    password: r.password,
+                    full_name: r.full_name,
+                    roles: vec![self.settings.auth.default_role.clone()],
+                },
+                &actor,
+                crate::audit::Origin::of(ctx),
+            )
+            .await;
+        // Attempts that reached the store count (created, or refused as taken: probing which
+        // usernames exist costs the same).
+        if matches!(&created, Ok(_) | Err(Error::Conflict { .. })) {
+            self.auth.throttle.registered(ctx.client_ip);
+        }
+        created
     }
 
     /// Creates the first admin if there are no users at all. Returns the generated password when
@@ -391,7 +415,11 @@ impl Bouncer {
             user.disabled = d;
         }
         if patch.password.is_some() && own {
-            self.check_current_password(&user, patch.current_password.as_deref())
+            let client = match actor {
+                Actor::Caller(p) => p.context.client_ip,
+                _ => None,
+            };
+            self.check_current_password(&user, patch.current_password.as_deref(), client)
                 .await?;
         }
         self.save(

@@ -40,9 +40,9 @@ impl From<TokenGrant> for TokenResponse {
     }
 }
 
-/// Parses the form; a repeated parameter is an error (RFC 6749 §3.2).
 /// The parameters of the token, revocation and introspection endpoints.
-const KNOWN_PARAMETERS: &[&str] = &[
+#[doc(hidden)]
+pub const KNOWN_PARAMETERS: &[&str] = &[
     "grant_type",
     "username",
     "password",
@@ -54,7 +54,9 @@ const KNOWN_PARAMETERS: &[&str] = &[
     "token_type_hint",
 ];
 
-fn parse_form(bytes: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+/// Parses the form; a repeated known parameter is an error (RFC 6749 §3.1).
+#[doc(hidden)]
+pub fn parse_form(bytes: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let mut out = HashMap::new();
     for (k, v) in form_urlencoded::parse(bytes) {
         // RFC 6749 §3.1: a parameter the server knows must not be repeated; others are ignored.
@@ -91,7 +93,8 @@ fn basic_client(headers: &axum::http::HeaderMap) -> Result<Option<(String, Strin
 
 /// A client id and secret from a Basic credential's encoded part (both form-encoded, RFC 6749
 /// §2.3.1).
-fn client_from_basic(encoded: &str) -> Result<(String, String), OAuthError> {
+#[doc(hidden)]
+pub fn client_from_basic(encoded: &str) -> Result<(String, String), OAuthError> {
     let (id, secret) = crate::extract::decode_basic(encoded).ok_or(OAuthError::InvalidClient)?;
     // application/x-www-form-urlencoded decoding of one value: '+' is a space, %XX a byte.
     let decode = |part: &[u8]| -> String {
@@ -389,7 +392,8 @@ async fn revoke_as_client(
     token: &str,
     ctx: &bouncer_core::context::RequestContext,
 ) -> Result<(), Result<OAuthError, ApiError>> {
-    let AuthenticatedClient::Registered(client) = b.authenticate_client(creds).map_err(Ok)? else {
+    let AuthenticatedClient::Registered(client) = b.authenticate_client(creds, ctx).map_err(Ok)?
+    else {
         return Err(Ok(OAuthError::InvalidClient));
     };
     b.revoke(RevokeCaller::Client(&client.client.id), token, ctx)
@@ -430,6 +434,7 @@ pub async fn introspect(State(b): State<Arc<Bouncer>>, req: Request) -> Response
             )));
         }
         let basic = basic_client(req.headers()).map_err(Ok)?;
+        let ctx = request_context(&req);
         let bytes = body_bytes(req, &()).await.map_err(Err)?;
         let form = parse_form(&bytes).map_err(Ok)?;
         let creds = client_credentials(&basic, &form).map_err(Ok)?;
@@ -438,7 +443,7 @@ pub async fn introspect(State(b): State<Arc<Bouncer>>, req: Request) -> Response
             .map(String::as_str)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Ok(OAuthError::InvalidRequest("token is required".into())))?;
-        b.introspect(creds, token).await.map_err(Ok)
+        b.introspect(creds, token, &ctx).await.map_err(Ok)
     }
     .await;
     match result {

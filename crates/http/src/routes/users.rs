@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use bouncer_core::authz::Actor;
 use bouncer_core::service::{AdminUserPatch, Bouncer, OwnUserPatch, Registration};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::context::Ctx;
@@ -90,10 +90,38 @@ pub async fn register(
     ))
 }
 
-/// The caller's own profile.
+/// The subject of an outside issuer's token (`[[issuers]]`): never a local user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutsideSubjectView {
+    pub sub: String,
+    pub username: String,
+    /// The token's roles that Bouncer has.
+    pub roles: Vec<String>,
+    pub issuer: String,
+}
+
+/// What `GET /users/me` answers: a local user, or an outside issuer's subject.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum MeView {
+    User(UserView),
+    Outside(OutsideSubjectView),
+}
+
+/// The caller's own profile (an outside issuer's subject: who the token says it is).
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = []), ("basic" = [])),
-    responses((status = 200, body = UserView), (status = 401, body = ProblemDoc)))]
-pub async fn me(Auth(p): Auth) -> ApiResult<impl IntoResponse> {
+    responses((status = 200, body = MeView), (status = 401, body = ProblemDoc)))]
+pub async fn me(Auth(p): Auth) -> ApiResult<axum::response::Response> {
+    if let bouncer_core::principal::Subject::Outside(o) = &p.subject {
+        return Ok(Json(OutsideSubjectView {
+            sub: o.sub.clone(),
+            username: o.username.clone(),
+            roles: o.roles.clone(),
+            issuer: o.issuer.clone(),
+        })
+        .into_response());
+    }
     let Some(user) = p.user() else {
         return Err(bouncer_core::authz::Decision::not_a_user()
             .into_error()
@@ -103,7 +131,7 @@ pub async fn me(Auth(p): Auth) -> ApiResult<impl IntoResponse> {
     let body = user
         .rendered
         .get_or_init(|| serde_json::to_vec(&UserView::from(&user.user)).unwrap_or_default());
-    Ok(([(header::CONTENT_TYPE, "application/json")], body.clone()))
+    Ok(([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response())
 }
 
 /// Changes the caller's own email, full name or password (which needs `current_password`).

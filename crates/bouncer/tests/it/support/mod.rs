@@ -1,6 +1,6 @@
 //! `TestApp`: the real server, in-process, on a random port, with a fresh database per test.
-#![allow(dead_code)]
 
+pub mod http;
 pub mod postgres;
 
 use std::sync::Arc;
@@ -244,6 +244,11 @@ pub fn test_config(db: Db, dir: &tempfile::TempDir) -> Option<Config> {
     c.passwords.argon2_iterations = 1;
     c.tokens.issuer = "http://bouncer.test".into();
     c.auth.revision_poll_ms = 200;
+    // Every test's traffic comes from 127.0.0.1, many registrations and failed logins among it:
+    // throttling is off here and tested on its own (the `throttling` module sets its limits).
+    c.throttle.per_user_address = 0;
+    c.throttle.per_address = 0;
+    c.throttle.registrations_per_address_per_hour = 0;
     Some(c)
 }
 
