@@ -11,6 +11,7 @@ mod audit;
 mod backup;
 mod changes;
 mod clients;
+mod errors;
 mod items;
 mod keys;
 pub mod listen;
@@ -38,6 +39,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
 use uuid::Uuid;
+
+pub(crate) use errors::backend_err;
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,51 +128,6 @@ fn migrator() -> Migrator {
     // PostgreSQL: sqlx takes an advisory lock around the run, so instances starting at once do not race.
     m.set_locking(true);
     m
-}
-
-pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
-    // Waits that ran out and connections that failed: the database, not the request, is the
-    // problem, and trying again shortly may work.
-    if matches!(
-        e,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-    ) {
-        return StoreError::Unavailable(e.to_string());
-    }
-    let sqlx::Error::Database(db) = &e else {
-        return StoreError::Backend(e.to_string());
-    };
-    // SQLite's SQLITE_BUSY (5) and SQLITE_LOCKED (6), after the busy timeout; PostgreSQL's
-    // lock-not-available (55P03) and admin/crash shutdown (57P01, 57P02, 57P03).
-    if let Some(code) = db.code()
-        && matches!(
-            code.as_ref(),
-            "5" | "6" | "55P03" | "57P01" | "57P02" | "57P03"
-        )
-    {
-        return StoreError::Unavailable(e.to_string());
-    }
-    if !(db.is_unique_violation() || db.is_foreign_key_violation()) {
-        return StoreError::Backend(e.to_string());
-    }
-    // PostgreSQL names the constraint; SQLite names the column in its message (and names nothing
-    // for a foreign key, which the domain prevents by checking role names first).
-    let what = db
-        .constraint()
-        .map(str::to_owned)
-        .unwrap_or_else(|| db.message().to_owned());
-    let field = if what.contains("email") {
-        "email"
-    } else if what.contains("username") {
-        "username"
-    } else if what.contains("role") {
-        "roles"
-    } else if what.contains("generation") {
-        "generation"
-    } else {
-        "id"
-    };
-    StoreError::Conflict { field }
 }
 
 /// The connection pool's size and how long a request waits for a connection (`[database]`).
@@ -331,7 +289,25 @@ impl SqlStore {
                     if !mode.eq_ignore_ascii_case("wal") {
                         conn.execute("PRAGMA journal_mode = WAL;").await?;
                     }
+                    // A connection that opened the file read-only stays read-only after the
+                    // file is writable again: mark it (query_only) for `after_release` to drop.
+                    if opened_read_only(conn, busy_ms).await? {
+                        conn.execute("PRAGMA query_only = ON").await?;
+                    }
                     Ok(())
+                })
+            });
+            // Not back into the pool: a connection marked read-only (used once, then dropped, so
+            // every write finds a writable one once the file is), nor one sqlx still counts in a
+            // transaction: a COMMIT that failed on an I/O error (SQLite then rolls back itself,
+            // and the ROLLBACK of the dropped transaction fails) would fail every later BEGIN on
+            // it. This query runs after that queued ROLLBACK and replaces the acquire-time ping.
+            pool = pool.test_before_acquire(false).after_release(|conn, _| {
+                Box::pin(async move {
+                    let marked: i64 = sqlx::query_scalar("PRAGMA query_only")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    Ok(marked == 0 && !sqlx::Connection::is_in_transaction(&*conn))
                 })
             });
         }
@@ -436,6 +412,33 @@ impl SqlStore {
             Backend::Postgres => self.pool.begin().await,
         }
     }
+}
+
+/// Whether a new SQLite connection opened its database read-only (SQLite does so, for the
+/// connection's life, when it cannot open the file for writing): its `BEGIN IMMEDIATE` says so
+/// (SQLite 3.51; 3.40 waits for the first write, which is rolled back at once). Without waiting:
+/// another writer holding the lock (busy) means this connection could take it, so it can write.
+async fn opened_read_only(conn: &mut sqlx::AnyConnection, busy_ms: u128) -> sqlx::Result<bool> {
+    let read_only = |r: sqlx::Result<sqlx::any::AnyQueryResult>| match r {
+        Err(sqlx::Error::Database(e)) => errors::sqlite_code(e.as_ref()) == Some(8),
+        _ => false,
+    };
+    conn.execute("PRAGMA busy_timeout = 0").await?;
+    let found = match conn.execute("BEGIN IMMEDIATE").await {
+        Ok(_) => {
+            let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+                .fetch_one(&mut *conn)
+                .await?;
+            let probe = format!("PRAGMA user_version = {version}");
+            let found = read_only(conn.execute(sqlx::AssertSqlSafe(probe)).await);
+            conn.execute("ROLLBACK").await?;
+            found
+        }
+        began => read_only(began),
+    };
+    let restore = format!("PRAGMA busy_timeout = {busy_ms}");
+    conn.execute(sqlx::AssertSqlSafe(restore)).await?;
+    Ok(found)
 }
 
 pub(crate) const COUNT_ENABLED_ADMINS: &str = "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id \

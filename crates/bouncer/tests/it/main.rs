@@ -19,6 +19,7 @@ mod clients;
 mod cors;
 mod doc_runner;
 mod durability;
+mod faults;
 mod floods;
 mod forward_auth;
 mod hostile_tokens;

@@ -1,13 +1,17 @@
-//! Machine clients: registration (secret shown once), the client-credentials grant, introspection
-//! (RFC 7662) for clients holding `tokens:introspect`, the first-party rule for the password grant,
-//! the grant rule for scopes, and deletion killing the client's tokens.
+//! Machine clients: registration (secret shown once), the client-credentials grant, the grant rule
+//! for scopes, and deletion killing the client's tokens. Introspection (RFC 7662) for clients
+//! holding `tokens:introspect` is in `introspection`, the first-party rule for the password grant
+//! in `first_party`.
+
+mod first_party;
+mod introspection;
 
 use serde_json::{Value, json};
 
 use crate::support::{ADMIN, ADMIN_PASSWORD, BOTH, TestApp, basic, jwt_part};
 
 /// Registers a client as `token`'s holder; returns (status, body).
-async fn create(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn create(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
     let r = app
         .client
         .post(app.at("/clients"))
@@ -28,7 +32,8 @@ async fn create(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
     (st, r.json().await.unwrap())
 }
 
-async fn form(
+/// `POST path` with `form` (and `auth` as the `Authorization` header); status and JSON body.
+pub(crate) async fn form(
     app: &TestApp,
     path: &str,
     auth: Option<&str>,
@@ -43,7 +48,8 @@ async fn form(
     (st, r.json().await.unwrap_or(Value::Null))
 }
 
-fn id_secret(v: &Value) -> (String, String) {
+/// The `client_id` and `client_secret` of a registration's answer.
+pub(crate) fn id_secret(v: &Value) -> (String, String) {
     (
         v["client_id"].as_str().unwrap().to_owned(),
         v["client_secret"].as_str().unwrap().to_owned(),
@@ -172,240 +178,6 @@ async fn client_credentials_grant_issues_tokens_for_the_client_itself() {
         );
         app.stop().await;
     }
-}
-
-/// Introspection: only clients holding `tokens:introspect`; access and refresh tokens are active
-/// exactly while they work; anything else is `{"active": false}`.
-#[tokio::test]
-async fn introspection_for_clients_with_tokens_introspect() {
-    for db in BOTH {
-        let Some(app) = TestApp::spawn_on(db).await else {
-            continue;
-        };
-        let admin = app.admin_token().await;
-        let (_, rs) = create(
-            &app,
-            &admin,
-            json!({"name": "gateway", "scopes": ["tokens:introspect"]}),
-        )
-        .await;
-        let (rs_id, rs_secret) = id_secret(&rs);
-        let (_, other) = create(
-            &app,
-            &admin,
-            json!({"name": "plain", "scopes": ["items:read"]}),
-        )
-        .await;
-        let (o_id, o_secret) = id_secret(&other);
-        let gateway = basic(&rs_id, &rs_secret);
-
-        let (name, pw, id) = app.user_with_roles("inspected", &["user"]).await;
-        let r = app.token_response(&name, &pw, Some("items:read")).await;
-        let t: Value = r.json().await.unwrap();
-        let access = t["access_token"].as_str().unwrap();
-        let refresh = t["refresh_token"].as_str().unwrap();
-
-        let (st, i) = form(
-            &app,
-            "/oauth2/introspect",
-            Some(&gateway),
-            &[("token", access)],
-        )
-        .await;
-        assert_eq!(st, 200, "{db:?}: {i}");
-        assert_eq!(i["active"], true);
-        assert_eq!(i["sub"], id.as_str());
-        assert_eq!(i["username"], name.as_str());
-        assert_eq!(i["scope"], "items:read");
-        assert_eq!(i["client_id"], "swagger");
-        assert_eq!(i["token_type"], "access_token");
-        assert!(i["exp"].as_i64().unwrap() > i["iat"].as_i64().unwrap());
-        let (_, i) = form(
-            &app,
-            "/oauth2/introspect",
-            None,
-            &[
-                ("token", refresh),
-                ("client_id", &rs_id),
-                ("client_secret", &rs_secret),
-            ],
-        )
-        .await;
-        assert_eq!(i["active"], true, "{i}");
-        assert_eq!(i["token_type"], "refresh_token");
-
-        // Not for users (even the admin), nor for clients without tokens:introspect.
-        let (st, body) = form(
-            &app,
-            "/oauth2/introspect",
-            Some(&format!("Bearer {admin}")),
-            &[("token", access)],
-        )
-        .await;
-        assert_eq!((st, body["error"].as_str()), (401, Some("invalid_client")));
-        let (st, _) = form(
-            &app,
-            "/oauth2/introspect",
-            Some(&basic(ADMIN, ADMIN_PASSWORD)),
-            &[("token", access)],
-        )
-        .await;
-        assert_eq!(st, 401);
-        let (st, _) = form(
-            &app,
-            "/oauth2/introspect",
-            Some(&basic(&o_id, &o_secret)),
-            &[("token", access)],
-        )
-        .await;
-        assert_eq!(st, 401);
-
-        // Inactive: garbage, a revoked token, a used refresh token, a disabled user's token.
-        for junk in ["garbage", "bnr_nothing", "eyJhbGciOiJub25lIn0.e30."] {
-            let (_, i) = form(
-                &app,
-                "/oauth2/introspect",
-                Some(&gateway),
-                &[("token", junk)],
-            )
-            .await;
-            assert_eq!(i, json!({"active": false}), "{junk}");
-        }
-        let (st, _) = form(
-            &app,
-            "/oauth2/token",
-            None,
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-        )
-        .await;
-        assert_eq!(st, 200);
-        let (_, i) = form(
-            &app,
-            "/oauth2/introspect",
-            Some(&gateway),
-            &[("token", refresh)],
-        )
-        .await;
-        assert_eq!(i["active"], false, "a rotated refresh token");
-        let r = app
-            .client
-            .patch(app.at(&format!("/users/{id}")))
-            .bearer_auth(&admin)
-            .json(&json!({"disabled": true}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let (_, i) = form(
-            &app,
-            "/oauth2/introspect",
-            Some(&gateway),
-            &[("token", access)],
-        )
-        .await;
-        assert_eq!(i["active"], false, "a disabled user's token");
-        app.stop().await;
-    }
-}
-
-/// The password grant is for first-party clients only (the built-in swagger client, or one an
-/// admin marked so); a refresh token works only for the client it was issued to; a client revokes
-/// tokens issued to it.
-#[tokio::test]
-async fn first_party_clients_refresh_only_their_own_tokens() {
-    let app = TestApp::spawn().await;
-    let admin = app.admin_token().await;
-    let (_, third) = create(
-        &app,
-        &admin,
-        json!({"name": "third-party", "scopes": ["items:read"]}),
-    )
-    .await;
-    let (t_id, t_secret) = id_secret(&third);
-    let (_, first) = create(
-        &app,
-        &admin,
-        json!({"name": "web", "scopes": [], "first_party": true}),
-    )
-    .await;
-    let (f_id, f_secret) = id_secret(&first);
-    let (name, pw, _) = app.user_with_roles("webuser", &["user"]).await;
-    let grant = [
-        ("grant_type", "password"),
-        ("username", name.as_str()),
-        ("password", pw.as_str()),
-    ];
-
-    let (st, body) = form(
-        &app,
-        "/oauth2/token",
-        Some(&basic(&t_id, &t_secret)),
-        &grant,
-    )
-    .await;
-    assert_eq!(
-        (st, body["error"].as_str()),
-        (400, Some("unauthorized_client"))
-    );
-    let (st, t) = form(
-        &app,
-        "/oauth2/token",
-        Some(&basic(&f_id, &f_secret)),
-        &grant,
-    )
-    .await;
-    assert_eq!(st, 200, "{t}");
-    let refresh = t["refresh_token"].as_str().unwrap();
-    let (st, _) = form(
-        &app,
-        "/oauth2/token",
-        None,
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-    )
-    .await;
-    assert_eq!(st, 400, "the swagger client cannot use web's refresh token");
-    let (st, t2) = form(
-        &app,
-        "/oauth2/token",
-        Some(&basic(&f_id, &f_secret)),
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-    )
-    .await;
-    assert_eq!(st, 200, "{t2}");
-
-    // The client revokes what was issued to it; another client's attempt changes nothing.
-    let refresh2 = t2["refresh_token"].as_str().unwrap();
-    let (st, _) = form(
-        &app,
-        "/oauth2/revoke",
-        Some(&basic(&t_id, &t_secret)),
-        &[("token", refresh2)],
-    )
-    .await;
-    assert_eq!(st, 200);
-    let (st, _) = form(&app, "/oauth2/introspect", None, &[]).await;
-    assert_eq!(st, 400, "no token: invalid_request");
-    assert_eq!(
-        app.get_bearer("/users/me", t2["access_token"].as_str().unwrap())
-            .await
-            .status(),
-        200
-    );
-    let (st, _) = form(
-        &app,
-        "/oauth2/revoke",
-        Some(&basic(&f_id, &f_secret)),
-        &[("token", refresh2)],
-    )
-    .await;
-    assert_eq!(st, 200);
-    assert_eq!(
-        app.get_bearer("/users/me", t2["access_token"].as_str().unwrap())
-            .await
-            .status(),
-        401
-    );
-    app.stop().await;
 }
 
 /// Nobody grants what they do not hold: a `clients:write` holder gives a client only scopes it
