@@ -21,6 +21,29 @@ pub struct Introspection {
     pub iat: i64,
     /// `access_token`, `refresh_token` or `api_key`.
     pub token_type: &'static str,
+    /// The roles the credential may use now (the subject's roles its scope covers), and what it
+    /// may do now (the subject's permissions narrowed by its scope), as an access token's claims
+    /// say at issue: what a resource server needs to decide without asking again.
+    pub roles: Vec<String>,
+    pub permissions: Vec<String>,
+}
+
+/// What a credential with `scope` (none: not narrowed) may use now of `roles` and `held`.
+fn rights(
+    held: &PermissionSet,
+    roles: &[String],
+    scope: Option<&PermissionSet>,
+) -> (Vec<String>, Vec<String>) {
+    let roles = roles
+        .iter()
+        .filter(|r| scope.is_none_or(|s| s.covers_role(r)))
+        .cloned()
+        .collect();
+    let permissions = match scope {
+        Some(s) => s.effective_within(held),
+        None => held.clone(),
+    };
+    (roles, permissions.to_strings())
 }
 
 /// The permission a client needs to call `/oauth2/introspect`.
@@ -79,8 +102,13 @@ impl Bouncer {
             };
             return Ok(match state {
                 Some(s) if !s.user.disabled && s.user.credential_gen == t.credential_gen => {
+                    let scope = PermissionSet::parse_scope(&family.scope).ok();
+                    let (roles, permissions) =
+                        rights(&s.permissions, &s.user.roles, scope.as_ref());
                     Introspection {
                         active: true,
+                        roles,
+                        permissions,
                         sub: family.user_id.to_string(),
                         username: s.user.username.clone(),
                         scope: family.scope,
@@ -108,6 +136,8 @@ impl Bouncer {
             return Ok(match state {
                 Some(s) if !s.user.disabled => Introspection {
                     active: true,
+                    roles: rights(&s.permissions, &s.user.roles, Some(v.scopes())).0,
+                    permissions: v.scopes().effective_within(&s.permissions).to_strings(),
                     sub: k.user_id.to_string(),
                     username: s.user.username.clone(),
                     // What the key can use now: the owner's permissions its scopes cover, and the
@@ -136,8 +166,11 @@ impl Bouncer {
         let Ok((p, c)) = self.auth.inspect(token, &ctx).await else {
             return Ok(Introspection::default());
         };
+        let (roles, permissions) = rights(p.permissions(), p.roles(), p.scopes.as_deref());
         Ok(Introspection {
             active: true,
+            roles,
+            permissions,
             sub: p.subject_id(),
             username: c.username.clone(),
             scope: c.scope.clone(),

@@ -419,6 +419,12 @@ pub struct IntrospectionResponse {
     pub iat: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
+    /// The roles the credential may use now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    /// What the credential may do now: the subject's permissions narrowed by its scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
 }
 
 /// Introspects a token (RFC 7662) for a registered client holding `tokens:introspect` (Basic or
@@ -458,6 +464,8 @@ pub async fn introspect(State(b): State<Arc<Bouncer>>, req: Request) -> Response
                     exp: Some(i.exp).filter(|e| *e > 0),
                     iat: Some(i.iat),
                     token_type: Some(i.token_type),
+                    roles: Some(i.roles),
+                    permissions: Some(i.permissions),
                 }
             } else {
                 IntrospectionResponse {
@@ -469,6 +477,8 @@ pub async fn introspect(State(b): State<Arc<Bouncer>>, req: Request) -> Response
                     exp: None,
                     iat: None,
                     token_type: None,
+                    roles: None,
+                    permissions: None,
                 }
             };
             let mut res = Json(body).into_response();

@@ -52,6 +52,22 @@ async fn introspection_for_clients_with_tokens_introspect() {
         assert_eq!(i["client_id"], "swagger");
         assert_eq!(i["token_type"], "access_token");
         assert!(i["exp"].as_i64().unwrap() > i["iat"].as_i64().unwrap());
+        // What it may use now, as the token's claims say: the scope leaves no role usable.
+        assert_eq!(i["roles"], json!([]), "{i}");
+        assert_eq!(i["permissions"], json!(["items:read"]), "{i}");
+        let r = app
+            .token_response(&name, &pw, Some("items:read role:user"))
+            .await;
+        let with_role: Value = r.json().await.unwrap();
+        let (_, i) = form(
+            &app,
+            "/oauth2/introspect",
+            Some(&gateway),
+            &[("token", with_role["access_token"].as_str().unwrap())],
+        )
+        .await;
+        assert_eq!(i["roles"], json!(["user"]), "{i}");
+        assert_eq!(i["permissions"], json!(["items:read"]), "{i}");
         let (_, i) = form(
             &app,
             "/oauth2/introspect",
@@ -65,6 +81,7 @@ async fn introspection_for_clients_with_tokens_introspect() {
         .await;
         assert_eq!(i["active"], true, "{i}");
         assert_eq!(i["token_type"], "refresh_token");
+        assert_eq!(i["permissions"], json!(["items:read"]), "{i}");
 
         // Not for users (even the admin), nor for clients without tokens:introspect.
         let (st, body) = form(
