@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{all, assert_secret_free, of_request, on_both, req, send, subject_of};
-use crate::lifecycle::s;
+use crate::support::http::s;
 use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp};
 use crate::users::admin_id;
 

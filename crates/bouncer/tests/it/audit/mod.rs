@@ -9,8 +9,7 @@ mod trail;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 
-use crate::lifecycle::s;
-use crate::support::http::{assert_problem, call};
+use crate::support::http::{assert_problem, call, s};
 use crate::support::{BOTH, Db, TestApp, basic};
 
 /// The query for failed logins.

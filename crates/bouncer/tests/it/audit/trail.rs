@@ -9,8 +9,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::{FAILED_LOGINS, WRONG, all, page, password, req};
-use crate::lifecycle::s;
-use crate::support::http::{assert_problem, call};
+use crate::support::http::{assert_problem, call, s};
 use crate::support::{ADMIN, BOTH, TestApp};
 
 /// How many events match `query`.

@@ -6,6 +6,7 @@ mod revocation;
 
 use serde_json::Value;
 
+use crate::support::http::s;
 use crate::support::{BOTH, Db, TestApp, jwt_part};
 
 /// The password grant's whole answer.
@@ -27,13 +28,6 @@ pub(crate) async fn refresh(app: &TestApp, token: &str, extra: &[(&str, &str)]) 
         .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
-}
-
-/// The string field `k` of a JSON answer; panics naming it when it is missing.
-pub(crate) fn s(v: &Value, k: &str) -> String {
-    v[k].as_str()
-        .unwrap_or_else(|| panic!("no {k} in {v}"))
-        .to_owned()
 }
 
 pub(crate) async fn me(app: &TestApp, access: &str) -> u16 {

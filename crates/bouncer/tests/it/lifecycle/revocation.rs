@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{login, me, refresh, s};
+use super::{login, me, refresh};
+use crate::support::http::s;
 use crate::support::{BOTH, Db, TestApp, basic};
 
 async fn revoke(app: &TestApp, token: &str, auth: Option<&str>) -> u16 {

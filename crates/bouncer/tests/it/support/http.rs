@@ -1,5 +1,6 @@
 //! Sending a request and reading the answer, once for the whole suite: [`send`] (any 5xx fails
-//! the test) gives a [`Resp`], and [`problem`] is the one check of an RFC 9457 problem document.
+//! the test) gives a [`Resp`], [`problem`] is the one check of an RFC 9457 problem document, and
+//! [`s`] reads a string field of a JSON answer.
 
 use reqwest::RequestBuilder;
 use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
@@ -108,4 +109,11 @@ fn check_problem(
 /// A 422 `validation_error` naming `field`.
 pub fn invalid(what: &str, r: &Resp, field: &str) {
     problem(what, r, 422, "validation_error", Some(field));
+}
+
+/// The string field `k` of a JSON answer; panics naming it when it is missing.
+pub fn s(v: &Value, k: &str) -> String {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("no {k} in {v}"))
+        .to_owned()
 }
