@@ -6,12 +6,17 @@
 //!
 //! The recorder is one per process and the tests of this binary run side by side, so counters
 //! are compared before and after (they only grow), never to absolute values.
+//!
+//! Here: reading a scrape, and where `/metrics` is served and to whom. What the series count is
+//! in `series`; the request log in `request_log`.
 
-use serde_json::{Value, json};
+mod request_log;
+mod series;
 
-use crate::durability::{BinServer, server_env};
+use serde_json::json;
+
 use crate::support::http::call;
-use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, basic, free_port};
+use crate::support::{Db, TestApp, basic, free_port};
 
 /// One sample of the Prometheus text: a name, its labels in order, its value.
 type Sample = (String, Vec<(String, String)>, f64);
@@ -183,119 +188,6 @@ async fn on_the_api_address_metrics_need_metrics_read() {
 }
 
 #[tokio::test]
-async fn series_count_routes_by_template_logins_caches_and_gauges() {
-    let app = spawn_enabled("").await;
-    let admin = app.admin_token().await;
-    let auth = format!("Bearer {admin}");
-    let before = scrape(&app, Some(&auth)).await.2;
-    let login = |outcome: &'static str, reason: Option<&'static str>| {
-        let mut l = vec![("via", "password_grant"), ("outcome", outcome)];
-        l.extend(reason.map(|r| ("reason", r)));
-        l
-    };
-    let logins = |text: &str, l: &[(&str, &str)]| value(text, "bouncer_logins_total", l);
-    let ok_before = logins(&before, &login("success", None)).unwrap_or(0.0);
-    let bad_before = logins(&before, &login("failure", Some("wrong_password"))).unwrap_or(0.0);
-
-    let (_, _, id) = app.user_with_roles("m-series", &["user"]).await;
-    assert_eq!(
-        app.token_response(ADMIN, "not-the-password", None)
-            .await
-            .status(),
-        400
-    );
-    let again = app.admin_token().await;
-    let r = app.get_bearer(&format!("/users/{id}"), &again).await;
-    assert_eq!(r.status(), 200);
-    let r = app.get_bearer(&format!("/users/{id}"), &again).await;
-    assert_eq!(r.status(), 200);
-    let r = app
-        .client
-        .get(app.at("/no/such/path"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-    for _ in 0..2 {
-        let r = app
-            .client
-            .get(app.at("/users/me"))
-            .header("authorization", basic(ADMIN, ADMIN_PASSWORD))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-    }
-
-    let (_, _, text) = scrape(&app, Some(&auth)).await;
-    assert!(
-        logins(&text, &login("success", None)).unwrap() >= ok_before + 1.0,
-        "{text}"
-    );
-    let bad = logins(&text, &login("failure", Some("wrong_password"))).unwrap();
-    assert!(bad >= bad_before + 1.0, "{text}");
-    // Requests by route template, never the raw path; everything unrouted as one label.
-    let users_id = [
-        ("route", "/users/{id}"),
-        ("method", "GET"),
-        ("status", "200"),
-    ];
-    assert!(value(&text, "bouncer_http_requests_total", &users_id).unwrap() >= 2.0);
-    assert!(!text.contains(&id), "a raw path in the labels: {text}");
-    let unmatched = [("route", "unmatched"), ("method", "GET"), ("status", "404")];
-    assert!(value(&text, "bouncer_http_requests_total", &unmatched).unwrap() >= 1.0);
-    assert!(!text.contains("/no/such/path"));
-    // A latency histogram per route and method, with buckets.
-    let hist = [("route", "/users/{id}"), ("method", "GET")];
-    assert!(value(&text, "bouncer_http_request_duration_seconds_count", &hist).unwrap() >= 2.0);
-    let bucket = [("route", "/users/{id}"), ("method", "GET"), ("le", "+Inf")];
-    assert!(
-        value(
-            &text,
-            "bouncer_http_request_duration_seconds_bucket",
-            &bucket
-        )
-        .is_some()
-    );
-    // The second use of the same token and of the same Basic credentials were cache hits.
-    for cache in ["token", "basic", "user_state"] {
-        let hits = [("cache", cache), ("result", "hit")];
-        assert!(
-            value(&text, "bouncer_cache_lookups_total", &hits).unwrap_or(0.0) >= 1.0,
-            "{cache}: {text}"
-        );
-    }
-    // The gauges read at scrape time, from this server.
-    assert_eq!(
-        value(&text, "bouncer_password_hash_queue_depth", &[]),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(&text, "bouncer_password_hash_queue_capacity", &[]),
-        Some(app.config.passwords.hash_queue as f64)
-    );
-    assert_eq!(
-        value(&text, "bouncer_db_pool_max_connections", &[]),
-        Some(f64::from(app.config.database.pool_size))
-    );
-    let idle = value(&text, "bouncer_db_pool_connections", &[("state", "idle")]).unwrap();
-    let in_use = value(&text, "bouncer_db_pool_connections", &[("state", "in_use")]).unwrap();
-    assert!(idle + in_use >= 1.0 && idle + in_use <= f64::from(app.config.database.pool_size));
-    assert!(value(&text, "bouncer_change_feed_lag_seconds", &[]).unwrap() >= 0.0);
-    assert!(value(&text, "bouncer_change_feed_revisions_behind", &[]).unwrap() >= 0.0);
-    // Every series is documented.
-    for name in [
-        "bouncer_http_requests_total",
-        "bouncer_http_request_duration_seconds",
-        "bouncer_logins_total",
-        "bouncer_cache_lookups_total",
-    ] {
-        assert!(text.contains(&format!("# HELP {name} ")), "{name}");
-    }
-    app.stop().await;
-}
-
-#[tokio::test]
 async fn a_listen_address_serves_metrics_there_only_without_a_credential() {
     let addr = format!("127.0.0.1:{}", free_port());
     let app = spawn_enabled(&addr).await;
@@ -349,68 +241,4 @@ async fn a_listen_address_serves_metrics_there_only_without_a_credential() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(closed, "the metrics listener outlived the server");
-}
-
-/// In JSON, each request's `info` line has its method, path, status, latency and request id, and
-/// a line logged while handling it (here the refused credentials, at debug) carries the same id;
-/// a request without an id gets the generated one it is answered with.
-#[tokio::test]
-async fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}/b.db", dir.path().display());
-    let mut env = server_env(&db);
-    env.push(("BOUNCER_LOG__FORMAT".to_owned(), "json".to_owned()));
-    env.push(("RUST_LOG".to_owned(), "info,bouncer_http=debug".to_owned()));
-    let server = BinServer::start(dir.path(), &env, "request-id").await;
-    let client = reqwest::Client::new();
-    let r = client
-        .get(server.at("/users/me?secret=query-value"))
-        .header("x-request-id", "abc-123")
-        .header("authorization", basic("nobody-here", "Wrong-password-1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-    assert_eq!(r.headers()["x-request-id"], "abc-123");
-    let r = client.get(server.at("/healthz")).send().await.unwrap();
-    let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
-    let text = server.stop();
-    assert!(!text.contains("query-value"), "a query string in the log");
-    let lines: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let of = |id: &str| -> Vec<&Value> { lines.iter().filter(|l| l["request_id"] == id).collect() };
-    let ours = of("abc-123");
-    let request = ours
-        .iter()
-        .find(|l| l["target"] == "bouncer::request")
-        .unwrap_or_else(|| panic!("no request line in:\n{text}"));
-    assert_eq!(request["level"], "INFO");
-    assert_eq!(request["method"], "GET");
-    assert_eq!(request["path"], "/users/me");
-    assert_eq!(request["status"], 401);
-    assert!(
-        request["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
-        "{request}"
-    );
-    assert!(
-        ours.iter()
-            .any(|l| l["message"] == "credentials refused" && l["level"] == "DEBUG"),
-        "the handler's line lacks the id:\n{text}"
-    );
-    // No line of that request names another id.
-    for l in lines
-        .iter()
-        .filter(|l| l["span"]["request_id"] == "abc-123")
-    {
-        assert_eq!(l["request_id"], "abc-123", "{l}");
-    }
-    let health = of(&generated);
-    assert!(
-        health
-            .iter()
-            .any(|l| l["target"] == "bouncer::request" && l["path"] == "/healthz"),
-        "{text}"
-    );
 }
