@@ -90,13 +90,13 @@ def test_an_unscoped_api_key_has_its_owners_permissions(introspect_app: AppServe
     assert introspect_app.get("/users", headers={"X-API-Key": admin_key}).status_code == 200
 
 
-def test_roles_of_api_keys_are_unknown(introspect_app: AppServer, bouncer: BouncerServer) -> None:
-    """Bouncer's introspection does not say which roles a key may use: role requirements refuse
-    API keys (Bouncer itself lets the admin's unscoped key into /admin-only)."""
+def test_api_keys_use_the_roles_introspection_names(introspect_app: AppServer, bouncer: BouncerServer) -> None:
+    """Introspection says which roles a key may use now: the admin's unscoped key passes a role
+    requirement here as it does at Bouncer's own /admin-only."""
     _, admin_key = bouncer.api_key(user=("admin", ADMIN_PASSWORD))
     assert httpx.get(bouncer.url + "/admin-only", headers={"X-API-Key": admin_key}).status_code == 200
-    body = assert_problem(introspect_app.get("/admin", headers={"X-API-Key": admin_key}), 403, "missing_role")
-    assert "introspection does not say" in body["detail"]
+    r = introspect_app.get("/admin", headers={"X-API-Key": admin_key})
+    assert r.status_code == 200, r.text
 
 
 def test_a_refresh_token_is_no_access_token(introspect_app: AppServer, bouncer: BouncerServer) -> None:
@@ -178,16 +178,16 @@ def test_opaque_tokens(opaque_setup: dict[str, Any]) -> None:
     assert_problem(app.get("/me", headers=bearer("bno_" + "A" * 43)), 401, "invalid_token")
 
 
-def test_an_unnarrowed_opaque_tokens_rights_are_unknown(opaque_setup: dict[str, Any]) -> None:
-    """Introspection answers scope `*` and no permissions: the token authenticates, and every
-    permission requirement is refused (Bouncer itself would let alice create an item)."""
+def test_an_unnarrowed_opaque_token_has_the_rights_introspection_names(opaque_setup: dict[str, Any]) -> None:
+    """Introspection answers what an unnarrowed (`*`) opaque token may do now: alice may create
+    an item here, as Bouncer itself lets her."""
     server, app = opaque_setup["server"], opaque_setup["app"]
     time.sleep(1.1)
     token = server.token()
     assert app.get("/me", headers=bearer(token)).json()["username"] == "alice"
     assert httpx.post(server.url + "/items", headers=bearer(token), json={"name": "x"}).status_code == 201
-    body = assert_problem(app.post("/items", headers=bearer(token)), 403, "missing_permission")
-    assert "introspection does not say" in body["detail"]
+    r = app.post("/items", headers=bearer(token))
+    assert r.status_code == 201, r.text
 
 
 def test_mode_introspect_needs_client_credentials() -> None:

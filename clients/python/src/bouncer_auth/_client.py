@@ -519,7 +519,8 @@ class Bouncer:
     def _principal_from_introspection(self, d: Mapping[str, Any], api_key: bool) -> Principal:
         """A principal from an active introspection answer of an opaque token or an API key.
 
-        Bouncer's answer has ``scope`` but neither ``roles`` nor ``permissions`` (used when present).
+        Bouncer's answer has ``roles`` and ``permissions`` (what the credential may use now), used
+        when present; without them (an older Bouncer) the rights are read from ``scope``.
         For an API key, ``scope`` is what the key can use now (its scopes ∩ its owner's
         permissions): its rights; its roles are not said. For an opaque access token, ``scope`` is
         the scope granted at issue: when narrowed, every entry was held then, so the rights are
