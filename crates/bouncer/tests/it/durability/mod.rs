@@ -52,28 +52,36 @@ pub(crate) fn server_env(db_url: &str) -> Vec<(String, String)> {
 
 impl BinServer {
     /// Starts `bouncer serve` in `cwd` with `env` (plus `BOUNCER_LISTEN` on a free port) and waits
-    /// until `/healthz` answers. stdout and stderr go to files in `cwd` named after `label`.
+    /// until `/healthz` answers. stdout and stderr go to files in `cwd` named after `label`. The
+    /// free port is only free when it is picked: if something else takes it before the server
+    /// binds, the server exits saying so, and another port is tried (at most three times).
     pub(crate) async fn start(cwd: &Path, env: &[(String, String)], label: &str) -> BinServer {
-        let port = free_port();
-        let stderr_path = cwd.join(format!("{label}.stderr"));
-        let mut cmd = bouncer_command(cwd);
-        cmd.arg("serve")
-            .env("BOUNCER_LISTEN", format!("127.0.0.1:{port}"))
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(File::create(cwd.join(format!("{label}.stdout"))).unwrap())
-            .stderr(File::create(&stderr_path).unwrap());
-        let child = cmd.spawn().expect("spawn bouncer serve");
-        let mut server = BinServer {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            stderr_path,
-        };
-        server.wait_ready().await;
-        server
+        for attempt in 1..=3 {
+            let port = free_port();
+            let stderr_path = cwd.join(format!("{label}.stderr"));
+            let mut cmd = bouncer_command(cwd);
+            cmd.arg("serve")
+                .env("BOUNCER_LISTEN", format!("127.0.0.1:{port}"))
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .stdin(Stdio::null())
+                .stdout(File::create(cwd.join(format!("{label}.stdout"))).unwrap())
+                .stderr(File::create(&stderr_path).unwrap());
+            let child = cmd.spawn().expect("spawn bouncer serve");
+            let mut server = BinServer {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                stderr_path,
+            };
+            match server.wait_ready().await {
+                Ok(()) => return server,
+                Err(e) if attempt < 3 && e.contains("Address already in use") => continue,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
     }
 
-    async fn wait_ready(&mut self) {
+    async fn wait_ready(&mut self) -> Result<(), String> {
         let client = Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
@@ -81,15 +89,15 @@ impl BinServer {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
+                return Err(format!(
                     "bouncer serve exited early ({status}); stderr:\n{}",
                     self.stderr()
-                );
+                ));
             }
             if let Ok(r) = client.get(self.at("/healthz")).send().await
                 && r.status() == 200
             {
-                return;
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,
