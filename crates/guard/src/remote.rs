@@ -63,6 +63,10 @@ impl Remote {
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // Bouncer closes a keep-alive connection idle for its header-read timeout (10 s by
+            // default); a pooled connection idle that long can be closed just as it is reused
+            // (a key refetch 10 s after the last one), failing the request. Drop them sooner.
+            .pool_idle_timeout(Duration::from_secs(4))
             .user_agent(concat!("bouncer-guard/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
