@@ -130,6 +130,62 @@ fn b64token(s: &str) -> bool {
 }
 
 impl Inner {
+    /// The remembered answer about `credential`, if any (`Some(None)`: refused).
+    fn remembered(&self, credential: &str) -> Option<Option<Arc<Principal>>> {
+        let a = self.introspected.as_ref()?.get(credential)?;
+        Some(
+            a.principal
+                .clone()
+                .filter(|p| p.expires_at.is_none_or(|e| e > unix_now())),
+        )
+    }
+
+    /// How a bearer token is presented, or its refusal without asking (not the shape of one).
+    fn presented_bearer(&self, token: &str) -> Result<Presented, Refusal> {
+        if !b64token(token) || token.starts_with(API_KEY_PREFIX) {
+            return Err(self.invalid(""));
+        }
+        Ok(if token.bytes().filter(|b| *b == b'.').count() == 2 {
+            Presented::Jwt
+        } else {
+            Presented::Opaque
+        })
+    }
+
+    /// An API key's refusal without asking (not introspect mode, not the shape of a key).
+    fn api_key_refusal(&self, key: &str) -> Option<Refusal> {
+        if !matches!(self.mode, Mode::Introspect { .. }) {
+            return Some(Refusal::unauthorized(
+                &self.realm,
+                "this service verifies JWT access tokens only: API keys need introspection",
+            ));
+        }
+        (!key.starts_with(API_KEY_PREFIX) || !b64token(key)).then(|| self.key_refused())
+    }
+
+    fn key_refused(&self) -> Refusal {
+        Refusal::unauthorized(&self.realm, "invalid or expired credentials")
+    }
+
+    /// A bearer token in introspect mode, without I/O: `None` when Bouncer must be asked.
+    pub(crate) fn introspect_bearer_now(
+        &self,
+        token: &str,
+    ) -> Option<Result<Arc<Principal>, Refusal>> {
+        if let Err(refusal) = self.presented_bearer(token) {
+            return Some(Err(refusal));
+        }
+        Some(self.remembered(token)?.ok_or_else(|| self.invalid("")))
+    }
+
+    /// An API key, without I/O: `None` when Bouncer must be asked.
+    pub(crate) fn api_key_now(&self, key: &str) -> Option<Result<Arc<Principal>, Refusal>> {
+        if let Some(refusal) = self.api_key_refusal(key) {
+            return Some(Err(refusal));
+        }
+        Some(self.remembered(key)?.ok_or_else(|| self.key_refused()))
+    }
+
     /// The caller `credential` (presented as `presented`) stands for, by introspection (or the
     /// remembered answer).
     async fn introspected(
@@ -137,13 +193,8 @@ impl Inner {
         credential: &str,
         presented: Presented,
     ) -> Result<Option<Arc<Principal>>, Refusal> {
-        if let Some(cache) = &self.introspected
-            && let Some(a) = cache.get(credential)
-        {
-            return Ok(a
-                .principal
-                .clone()
-                .filter(|p| p.expires_at.is_none_or(|e| e > unix_now())));
+        if let Some(known) = self.remembered(credential) {
+            return Ok(known);
         }
         let Mode::Introspect {
             client_id,
@@ -234,34 +285,20 @@ impl Inner {
     /// A bearer token in introspect mode: a JWT (its claims read once Bouncer says it is active)
     /// or an opaque token.
     pub(crate) async fn introspect_bearer(&self, token: &str) -> Result<Arc<Principal>, Refusal> {
-        if !b64token(token) || token.starts_with(API_KEY_PREFIX) {
-            return Err(self.invalid(""));
-        }
-        let presented = if token.bytes().filter(|b| *b == b'.').count() == 2 {
-            Presented::Jwt
-        } else {
-            Presented::Opaque
-        };
-        self.introspected(token, presented)
+        let presented = self.presented_bearer(token)?;
+        Box::pin(self.introspected(token, presented))
             .await?
             .ok_or_else(|| self.invalid(""))
     }
 
     /// An API key (`bnc_...`), by introspection; needs introspect mode.
     pub(crate) async fn api_key(&self, key: &str) -> Result<Arc<Principal>, Refusal> {
-        if !matches!(self.mode, Mode::Introspect { .. }) {
-            return Err(Refusal::unauthorized(
-                &self.realm,
-                "this service verifies JWT access tokens only: API keys need introspection",
-            ));
+        if let Some(refusal) = self.api_key_refusal(key) {
+            return Err(refusal);
         }
-        let refused = || Refusal::unauthorized(&self.realm, "invalid or expired credentials");
-        if !key.starts_with(API_KEY_PREFIX) || !b64token(key) {
-            return Err(refused());
-        }
-        self.introspected(key, Presented::ApiKey)
+        Box::pin(self.introspected(key, Presented::ApiKey))
             .await?
-            .ok_or_else(refused)
+            .ok_or_else(|| self.key_refused())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The tower layer: reads the request's credential as Bouncer does, checks it, and puts the
 //! [`Principal`] into the request's extensions, or answers the refusal itself.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -73,18 +74,30 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let guard = self.guard.clone();
-        Box::pin(async move {
-            match guard.authenticate(req.headers()).await {
-                Ok(principal) => {
-                    req.extensions_mut().insert(Authenticated {
-                        principal,
-                        realm: guard.realm.clone(),
-                    });
-                    inner.call(req).await.map(IntoResponse::into_response)
-                }
-                Err(refusal) => Ok(refusal.into_response()),
+        // Known tokens and keys in hand: decided here, and the future is only the handler's.
+        match guard.authenticate_now(req.headers()) {
+            Some(Ok(principal)) => {
+                req.extensions_mut().insert(Authenticated {
+                    principal,
+                    realm: guard.realm.clone(),
+                });
+                let fut = inner.call(req);
+                Box::pin(async move { fut.await.map(IntoResponse::into_response) })
             }
-        })
+            Some(Err(refusal)) => Box::pin(async move { Ok(refusal.into_response()) }),
+            None => Box::pin(async move {
+                match guard.authenticate(req.headers()).await {
+                    Ok(principal) => {
+                        req.extensions_mut().insert(Authenticated {
+                            principal,
+                            realm: guard.realm.clone(),
+                        });
+                        inner.call(req).await.map(IntoResponse::into_response)
+                    }
+                    Err(refusal) => Ok(refusal.into_response()),
+                }
+            }),
+        }
     }
 }
 
@@ -100,15 +113,18 @@ fn basic_password(encoded: &str) -> Option<String> {
     String::from_utf8(raw[colon + 1..].to_vec()).ok()
 }
 
+/// A credential as presented.
+enum Credential<'a> {
+    Bearer(&'a str),
+    ApiKey(Cow<'a, str>),
+}
+
 impl Inner {
-    /// The request's caller, by Bouncer's precedence: the `Authorization` header (Bearer; Basic
-    /// only with an API key as the password, as curl sends `-u any:bnc_...`), then the API-key
-    /// header. Two `Authorization` headers, or API keys that differ, are 400
+    /// The request's credential, by Bouncer's precedence: the `Authorization` header (Bearer;
+    /// Basic only with an API key as the password, as curl sends `-u any:bnc_...`), then the
+    /// API-key header. Two `Authorization` headers, or API keys that differ, are 400
     /// `ambiguous_credentials`: never a guess. Cookies and query parameters are not read.
-    pub(crate) async fn authenticate(
-        self: &Arc<Self>,
-        headers: &HeaderMap,
-    ) -> Result<Option<Arc<Principal>>, Refusal> {
+    fn credential<'h>(&self, headers: &'h HeaderMap) -> Result<Option<Credential<'h>>, Refusal> {
         let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
         let authorization = authorizations.next();
         if authorizations.next().is_some() {
@@ -128,13 +144,11 @@ impl Inner {
             }
         }
         let Some(authorization) = authorization else {
-            return match key {
-                Some(k) => self.api_key(k).await.map(Some),
-                None => Ok(None),
-            };
+            return Ok(key.map(|k| Credential::ApiKey(Cow::Borrowed(k))));
         };
-        let value = authorization
-            .to_str()
+        // UTF-8 is enough (and quick): a header value holds no CR, LF or NUL, and what a token
+        // may contain is decided by its verification.
+        let value = std::str::from_utf8(authorization.as_bytes())
             .map_err(|_| Refusal::unauthorized(&self.realm, "malformed Authorization header"))?;
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         let rest = rest.trim();
@@ -142,14 +156,14 @@ impl Inner {
             if rest.is_empty() {
                 return Err(self.invalid(": empty bearer token"));
             }
-            return self.bearer(rest).await.map(Some);
+            return Ok(Some(Credential::Bearer(rest)));
         }
         if scheme.eq_ignore_ascii_case("basic") {
             if let Some(password) = basic_password(rest).filter(|p| p.starts_with(API_KEY_PREFIX)) {
                 if key.is_some_and(|k| k != password) {
                     return Err(Refusal::ambiguous("different API keys in one request"));
                 }
-                return self.api_key(&password).await.map(Some);
+                return Ok(Some(Credential::ApiKey(Cow::Owned(password))));
             }
             return Err(Refusal::unauthorized(
                 &self.realm,
@@ -160,6 +174,35 @@ impl Inner {
             &self.realm,
             "unsupported authorization scheme",
         ))
+    }
+
+    /// The request's caller, without I/O: `None` when Bouncer must be asked first.
+    pub(crate) fn authenticate_now(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+    ) -> Option<Result<Option<Arc<Principal>>, Refusal>> {
+        let credential = match self.credential(headers) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Some(Ok(None)),
+            Err(refusal) => return Some(Err(refusal)),
+        };
+        let done = match credential {
+            Credential::Bearer(token) => self.bearer_now(token)?,
+            Credential::ApiKey(key) => self.api_key_now(&key)?,
+        };
+        Some(done.map(Some))
+    }
+
+    /// The request's caller: `Ok(None)` without a credential.
+    pub(crate) async fn authenticate(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+    ) -> Result<Option<Arc<Principal>>, Refusal> {
+        Ok(Some(match self.credential(headers)? {
+            None => return Ok(None),
+            Some(Credential::Bearer(token)) => self.bearer(token).await?,
+            Some(Credential::ApiKey(key)) => self.api_key(&key).await?,
+        }))
     }
 }
 

@@ -402,8 +402,23 @@ impl std::fmt::Debug for Guard {
 }
 
 impl Inner {
+    /// Checks a bearer token by the mode, without I/O: `None` when Bouncer must be asked (the
+    /// key set fetched, or the token introspected).
+    pub(crate) fn bearer_now(
+        self: &Arc<Self>,
+        token: &str,
+    ) -> Option<Result<Arc<Principal>, Refusal>> {
+        match self.mode {
+            Mode::Local => self.try_verify_jwt(token, true).transpose(),
+            Mode::Introspect { .. } => self.introspect_bearer_now(token),
+        }
+    }
+
     /// Checks a bearer token by the mode.
     pub(crate) async fn bearer(self: &Arc<Self>, token: &str) -> Result<Arc<Principal>, Refusal> {
+        if let Some(done) = self.bearer_now(token) {
+            return done;
+        }
         match self.mode {
             Mode::Local => self.verify_jwt(token).await,
             Mode::Introspect { .. } => self.introspect_bearer(token).await,

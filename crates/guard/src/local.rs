@@ -52,6 +52,7 @@ pub(crate) struct Keys {
 
 /// A verified token, remembered until it expires.
 pub(crate) struct Verified {
+    token: Box<str>,
     principal: Arc<Principal>,
     exp: i64,
 }
@@ -312,9 +313,11 @@ impl Inner {
         })
     }
 
-    /// The key named `kid`: from the set in hand (refreshed in the background once its
-    /// `max-age` passed), else after one refetch if the last was long enough ago.
-    async fn key(self: &Arc<Self>, kid: &str) -> Result<Arc<Key>, Refusal> {
+    /// The key named `kid` from the set in hand (refreshed in the background once its
+    /// `max-age` passed); `Ok(None)` when the set must be fetched first (`may_fetch`: there is
+    /// none yet, or the `kid` is unknown and the last fetch was long enough ago).
+    fn key(self: &Arc<Self>, kid: &str, may_fetch: bool) -> Result<Option<Arc<Key>>, Refusal> {
+        let failed = || recent_failure(&self.keys.failed);
         let set = match self.keys.current() {
             Some(s) if s.fetched_at.elapsed() < s.max_age + MAX_STALE => {
                 if s.fetched_at.elapsed() >= s.max_age {
@@ -323,26 +326,21 @@ impl Inner {
                 s
             }
             _ => {
-                if let Some(why) = recent_failure(&self.keys.failed) {
-                    return Err(Refusal::unavailable(why));
-                }
-                self.refresh_keys().await?;
-                self.keys
-                    .current()
-                    .ok_or_else(|| Refusal::unavailable("Bouncer's keys could not be fetched"))?
+                return match failed() {
+                    None if may_fetch => Ok(None),
+                    why => {
+                        Err(Refusal::unavailable(why.unwrap_or_else(|| {
+                            "Bouncer's keys could not be fetched".into()
+                        })))
+                    }
+                };
             }
         };
-        if let Some(k) = set.keys.get(kid) {
-            return Ok(k.clone());
+        match set.keys.get(kid) {
+            Some(k) => Ok(Some(k.clone())),
+            None if may_fetch && self.keys.may_refetch() && failed().is_none() => Ok(None),
+            None => Err(self.invalid(": unknown key")),
         }
-        if !self.keys.may_refetch() || recent_failure(&self.keys.failed).is_some() {
-            return Err(self.invalid(": unknown key"));
-        }
-        self.refresh_keys().await?;
-        self.keys
-            .current()
-            .and_then(|s| s.keys.get(kid).cloned())
-            .ok_or_else(|| self.invalid(": unknown key"))
     }
 
     fn refresh_in_background(self: &Arc<Self>) {
@@ -360,21 +358,33 @@ impl Inner {
         });
     }
 
-    /// Verifies a JWT access token here: signature by a key of Bouncer's set with that key's
-    /// algorithm, `typ` `at+jwt`, no `crit`, `iss`, `aud`, `exp`, `nbf`, `sub`.
-    pub(crate) async fn verify_jwt(
+    /// Verifies a JWT access token with the keys in hand: signature by a key of Bouncer's set
+    /// with that key's algorithm, `typ` `at+jwt`, no `crit`, `iss`, `aud`, `exp`, `nbf`, `sub`.
+    /// `Ok(None)`: the key set must be fetched first (see [`Inner::key`]). No I/O: the request
+    /// path when the token or its key is known.
+    pub(crate) fn try_verify_jwt(
         self: &Arc<Self>,
         token: &str,
-    ) -> Result<Arc<Principal>, Refusal> {
-        if token.len() > MAX_TOKEN_LEN || token.bytes().filter(|b| *b == b'.').count() != 2 {
+        may_fetch: bool,
+    ) -> Result<Option<Arc<Principal>>, Refusal> {
+        let Some((signed, signature)) = token.rsplit_once('.') else {
+            return Err(self.invalid(""));
+        };
+        if token.len() > MAX_TOKEN_LEN || signature.is_empty() {
             return Err(self.invalid(""));
         }
-        if let Some(v) = self.verified.get(token) {
+        // Keyed by the signature (short to hash, unique to the token); the whole token must match.
+        if let Some(v) = self.verified.get(signature)
+            && *v.token == *token
+        {
             if v.exp + self.leeway_s as i64 >= unix_now() {
-                return Ok(v.principal.clone());
+                return Ok(Some(v.principal.clone()));
             }
-            self.verified.invalidate(token);
+            self.verified.invalidate(signature);
             return Err(self.invalid(": expired"));
+        }
+        if signed.bytes().filter(|b| *b == b'.').count() != 1 {
+            return Err(self.invalid(""));
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| self.invalid(""))?;
         let typ = header.typ.as_deref().unwrap_or_default();
@@ -388,7 +398,9 @@ impl Inner {
             .kid
             .as_deref()
             .ok_or_else(|| self.invalid(": no kid"))?;
-        let key = self.key(kid).await?;
+        let Some(key) = self.key(kid, may_fetch)? else {
+            return Ok(None);
+        };
         let data =
             jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation).map_err(|e| {
                 self.invalid(match e.kind() {
@@ -405,14 +417,29 @@ impl Inner {
         let principal = Arc::new(data.claims.principal());
         if self.verified_capacity > 0 {
             self.verified.insert(
-                token.to_owned(),
+                signature.to_owned(),
                 Arc::new(Verified {
+                    token: token.into(),
                     principal: principal.clone(),
                     exp,
                 }),
             );
         }
-        Ok(principal)
+        Ok(Some(principal))
+    }
+
+    /// [`Inner::try_verify_jwt`], fetching the key set first when it must.
+    pub(crate) async fn verify_jwt(
+        self: &Arc<Self>,
+        token: &str,
+    ) -> Result<Arc<Principal>, Refusal> {
+        if let Some(p) = self.try_verify_jwt(token, true)? {
+            return Ok(p);
+        }
+        // Boxed: the request path's future stays small.
+        Box::pin(self.refresh_keys()).await?;
+        self.try_verify_jwt(token, false)?
+            .ok_or_else(|| self.invalid(": unknown key"))
     }
 }
 
