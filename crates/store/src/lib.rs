@@ -18,6 +18,7 @@ pub mod listen;
 pub use stats::PoolStats;
 mod policies;
 mod roles;
+pub mod seed;
 mod sessions;
 mod stats;
 mod throttle;
