@@ -6,7 +6,7 @@ use bouncer_core::model::{ChangeKind, Page, PageRequest, User};
 use bouncer_core::store::{StoreError, StoreResult};
 use bouncer_core::validate::email_norm;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
 use uuid::Uuid;
 
 use crate::{COUNT_ENABLED_ADMINS, SqlStore, backend_err, changes, placeholders};
@@ -33,7 +33,7 @@ fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
 
 /// The roles and direct permissions of the users with `ids`, with two queries.
 async fn fetch_grants(
-    store: &SqlStore,
+    conn: &mut AnyConnection,
     ids: &[String],
 ) -> StoreResult<[HashMap<String, Vec<String>>; 2]> {
     let mut out: [HashMap<String, Vec<String>>; 2] = Default::default();
@@ -49,7 +49,7 @@ async fn fetch_grants(
         for id in ids {
             q = q.bind(id.clone());
         }
-        for row in q.fetch_all(store.pool()).await.map_err(backend_err)? {
+        for row in q.fetch_all(&mut *conn).await.map_err(backend_err)? {
             let uid: String = row.try_get(0).map_err(backend_err)?;
             out[i]
                 .entry(uid)
@@ -61,12 +61,12 @@ async fn fetch_grants(
 }
 
 /// Fills `roles` and `permissions` for `users`.
-async fn attach_grants(store: &SqlStore, users: &mut [User]) -> StoreResult<()> {
+async fn attach_grants(conn: &mut AnyConnection, users: &mut [User]) -> StoreResult<()> {
     if users.is_empty() {
         return Ok(());
     }
     let ids: Vec<String> = users.iter().map(|u| u.id.to_string()).collect();
-    let [mut roles, mut perms] = fetch_grants(store, &ids).await?;
+    let [mut roles, mut perms] = fetch_grants(conn, &ids).await?;
     for (u, id) in users.iter_mut().zip(&ids) {
         u.roles = roles.remove(id).unwrap_or_default();
         u.permissions = perms.remove(id).unwrap_or_default();
@@ -138,34 +138,38 @@ pub(crate) async fn by_key(
     column: &'static str,
     value: &str,
 ) -> StoreResult<Option<User>> {
+    // One connection for the three queries: under load, each acquisition waits its turn in the
+    // pool's queue, and a cache miss should wait once, not three times.
+    let mut conn = store.pool().acquire().await.map_err(backend_err)?;
     let sql = format!("SELECT {COLUMNS} FROM users WHERE {column} = $1");
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(value.to_owned())
-        .fetch_optional(store.pool())
+        .fetch_optional(&mut *conn)
         .await
         .map_err(backend_err)?;
     let Some(row) = row else {
         // The same queries as for a user that exists, so a login for an unknown username takes
         // as long as one for a known username (no enumeration by timing).
-        fetch_grants(store, &[value.to_owned()]).await?;
+        fetch_grants(&mut conn, &[value.to_owned()]).await?;
         return Ok(None);
     };
     let mut users = [from_row(&row).map_err(backend_err)?];
-    attach_grants(store, &mut users).await?;
+    attach_grants(&mut conn, &mut users).await?;
     let [user] = users;
     Ok(Some(user))
 }
 
 pub(crate) async fn list(store: &SqlStore, page: PageRequest) -> StoreResult<Page<User>> {
+    let mut conn = store.pool().acquire().await.map_err(backend_err)?;
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(store.pool())
+        .fetch_one(&mut *conn)
         .await
         .map_err(backend_err)?;
     let sql = format!("SELECT {COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2");
     let rows = sqlx::query(AssertSqlSafe(sql))
         .bind(page.limit)
         .bind(page.offset)
-        .fetch_all(store.pool())
+        .fetch_all(&mut *conn)
         .await
         .map_err(backend_err)?;
     let mut users = rows
@@ -173,7 +177,7 @@ pub(crate) async fn list(store: &SqlStore, page: PageRequest) -> StoreResult<Pag
         .map(from_row)
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend_err)?;
-    attach_grants(store, &mut users).await?;
+    attach_grants(&mut conn, &mut users).await?;
     Ok(Page {
         items: users,
         total,
