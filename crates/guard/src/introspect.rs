@@ -23,8 +23,9 @@ pub(crate) struct Answer {
     principal: Option<Arc<Principal>>,
 }
 
-/// An RFC 7662 answer as Bouncer sends it. `roles` and `permissions` are not in Bouncer's answer
-/// today; they are used when present.
+/// An RFC 7662 answer as Bouncer sends it. `roles` and `permissions` (what the credential may
+/// use now, its scope applied) are used when present; Bouncer versions before they were added
+/// answer only `scope`.
 #[derive(Deserialize)]
 struct Introspection {
     active: bool,
@@ -56,8 +57,8 @@ enum Presented {
 
 /// A principal from an active answer about an opaque token or an API key.
 ///
-/// Bouncer's answer has `scope` but neither `roles` nor `permissions` (used when present). For an
-/// API key, `scope` is what the key can use now (its scopes ∩ its owner's permissions, and the
+/// Bouncer's answer has `roles` and `permissions`, used as they are. Without them (an older
+/// Bouncer) they are inferred from `scope`: for an API key, `scope` is what the key can use now (its scopes ∩ its owner's permissions, and the
 /// `role:NAME` scopes of roles its owner has): its rights, and its roles when it names any. For
 /// an opaque access token, `scope` is the scope granted at issue: when narrowed, every entry was
 /// held then, so its permissions are the rights and its `role:NAME` entries the roles; for `*`,
@@ -279,7 +280,16 @@ impl Inner {
         if i.sub.as_deref() != Some(claims.sub.as_str()) || !claims.has_audience(&self.audience) {
             return None;
         }
-        Some(claims.principal())
+        // What it may use now, when Bouncer says (it does since introspection answers them);
+        // else its claims: its rights at issue.
+        let mut p = claims.principal();
+        if let Some(r) = i.roles {
+            p.roles = r;
+        }
+        if let Some(perms) = i.permissions {
+            p.permissions = perms;
+        }
+        Some(p)
     }
 
     /// A bearer token in introspect mode: a JWT (its claims read once Bouncer says it is active)

@@ -69,7 +69,8 @@ pub enum Mode {
     /// Every credential (a JWT, an opaque `bno_...` token, an API key `bnc_...` in `X-API-Key` or
     /// as a Basic password) is checked by RFC 7662 introspection with this client's credentials
     /// (a client holding `tokens:introspect`); answers are cached for `cache` (about a second),
-    /// so a revocation takes effect within it.
+    /// so a revocation takes effect within it. The roles and permissions used are the answer's:
+    /// what the credential may use now.
     Introspect {
         client_id: String,
         client_secret: String,

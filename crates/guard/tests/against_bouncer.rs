@@ -359,6 +359,27 @@ async fn introspection_refuses_a_revoked_token_and_takes_api_keys() {
     let admin = Cred::Bearer(b.admin_token().await);
     expect(&http, "GET", &admin_route, &admin, Ok(200)).await;
 
+    // Rights taken away show at once (introspection answers what the credential may use now);
+    // a locally verifying guard goes by the token's claims until it expires.
+    let guest_token = b.token("alice", ALICE_PASSWORD, None).await;
+    let guest = Cred::Bearer(guest_token);
+    expect(&http, "POST", &items, &guest, Ok(201)).await;
+    b.set_roles("alice", &["guest"]).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let lacks = No(403, "missing_permission", Some("items:write"));
+    expect(&http, "POST", &items, &guest, lacks).await;
+    expect(&http, "GET", &items, &guest, Ok(200)).await;
+    expect(
+        &http,
+        "POST",
+        &format!("{local_app}/items"),
+        &guest,
+        Ok(201),
+    )
+    .await;
+    b.set_roles("alice", &["user"]).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
     // Revoked: refused within the cache's second; a locally verifying guard still takes it.
     b.revoke(&token).await;
     let revoked = Instant::now();

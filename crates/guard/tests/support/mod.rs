@@ -276,6 +276,39 @@ impl Bouncer {
         assert_eq!(r.status(), 200);
     }
 
+    /// Gives `username` exactly `roles` (as the admin).
+    pub async fn set_roles(&self, username: &str, roles: &[&str]) {
+        let users: Value = self
+            .http
+            .get(format!("{}/users?limit=100", self.url))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .expect("list users")
+            .json()
+            .await
+            .expect("JSON");
+        let list = users
+            .get("items")
+            .or_else(|| users.get("users"))
+            .unwrap_or(&users);
+        let id = list
+            .as_array()
+            .and_then(|l| l.iter().find(|u| u["username"] == username))
+            .and_then(|u| u["id"].as_str())
+            .unwrap_or_else(|| panic!("no user {username} in {users}"))
+            .to_owned();
+        let r = self
+            .http
+            .patch(format!("{}/users/{id}", self.url))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .json(&json!({ "roles": roles }))
+            .send()
+            .await
+            .expect("patch a user");
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    }
+
     pub async fn delete_api_key(&self, username: &str, password: &str, id: &str) {
         let r = self
             .http
