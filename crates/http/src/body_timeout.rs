@@ -11,9 +11,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// The body reading failed because its deadline passed.
@@ -60,12 +59,13 @@ impl HttpBody for Deadlined {
     }
 }
 
-/// Middleware: the body of `req` must be read within `timeout` from now; a handler that read past
-/// it gets its answer replaced by 408.
-pub async fn layer(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
+/// The body of `req` must be read within `timeout` from now: the request with its body wrapped,
+/// and the flag that tells afterwards whether the deadline passed (none for a request without a
+/// body: nothing to wait for, no timer). A handler that read past the deadline gets its answer
+/// replaced by [`timed_out`].
+pub(crate) fn deadline(req: Request, timeout: Duration) -> (Request, Option<Arc<AtomicBool>>) {
     if req.body().is_end_stream() {
-        // No body (GET and the like): nothing to wait for, no timer.
-        return next.run(req).await;
+        return (req, None);
     }
     let expired = Arc::new(AtomicBool::new(false));
     let (parts, inner) = req.into_parts();
@@ -74,19 +74,11 @@ pub async fn layer(State(timeout): State<Duration>, req: Request, next: Next) ->
         deadline: Box::pin(tokio::time::sleep(timeout)),
         expired: expired.clone(),
     };
-    let res = next.run(Request::from_parts(parts, Body::new(body))).await;
-    if !expired.load(Ordering::Relaxed) {
-        return res;
-    }
-    tracing::info!(
-        timeout_s = timeout.as_secs(),
-        "the request body did not arrive in time"
-    );
-    timed_out()
+    (Request::from_parts(parts, Body::new(body)), Some(expired))
 }
 
 /// 408 as an RFC 9457 problem document, like every other error; the connection is not kept.
-fn timed_out() -> Response {
+pub(crate) fn timed_out() -> Response {
     let status = StatusCode::REQUEST_TIMEOUT;
     let body = serde_json::json!({
         "type": "about:blank",

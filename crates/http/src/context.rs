@@ -1,4 +1,4 @@
-//! The request context, built once per request by [`layer`]: the client's address (the socket
+//! The request context, built once per request by [`enter`]: the client's address (the socket
 //! peer, or, only when the peer is a configured trusted proxy, the rightmost address in
 //! `Forwarded` / `X-Forwarded-For` that is not itself a trusted proxy), whether it came over
 //! https (this server's own TLS, or a trusted proxy's `X-Forwarded-Proto: https` or
@@ -8,17 +8,16 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::middleware::Next;
 use axum::response::Response;
 use bouncer_core::context::{RequestContext, unmapped as unmap};
 use bouncer_core::principal::Subject;
 use bouncer_core::service::Bouncer;
 use ipnet::IpNet;
 
-/// What [`layer`] needs: the clock, and which peers may speak for others.
+/// What [`enter`] needs: the clock, and which peers may speak for others.
 #[derive(Clone)]
 pub struct ContextState {
     pub bouncer: Arc<Bouncer>,
@@ -128,8 +127,9 @@ pub fn resolve(
     (last_trusted.map(unmap), https)
 }
 
-/// Builds the [`RequestContext`] and puts it in the request's extensions.
-pub async fn layer(State(st): State<ContextState>, mut req: Request, next: Next) -> Response {
+/// Builds the [`RequestContext`] and puts it in the request's extensions (with the slot the
+/// credential pipeline names the caller in); [`Leave::leave`] then audits a refusal.
+pub(crate) fn enter(st: &ContextState, mut req: Request) -> (Request, Leave) {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -152,31 +152,49 @@ pub async fn layer(State(st): State<ContextState>, mut req: Request, next: Next)
     };
     let actor = ActorSlot::default();
     req.extensions_mut().insert(actor.clone());
-    let origin_ip = ctx.client_ip;
-    let origin_id = ctx.request_id.clone();
+    let leave = Leave {
+        bouncer: st.bouncer.clone(),
+        client_ip: ctx.client_ip,
+        request_id: ctx.request_id.clone(),
+        actor,
+    };
     req.extensions_mut().insert(ctx);
-    let res = next.run(req).await;
-    if res.status() == axum::http::StatusCode::FORBIDDEN {
-        // Every refusal is audited, whichever check made it (authorizer, CSRF, key allowlist).
+    (req, leave)
+}
+
+/// What [`enter`] keeps for after the response.
+pub(crate) struct Leave {
+    bouncer: Arc<Bouncer>,
+    client_ip: Option<IpAddr>,
+    request_id: Option<Arc<str>>,
+    actor: ActorSlot,
+}
+
+impl Leave {
+    /// Every refusal (403) is audited, whichever check made it (authorizer, CSRF, key allowlist),
+    /// naming the caller the credential pipeline found.
+    pub(crate) fn leave(self, res: &Response) {
+        if res.status() != axum::http::StatusCode::FORBIDDEN {
+            return;
+        }
         let refusal = res.extensions().get::<crate::error::Refusal>();
-        let b = &st.bouncer;
-        let event = b.audit.event(
+        let audit = &self.bouncer.audit;
+        let event = audit.event(
             bouncer_core::audit::Origin {
-                client_ip: origin_ip.map(|ip| unmap(ip).to_string()),
-                request_id: origin_id.as_deref().map(str::to_owned),
+                client_ip: self.client_ip.map(|ip| unmap(ip).to_string()),
+                request_id: self.request_id.as_deref().map(str::to_owned),
             },
-            actor.name().unwrap_or("anonymous"),
+            self.actor.name().unwrap_or("anonymous"),
             "authz.denied",
             bouncer_core::model::Outcome::Failure,
             refusal.and_then(|r| r.subject.as_deref()),
             Some(refusal.map_or("forbidden", |r| r.code.as_str())),
         );
-        b.audit.record(event);
+        audit.record(event);
     }
-    res
 }
 
-/// Who the request authenticated as: filled by the credential pipeline, read by [`layer`] after
+/// Who the request authenticated as: filled by the credential pipeline, read by [`Leave::leave`] after
 /// the response (the audit of refusals names the caller).
 #[derive(Debug, Clone, Default)]
 pub struct ActorSlot(Arc<std::sync::OnceLock<Subject>>);
@@ -196,11 +214,11 @@ impl ActorSlot {
     }
 }
 
-/// The request's context (see [`layer`]).
+/// The request's context (see [`enter`]).
 #[derive(Debug, Clone)]
 pub struct Ctx(pub RequestContext);
 
-/// The context [`layer`] stored, or one from the socket alone (a router used without the layer).
+/// The context [`enter`] stored, or one from the socket alone (a router used without the layer).
 pub fn of(parts: &Parts) -> RequestContext {
     parts
         .extensions

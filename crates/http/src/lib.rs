@@ -4,6 +4,7 @@
 
 pub mod body_timeout;
 pub mod context;
+mod edge;
 pub mod error;
 pub mod extract;
 pub mod observe;
@@ -212,22 +213,24 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
             secure_cookie: opts.secure_cookie,
             metrics: opts.metrics.scrape.clone(),
         });
-    let context = context::ContextState {
-        bouncer,
-        trusted_proxies: opts.trusted_proxies.clone().into(),
-    };
-    router
-        .layer(axum::middleware::from_fn_with_state(context, context::layer))
-        .layer(DefaultBodyLimit::max(opts.body_limit))
-        .layer(axum::middleware::from_fn_with_state(opts.body_read_timeout, body_timeout::layer))
-        .layer(axum::middleware::from_fn_with_state(opts.body_limit, declared_too_large))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
-        .layer(tower::util::option_layer(opts.cors.as_ref().map(CorsOptions::layer)))
-        .layer(axum::middleware::map_response(vary_origin))
-        .layer(axum::middleware::from_fn(one_host))
-        // Inside the span: its log line carries the request id; it sees every status the
-        // layers above answer with.
-        .layer(axum::middleware::from_fn_with_state(opts.metrics.record, observe::layer))
+    let edge = Arc::new(edge::EdgeState {
+        context: context::ContextState {
+            bouncer,
+            trusted_proxies: opts.trusted_proxies.clone().into(),
+        },
+        record: opts.metrics.record,
+        body_limit: opts.body_limit,
+        body_read_timeout: opts.body_read_timeout,
+    });
+    // One `Router::layer` call for the whole stack: axum wraps every route in a boxed service per
+    // call, and each box is cloned on every request, so a dozen calls cost a dozen allocations a
+    // request where one costs one. Listed outermost first.
+    let stack = tower::ServiceBuilder::new()
+        .layer(tower::util::MapRequestLayer::new(drop_bad_request_id))
+        .layer(SetRequestIdLayer::x_request_id(RandomIds))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        // The trace layer wraps the body; the layers outside take axum's.
+        .map_response(axum::response::IntoResponse::into_response)
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
@@ -235,34 +238,17 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
                     let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
                     tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
                 })
-                // observe::layer writes the request's line.
+                // edge::layer writes the request's line.
                 .on_request(())
                 .on_response(()),
         )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(RandomIds))
-        .layer(tower::util::MapRequestLayer::new(drop_bad_request_id))
-        // Outermost: every response, the refusals of the layers above included.
-        .layer(axum::middleware::map_response(security_headers))
-        .layer(axum::middleware::from_fn(hsts))
-}
-
-/// `Strict-Transport-Security` on every response to a request that came over this server's own
-/// TLS ([`ServedOverTls`]), and never over plain HTTP (where a browser ignores it anyway, and
-/// where a TLS-terminating proxy in front decides).
-async fn hsts(
-    req: Request<axum::body::Body>,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let over_tls = req.extensions().get::<ServedOverTls>().is_some();
-    let mut res = next.run(req).await;
-    if over_tls {
-        res.headers_mut().insert(
-            axum::http::header::STRICT_TRANSPORT_SECURITY,
-            axum::http::HeaderValue::from_static("max-age=31536000"),
-        );
-    }
-    res
+        // Inside the span: its log line carries the request id. Outside CORS and the timeout:
+        // their answers get the security headers and are logged and counted too.
+        .layer(axum::middleware::from_fn_with_state(edge, edge::layer))
+        .option_layer(opts.cors.as_ref().map(CorsOptions::layer))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
+        .layer(DefaultBodyLimit::max(opts.body_limit));
+    router.layer(stack)
 }
 
 /// The content security policy `/docs` runs under: its own scripts and styles only (Swagger UI's
@@ -277,79 +263,6 @@ async fn docs_headers(mut res: axum::response::Response) -> axum::response::Resp
         ),
     );
     res
-}
-
-/// A body declared (`Content-Length`) larger than the limit is refused at once with 413, before
-/// any of it is read: waiting for a body that will be refused anyway only holds the connection.
-async fn declared_too_large(
-    axum::extract::State(limit): axum::extract::State<usize>,
-    req: Request<axum::body::Body>,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let declared = req
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return axum::response::IntoResponse::into_response(ApiError::PayloadTooLarge);
-    }
-    next.run(req).await
-}
-
-/// Security headers on every response, each only where a route did not set its own (`/docs`
-/// keeps the content security policy Swagger UI needs): no MIME sniffing, no referrer, never
-/// framed.
-async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
-    use axum::http::{HeaderName, HeaderValue, header};
-    let h = res.headers_mut();
-    for (name, value) in [
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
-    ] {
-        let name: HeaderName = name;
-        if !h.contains_key(&name) {
-            h.insert(name, HeaderValue::from_static(value));
-        }
-    }
-    res
-}
-
-/// `Vary: Origin` on every response, CORS or not: a cache must never serve one origin's answer to
-/// another.
-async fn vary_origin(mut res: axum::response::Response) -> axum::response::Response {
-    let has = res
-        .headers()
-        .get_all(axum::http::header::VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|v| v.trim().eq_ignore_ascii_case("origin"));
-    if !has {
-        res.headers_mut().append(
-            axum::http::header::VARY,
-            axum::http::HeaderValue::from_static("origin"),
-        );
-    }
-    res
-}
-
-/// RFC 9112 §3.2: a request without a `Host` header, or with more than one, is refused with 400.
-/// (Inside the request-id and trace layers, so the refusal carries an id and is logged.)
-async fn one_host(
-    req: Request<axum::body::Body>,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let mut hosts = req.headers().get_all(axum::http::header::HOST).iter();
-    if hosts.next().is_none() || hosts.next().is_some() {
-        return axum::response::IntoResponse::into_response(ApiError::BadRequest {
-            code: "bad_host",
-            detail: "a request needs exactly one Host header".into(),
-        });
-    }
-    next.run(req).await
 }
 
 /// Whether a client's `X-Request-Id` may be kept: 1 to 128 characters of `[A-Za-z0-9._:-]`, so it

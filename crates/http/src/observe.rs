@@ -1,5 +1,5 @@
-//! What every request leaves behind, in one place inside the request's trace span (so inside its
-//! request id): its log line at `info` (target `bouncer::request`: method, path, status,
+//! What every request leaves behind, written by the edge middleware inside the request's trace
+//! span (so inside its request id): its log line at `info` (target `bouncer::request`: method, path, status,
 //! latency) and, with metrics on, its counters. The route label is the matched route's template
 //! (`/users/{id}`), never the raw path, and `unmatched` for everything else, so the series stay
 //! few whatever clients send; an unusual method is `other` for the same reason.
@@ -8,11 +8,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::MatchedPath;
 
 /// Renders the Prometheus text of a scrape (the binary's recorder and gauges read at that moment).
 pub type Scrape = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync>;
@@ -63,15 +60,15 @@ fn method_label(m: &axum::http::Method) -> &'static str {
         .unwrap_or("other")
 }
 
-/// The request's log line and, with `record`, its metrics.
-pub(crate) async fn layer(State(record): State<bool>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let uri = req.uri().clone();
-    let route = record.then(|| req.extensions().get::<MatchedPath>().cloned());
-    let res = next.run(req).await;
-    let elapsed = start.elapsed();
-    let status = res.status();
+/// The request's log line and, when `route` is given (metrics on: the matched route, if any), its
+/// metrics.
+pub(crate) fn request_done(
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    route: Option<Option<MatchedPath>>,
+    status: axum::http::StatusCode,
+    elapsed: std::time::Duration,
+) {
     // The path without the query: a query string may carry secrets.
     tracing::info!(
         target: "bouncer::request",
@@ -83,7 +80,7 @@ pub(crate) async fn layer(State(record): State<bool>, req: Request, next: Next) 
     );
     if let Some(route) = route {
         let route = route.map_or_else(|| "unmatched".to_owned(), |r| r.as_str().to_owned());
-        let method = method_label(&method);
+        let method = method_label(method);
         metrics::counter!(
             "bouncer_http_requests_total",
             "route" => route.clone(), "method" => method, "status" => status.as_str().to_owned()
@@ -94,5 +91,4 @@ pub(crate) async fn layer(State(record): State<bool>, req: Request, next: Next) 
         )
         .record(elapsed.as_secs_f64());
     }
-    res
 }

@@ -1,0 +1,123 @@
+//! Everything the server does around every request, in one middleware: the refusals that need no
+//! route (a missing or doubled `Host`, a declared body over the limit), the body's read deadline,
+//! the request context (client address, clock, request id) and the audit of refusals, the
+//! security headers on every response, and the request's log line and metrics.
+//!
+//! One middleware instead of one layer each: every `from_fn` layer boxes the rest of the stack and
+//! its own future on every request, and the hot path cannot afford a dozen of those (see
+//! `docs/benchmarks.md`, "Hot path"). Each concern stays a plain function in its own module.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::context::ContextState;
+use crate::error::ApiError;
+use crate::{ServedOverTls, body_timeout, context, observe};
+
+/// What [`layer`] needs: the request context's sources and the per-request limits.
+#[derive(Clone)]
+pub(crate) struct EdgeState {
+    pub context: ContextState,
+    /// Count requests in metrics (a recorder is installed).
+    pub record: bool,
+    pub body_limit: usize,
+    pub body_read_timeout: Duration,
+}
+
+/// The middleware (inside the trace span, so its log line carries the request id).
+pub(crate) async fn layer(State(st): State<Arc<EdgeState>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let route = st
+        .record
+        .then(|| req.extensions().get::<MatchedPath>().cloned());
+    let over_tls = req.extensions().get::<ServedOverTls>().is_some();
+    let mut res = match refusal(&req, st.body_limit) {
+        Some(refused) => refused,
+        None => serve(&st, req, next).await,
+    };
+    secure(&mut res, over_tls);
+    observe::request_done(&method, &uri, route, res.status(), start.elapsed());
+    res
+}
+
+/// The route's answer, with the body's deadline and the request context around it.
+async fn serve(st: &EdgeState, req: Request, next: Next) -> Response {
+    let (req, expired) = body_timeout::deadline(req, st.body_read_timeout);
+    let (req, audit) = context::enter(&st.context, req);
+    let res = next.run(req).await;
+    audit.leave(&res);
+    if expired.is_some_and(|e| e.load(std::sync::atomic::Ordering::Relaxed)) {
+        tracing::info!(
+            timeout_s = st.body_read_timeout.as_secs(),
+            "the request body did not arrive in time"
+        );
+        return body_timeout::timed_out();
+    }
+    res
+}
+
+/// A request refused before any route sees it: RFC 9112 §3.2 wants exactly one `Host` (400), and
+/// a body declared (`Content-Length`) larger than the limit is refused at once with 413, before
+/// any of it is read: waiting for a body that will be refused anyway only holds the connection.
+fn refusal(req: &Request, body_limit: usize) -> Option<Response> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    if hosts.next().is_none() || hosts.next().is_some() {
+        return Some(
+            ApiError::BadRequest {
+                code: "bad_host",
+                detail: "a request needs exactly one Host header".into(),
+            }
+            .into_response(),
+        );
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > body_limit as u64) {
+        return Some(ApiError::PayloadTooLarge.into_response());
+    }
+    None
+}
+
+/// The headers every response carries, each only where a route did not set its own (`/docs`
+/// keeps the content security policy Swagger UI needs): no MIME sniffing, no referrer, never
+/// framed; `Vary: Origin` (CORS or not, a cache must never serve one origin's answer to another);
+/// and `Strict-Transport-Security` over this server's own TLS only (over plain HTTP a browser
+/// ignores it, and a TLS-terminating proxy in front decides).
+fn secure(res: &mut Response, over_tls: bool) {
+    let h = res.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+    ] {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    let varies_by_origin = h
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case("origin"));
+    if !varies_by_origin {
+        h.append(header::VARY, HeaderValue::from_static("origin"));
+    }
+    if over_tls {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+}
