@@ -1,5 +1,6 @@
-//! Everything the server does around every request, in one middleware: the refusals that need no
-//! route (a missing or doubled `Host`, a declared body over the limit), the body's read deadline,
+//! Everything the server does around every request, in one middleware: the request id (the
+//! client's `X-Request-Id` when it is valid, a random one otherwise, echoed in the response) and
+//! the trace span that carries it into every log line, the refusals that need no route (a missing or doubled `Host`, a declared body over the limit), the body's read deadline,
 //! the request context (client address, clock, request id) and the audit of refusals, the
 //! security headers on every response, and the request's log line and metrics.
 //!
@@ -15,9 +16,14 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use axum::http::HeaderName;
+use tracing::Instrument;
+
 use crate::context::ContextState;
 use crate::error::ApiError;
-use crate::{ServedOverTls, body_timeout, context, observe};
+use crate::{ServedOverTls, body_timeout, context, observe, valid_request_id};
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What [`layer`] needs: the request context's sources and the per-request limits.
 #[derive(Clone)]
@@ -29,8 +35,50 @@ pub(crate) struct EdgeState {
     pub body_read_timeout: Duration,
 }
 
-/// The middleware (inside the trace span, so its log line carries the request id).
-pub(crate) async fn layer(State(st): State<Arc<EdgeState>>, req: Request, next: Next) -> Response {
+/// The middleware.
+pub(crate) async fn layer(
+    State(st): State<Arc<EdgeState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let id = request_id(&mut req);
+    // Path only: a query string may carry secrets.
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.to_str().unwrap_or("-"),
+        method = %req.method(),
+        path = req.uri().path(),
+    );
+    let mut res = handle(&st, req, next).instrument(span).await;
+    if !res.headers().contains_key(X_REQUEST_ID) {
+        res.headers_mut().insert(X_REQUEST_ID, id);
+    }
+    res
+}
+
+/// The request's id: the client's `X-Request-Id` if it sent exactly one and it is
+/// [`valid_request_id`] (so it cannot forge log lines or bloat them), else a random UUID (v4, 122
+/// random bits from the thread-local CSPRNG: neither guessable nor a system call each), set on the
+/// request for everything downstream.
+fn request_id(req: &mut Request) -> HeaderValue {
+    let headers = req.headers_mut();
+    let mut ids = headers.get_all(X_REQUEST_ID).iter();
+    let kept = match (ids.next(), ids.next()) {
+        (Some(v), None) if valid_request_id(v.as_bytes()) => Some(v.clone()),
+        _ => None,
+    };
+    let id = kept.unwrap_or_else(|| {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut buf = uuid::Uuid::encode_buffer();
+        HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf))
+            .expect("a UUID is a valid header value")
+    });
+    headers.insert(X_REQUEST_ID, id.clone());
+    id
+}
+
+/// Inside the request's span: its log line carries the request id.
+async fn handle(st: &EdgeState, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let uri = req.uri().clone();
@@ -40,7 +88,7 @@ pub(crate) async fn layer(State(st): State<Arc<EdgeState>>, req: Request, next: 
     let over_tls = req.extensions().get::<ServedOverTls>().is_some();
     let mut res = match refusal(&req, st.body_limit) {
         Some(refused) => refused,
-        None => serve(&st, req, next).await,
+        None => serve(st, req, next).await,
     };
     secure(&mut res, over_tls);
     observe::request_done(&method, &uri, route, res.status(), start.elapsed());

@@ -17,13 +17,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use bouncer_core::service::Bouncer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -226,27 +222,14 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
     // call, and each box is cloned on every request, so a dozen calls cost a dozen allocations a
     // request where one costs one. Listed outermost first.
     let stack = tower::ServiceBuilder::new()
-        .layer(tower::util::MapRequestLayer::new(drop_bad_request_id))
-        .layer(SetRequestIdLayer::x_request_id(RandomIds))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        // The trace layer wraps the body; the layers outside take axum's.
-        .map_response(axum::response::IntoResponse::into_response)
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request<_>| {
-                    // Path only: a query string may carry secrets.
-                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-                })
-                // edge::layer writes the request's line.
-                .on_request(())
-                .on_response(()),
-        )
-        // Inside the span: its log line carries the request id. Outside CORS and the timeout:
-        // their answers get the security headers and are logged and counted too.
+        // Outside CORS and the timeout: their answers get the request id and the security
+        // headers, and are logged and counted too.
         .layer(axum::middleware::from_fn_with_state(edge, edge::layer))
         .option_layer(opts.cors.as_ref().map(CorsOptions::layer))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            opts.request_timeout,
+        ))
         .layer(DefaultBodyLimit::max(opts.body_limit));
     router.layer(stack)
 }
@@ -271,37 +254,4 @@ pub fn valid_request_id(v: &[u8]) -> bool {
     (1..=128).contains(&v.len())
         && v.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
-}
-
-/// Drops a client's `X-Request-Id` that is not [`valid_request_id`] (or that is sent twice), so a
-/// fresh one is generated in its place.
-fn drop_bad_request_id<B>(mut req: Request<B>) -> Request<B> {
-    let headers = req.headers_mut();
-    let mut ids = headers.get_all("x-request-id").iter();
-    let keep = match (ids.next(), ids.next()) {
-        (Some(v), None) => valid_request_id(v.as_bytes()),
-        (None, _) => true,
-        _ => false,
-    };
-    if !keep {
-        headers.remove("x-request-id");
-    }
-    req
-}
-
-/// Request ids for requests that bring none: random UUIDs (v4, 122 random bits) from the
-/// thread-local CSPRNG, so they are neither guessable nor a system call each.
-#[derive(Clone, Copy)]
-struct RandomIds;
-
-impl MakeRequestId for RandomIds {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-        axum::http::HeaderValue::from_str(
-            id.hyphenated()
-                .encode_lower(&mut uuid::Uuid::encode_buffer()),
-        )
-        .ok()
-        .map(RequestId::new)
-    }
 }
