@@ -13,7 +13,7 @@ use crate::clock::{Clock, Millis};
 use crate::context::RequestContext;
 use crate::error::Result;
 use crate::model::{AuditEvent, Outcome};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Events queued at most; past it the oldest are dropped (and counted in a warning) rather than
 /// letting an unreachable database exhaust memory.
@@ -184,10 +184,11 @@ impl Audit {
     }
 
     /// Writes every queued event, in one transaction. When the database refuses the batch, the
-    /// events are tried one by one: a row it refuses is dropped (and logged) so it cannot block
-    /// the others; if none can be written (the database is down), all go back to the queue. A
-    /// flush cancelled halfway puts its batch back too (rewriting an event is harmless: the id is
-    /// the key).
+    /// events are tried one by one: a row the database refuses as a row (a constraint, a value it
+    /// cannot store) is dropped (and logged) so it cannot block the others; a row it could not
+    /// take for now (locked past the busy timeout, unreachable: [`StoreError::Unavailable`]) goes
+    /// back to the queue with everything not yet written, for the next flush. A flush cancelled
+    /// halfway puts its batch back too (rewriting an event is harmless: the id is the key).
     pub async fn flush(&self) -> Result<()> {
         let _one = self.flushing.lock().await;
         let batch: Vec<AuditEvent> = self
@@ -204,27 +205,39 @@ impl Audit {
             pending.batch.clear();
             return Ok(());
         };
-        let mut written = 0usize;
+        if matches!(first, StoreError::Unavailable(_)) {
+            // The database, not a row, is the problem. Keep them all.
+            return Err(first.into());
+        }
         let mut refused = 0usize;
-        for e in &pending.batch {
+        let mut left = Vec::new();
+        let mut later: Option<StoreError> = None;
+        for e in pending.batch.drain(..) {
+            if later.is_some() {
+                left.push(e);
+                continue;
+            }
             match self
                 .store
-                .insert_audit_events(std::slice::from_ref(e))
+                .insert_audit_events(std::slice::from_ref(&e))
                 .await
             {
-                Ok(()) => written += 1,
+                Ok(()) => {}
+                Err(err @ StoreError::Unavailable(_)) => {
+                    later = Some(err);
+                    left.push(e);
+                }
                 Err(_) => refused += 1,
             }
-        }
-        if written == 0 {
-            // Nothing goes in: the database, not a row, is the problem. Keep them all.
-            return Err(first.into());
         }
         if refused > 0 {
             tracing::error!(refused, error = %first, "the database refused some audit events; dropped them");
         }
-        pending.batch.clear();
-        Ok(())
+        pending.batch = left;
+        match later {
+            Some(err) => Err(err.into()),
+            None => Ok(()),
+        }
     }
 
     /// Forgets events older than `retention_days`; returns how many.

@@ -320,3 +320,73 @@ async fn a_locked_database_is_503_and_recovers() {
     );
     app.stop().await;
 }
+
+/// Audit events that meet a database locked past its busy timeout are kept for the next flush,
+/// never dropped as if the database had refused them as rows.
+#[tokio::test]
+async fn audit_events_wait_out_a_locked_database() {
+    let Some(bin) = sqlite3() else {
+        return;
+    };
+    let app = crate::support::TestApp::spawn_with(crate::support::Db::Sqlite, |c| {
+        c.database.acquire_timeout_s = 1;
+    })
+    .await
+    .expect("SQLite needs no outside program");
+    let db = app.dir.path().join("bouncer.db");
+    let mut holder = std::process::Command::new(&bin)
+        .arg(&db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let send = |holder: &mut std::process::Child, line: &str| {
+        use std::io::Write as _;
+        let stdin = holder.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    };
+    send(&mut holder, "BEGIN IMMEDIATE;");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let audit = &app.bouncer.audit;
+    let ids: Vec<_> = (0..3)
+        .map(|i| {
+            let event = audit.event(
+                bouncer_core::audit::Origin::default(),
+                "locked-db-test",
+                "test.locked",
+                bouncer_core::model::Outcome::Success,
+                Some(&format!("event-{i}")),
+                None,
+            );
+            let id = event.id;
+            audit.record(event);
+            id
+        })
+        .collect();
+    assert!(
+        audit.flush().await.is_err(),
+        "the batch cannot be written while the lock is held"
+    );
+    send(&mut holder, "ROLLBACK;");
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+    audit.flush().await.unwrap();
+    let query = bouncer_core::model::AuditQuery {
+        actor: Some("locked-db-test".into()),
+        action: None,
+        outcome: None,
+        since: None,
+        before: None,
+        limit: 100,
+    };
+    let stored = app.bouncer.store.audit_events(&query).await.unwrap();
+    let mut found: Vec<_> = stored.iter().map(|e| e.id).collect();
+    found.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(
+        found, want,
+        "every event recorded during the lock is stored once"
+    );
+}

@@ -36,6 +36,8 @@ pub(crate) struct DigestCache<T: Counted> {
     id_of: fn(&T) -> Uuid,
     /// Bumped by every invalidation.
     generation: AtomicU64,
+    /// One store read per missing digest at a time.
+    loads: super::refill::Loads,
 }
 
 impl<T: Counted> DigestCache<T> {
@@ -44,7 +46,7 @@ impl<T: Counted> DigestCache<T> {
         DigestCache {
             found: Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(max_age)
+                .expire_after(super::refill::Jittered(max_age))
                 .build(),
             digests: Cache::builder()
                 .max_capacity(100_000)
@@ -56,6 +58,7 @@ impl<T: Counted> DigestCache<T> {
                 .time_to_live(Duration::from_secs(30))
                 .build(),
             generation: AtomicU64::new(0),
+            loads: super::refill::Loads::new(),
         }
     }
 
@@ -73,6 +76,14 @@ impl<T: Counted> DigestCache<T> {
             return Ok(v);
         }
         if unknown {
+            return Err(Error::InvalidCredentials(AuthFailure::UnknownKey));
+        }
+        let _loading = self.loads.lock(&digest).await;
+        // Loaded (or found unknown) by the request this one waited for.
+        if let Some(v) = self.found.get(&digest) {
+            return Ok(v);
+        }
+        if self.unknown.contains_key(&digest) {
             return Err(Error::InvalidCredentials(AuthFailure::UnknownKey));
         }
         let generation = self.generation.load(Ordering::SeqCst);

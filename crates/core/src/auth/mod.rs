@@ -21,6 +21,7 @@ mod feed;
 mod keys_sessions;
 mod outside;
 mod password_check;
+mod refill;
 
 use crate::clock::{Clock, Millis};
 use crate::context::RequestContext;
@@ -144,6 +145,8 @@ pub struct Authenticator {
     last_kid_reload: AtomicI64,
     settings: AuthSettings,
     users: Cache<Uuid, Arc<UserState>>,
+    /// One store read per missing user at a time (concurrent misses wait for it).
+    user_loads: refill::Loads,
     roles: RwLock<Arc<HashMap<String, PermissionSet>>>,
     clients: RwLock<Arc<HashMap<String, Arc<ClientState>>>>,
     /// Reloads of roles, clients and keys run one at a time: a reload that read the store before
@@ -203,10 +206,13 @@ impl Authenticator {
         let a = Self {
             // Entries live at most `cache_max_age`: if the change feed cannot be read, a disabled
             // user's cached state still dies within that bound (the cache fails closed).
+            // Each at a random point of the last quarter, so what one burst cached does not all
+            // expire (and miss) at once.
             users: Cache::builder()
                 .max_capacity(50_000)
-                .time_to_live(settings.cache_max_age)
+                .expire_after(refill::Jittered(settings.cache_max_age))
                 .build(),
+            user_loads: refill::Loads::new(),
             roles: RwLock::new(Arc::default()),
             clients: RwLock::new(Arc::default()),
             reloading: tokio::sync::Mutex::new(()),
@@ -385,6 +391,11 @@ impl Authenticator {
     /// The user's current state, from the cache or the store.
     pub async fn user_state(&self, id: Uuid) -> Result<Option<Arc<UserState>>> {
         if let Some(s) = counted(CacheKind::UserState, self.users.get(&id)) {
+            return Ok(Some(s));
+        }
+        let _loading = self.user_loads.lock(&id).await;
+        if let Some(s) = self.users.get(&id) {
+            // Loaded by the request this one waited for.
             return Ok(Some(s));
         }
         let generation = self.generation.load(Ordering::SeqCst);
