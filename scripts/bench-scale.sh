@@ -422,7 +422,7 @@ soak() {
   echo "RSS 10 s after the load: $after MiB"
   grep -E '^RESULT|Socket errors|Non-2xx' "$D/soak.out" || cat "$D/soak.out"
   echo "server log (warnings and errors, by message):"
-  sed 's/\x1b\[[0-9;]*m//g' "$D/server.log" | grep -E ' (WARN|ERROR) ' | sed -E 's/^[^ ]+ +//; s/[0-9]+(\.[0-9]+)?/N/g' |
+  sed 's/\x1b\[[0-9;]*m//g' "$D/server.log" | { grep -E ' (WARN|ERROR) ' || echo "(none)"; } | sed -E 's/^[^ ]+ +//; s/[0-9]+(\.[0-9]+)?/N/g' |
     cut -c1-200 | sort | uniq -c | sort -rn | head -10
   cp "$D/samples" "/tmp/bouncer-soak-samples.$(date +%s)"
 }
