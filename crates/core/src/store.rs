@@ -97,6 +97,8 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_username(&self, username_norm: &str) -> StoreResult<Option<User>>;
     async fn list_users(&self, page: PageRequest) -> StoreResult<Page<User>>;
     async fn count_users(&self) -> StoreResult<i64>;
+    /// Whether any user exists: one index entry read, whatever the table's size (start-up asks).
+    async fn has_users(&self) -> StoreResult<bool>;
     /// Writes every mutable field, roles and direct permissions of `user`, only if the stored row's
     /// `updated_at` is still `read_at` (the value the caller read): a read-modify-write never
     /// overwrites a change made in between (`Stale`). Returns false if it does not exist. Fails with

@@ -572,6 +572,13 @@ impl Store for SqlStore {
             .await
             .map_err(backend_err)
     }
+    async fn has_users(&self) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM users LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(row.is_some())
+    }
     async fn update_user(&self, user: &User, read_at: i64) -> StoreResult<bool> {
         users::update(self, user, read_at).await
     }

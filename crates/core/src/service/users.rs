@@ -256,7 +256,7 @@ impl Bouncer {
         username: &str,
         password: Option<&str>,
     ) -> Result<Option<(User, Option<String>)>> {
-        if self.store.count_users().await? > 0 {
+        if self.store.has_users().await? {
             return Ok(None);
         }
         let generated = password.is_none().then(generate_password);

@@ -141,6 +141,7 @@ pub(crate) fn assert_last_admin<T: std::fmt::Debug>(r: Result<T, StoreError>) {
 pub(crate) async fn migrated_store_has_builtin_roles_and_no_users(store: &dyn Store) {
     store.ping().await.expect("ping");
     assert_eq!(store.count_users().await.unwrap(), 0);
+    assert!(!store.has_users().await.unwrap());
     let roles = store.list_roles().await.unwrap();
     let want = vec![
         Role {

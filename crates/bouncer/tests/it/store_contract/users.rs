@@ -28,6 +28,7 @@ pub(crate) async fn insert_and_get_user_by_id_and_normalized_username(store: &dy
     assert!(store.user_by_id(Uuid::new_v4()).await.unwrap().is_none());
     assert!(store.user_by_username("nobody").await.unwrap().is_none());
     assert_eq!(store.count_users().await.unwrap(), 1);
+    assert!(store.has_users().await.unwrap());
 
     // No roles, no permissions, no full name: empty lists and None, not errors.
     let mut bare = user("bare", &[]);
