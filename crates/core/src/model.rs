@@ -114,13 +114,26 @@ pub struct Page<T> {
     pub total: i64,
     pub limit: i64,
     pub offset: i64,
+    /// Whether rows follow this page.
+    pub more: bool,
 }
 
-/// A validated `limit`/`offset` pair.
+/// A position in a listing ordered by creation: the last row of the page before (its
+/// `created_at`, then its id), for keyset paging that costs the same on every page, where an
+/// `offset` walks every row before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageKey {
+    pub created_at: Millis,
+    pub id: Uuid,
+}
+
+/// A validated `limit`/`offset` pair, or a `limit` after a [`PageKey`].
 #[derive(Debug, Clone, Copy)]
 pub struct PageRequest {
     pub limit: i64,
     pub offset: i64,
+    /// Rows after this one (`offset` then counts from it): only the listings that take it.
+    pub after: Option<PageKey>,
 }
 
 impl PageRequest {
@@ -139,7 +152,11 @@ impl PageRequest {
         if offset < 0 {
             return Err(crate::Error::validation("offset", "must not be negative"));
         }
-        Ok(Self { limit, offset })
+        Ok(Self {
+            limit,
+            offset,
+            after: None,
+        })
     }
 }
 

@@ -54,6 +54,10 @@ pub const SESSION_COOKIE: &str = "bouncer_session";
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 /// A role's or policy's name (`validate::role_name`).
 const NAME_PATTERN: &str = "^[a-z][a-z0-9_.-]{0,63}$";
+/// A `/users` cursor: the last user's creation time (ms) and id; every value it admits is a
+/// position, so a schema-valid cursor is never refused.
+const USER_CURSOR_PATTERN: &str =
+    "^[0-9]{1,18}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 /// Text without control characters.
 const NO_CONTROL: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
 
@@ -210,6 +214,9 @@ fn constrain_parameters(path: &str, op: &mut Value) {
             ("query", "offset") => schema["minimum"] = json!(0),
             ("query", "outcome") => schema["enum"] = json!(["success", "failure"]),
             ("query", "since") => schema["format"] = json!("date-time"),
+            ("query", "cursor") if path == "/users" => {
+                schema["pattern"] = json!(USER_CURSOR_PATTERN);
+            }
             ("query", "cursor") => schema["format"] = json!("uuid"),
             ("query", "actor" | "action") => {
                 schema["maxLength"] = json!(256);

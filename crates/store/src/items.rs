@@ -70,6 +70,7 @@ pub(crate) async fn list(store: &SqlStore, page: PageRequest) -> StoreResult<Pag
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend_err)?;
     Ok(Page {
+        more: page.offset + (items.len() as i64) < total,
         items,
         total,
         limit: page.limit,

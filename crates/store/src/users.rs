@@ -159,30 +159,54 @@ pub(crate) async fn by_key(
     Ok(Some(user))
 }
 
+/// A page of users in creation order: from the start, or after `page.after` (keyset: the
+/// `users_by_created` index finds the first row, whatever the page's depth), then past `offset`.
 pub(crate) async fn list(store: &SqlStore, page: PageRequest) -> StoreResult<Page<User>> {
     let mut conn = store.pool().acquire().await.map_err(backend_err)?;
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
         .fetch_one(&mut *conn)
         .await
         .map_err(backend_err)?;
-    let sql = format!("SELECT {COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2");
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend_err)?;
+    // One row more than the page, to know whether another follows.
+    let rows = match page.after {
+        None => {
+            let sql =
+                format!("SELECT {COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2");
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(page.limit + 1)
+                .bind(page.offset)
+                .fetch_all(&mut *conn)
+                .await
+        }
+        Some(key) => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM users WHERE (created_at, id) > ($1, $2) \
+                 ORDER BY created_at, id LIMIT $3 OFFSET $4"
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(key.created_at)
+                .bind(key.id.to_string())
+                .bind(page.limit + 1)
+                .bind(page.offset)
+                .fetch_all(&mut *conn)
+                .await
+        }
+    }
+    .map_err(backend_err)?;
     let mut users = rows
         .iter()
         .map(from_row)
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend_err)?;
+    let more = users.len() as i64 > page.limit;
+    users.truncate(usize::try_from(page.limit).unwrap_or(0));
     attach_grants(&mut conn, &mut users).await?;
     Ok(Page {
         items: users,
         total,
         limit: page.limit,
         offset: page.offset,
+        more,
     })
 }
 

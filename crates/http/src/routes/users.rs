@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use crate::context::Ctx;
 use crate::error::ApiResult;
 use crate::extract::{Auth, IdPath, JsonBody, QueryMap, Require, UsersRead, UsersWrite};
-use crate::views::{PageView, ProblemDoc, UserView};
+use crate::views::{ProblemDoc, UserView};
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -152,17 +152,58 @@ pub async fn patch_me(
     Ok(Json(UserView::from(&user)))
 }
 
-/// All users, paginated (`limit` 1-100, default 50; `offset`).
+/// A page of users in creation order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserView>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+    /// Pass as `cursor` for the next page (the same cost however deep); null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A `cursor`: the creation time (ms) and id of the last user of the page before.
+fn parse_cursor(v: &str) -> Option<bouncer_core::model::PageKey> {
+    let (at, id) = v.split_once('_')?;
+    if at.is_empty() || at.len() > 18 || !at.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(bouncer_core::model::PageKey {
+        created_at: at.parse().ok()?,
+        id: uuid::Uuid::try_parse(id).ok()?,
+    })
+}
+
+/// All users in creation order (`limit` 1-100, default 50), from the start or from `cursor` (the
+/// previous page's `next_cursor`: every page costs the same however deep), skipping `offset` users.
 #[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = ["users:read"]), ("basic" = [])),
-    params(("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = PageView<UserView>), (status = 403, body = ProblemDoc), (status = 422, body = ProblemDoc)))]
+    params(("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = UserPage), (status = 403, body = ProblemDoc), (status = 422, body = ProblemDoc)))]
 pub async fn list(
     State(b): State<Arc<Bouncer>>,
     _: Require<UsersRead>,
     q: QueryMap,
-) -> ApiResult<Json<PageView<UserView>>> {
-    let page = b.list_users(q.page()?).await?;
-    Ok(Json(PageView::from_page(&page, |u| UserView::from(u))))
+) -> ApiResult<Json<UserPage>> {
+    let mut request = q.page()?;
+    if let Some(v) = q.0.get("cursor") {
+        request.after = Some(parse_cursor(v).ok_or_else(|| {
+            bouncer_core::Error::validation("cursor", "not a cursor this server gave")
+        })?);
+    }
+    let page = b.list_users(request).await?;
+    let next_cursor = page
+        .more
+        .then(|| page.items.last())
+        .flatten()
+        .map(|u| format!("{}_{}", u.created_at, u.id));
+    Ok(Json(UserPage {
+        items: page.items.iter().map(UserView::from).collect(),
+        total: page.total,
+        limit: page.limit,
+        offset: page.offset,
+        next_cursor,
+    }))
 }
 
 #[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = ["users:read"]), ("basic" = [])),

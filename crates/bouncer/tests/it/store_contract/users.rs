@@ -222,11 +222,12 @@ pub(crate) async fn list_users_paginates_in_creation_order_with_total(store: &dy
         made.push(u.id);
     }
     let mut seen = Vec::new();
-    for (offset, expect_len) in [(0, 3), (3, 3), (6, 1), (9, 0)] {
+    for (offset, expect_len, more) in [(0, 3, true), (3, 3, true), (6, 1, false), (9, 0, false)] {
         let p = store.list_users(page(3, offset)).await.unwrap();
         assert_eq!(p.total, 7, "total at offset {offset}");
         assert_eq!((p.limit, p.offset), (3, offset));
         assert_eq!(p.items.len(), expect_len, "page at offset {offset}");
+        assert_eq!(p.more, more, "more after offset {offset}");
         for u in &p.items {
             assert_eq!(u.roles, strings(&["user"]), "roles attached in listings");
         }
@@ -235,6 +236,41 @@ pub(crate) async fn list_users_paginates_in_creation_order_with_total(store: &dy
     assert_eq!(seen, made, "pages cover every user once, in creation order");
     let all = store.list_users(page(100, 0)).await.unwrap();
     assert_eq!(all.items.len(), 7);
+    // Keyset: each page starts after the last row of the one before (created_at, then id: these
+    // users share one creation time, so the id alone orders them), and skips `offset` from there.
+    let mut by_key = Vec::new();
+    let mut after = None;
+    loop {
+        let mut req = page(3, 0);
+        req.after = after;
+        let p = store.list_users(req).await.unwrap();
+        assert_eq!(p.total, 7);
+        by_key.extend(p.items.iter().map(|u| u.id));
+        let last = p
+            .items
+            .last()
+            .expect("a page before the end is never empty");
+        after = Some(bouncer_core::model::PageKey {
+            created_at: last.created_at,
+            id: last.id,
+        });
+        if !p.more {
+            break;
+        }
+    }
+    assert_eq!(
+        by_key, made,
+        "keyset pages cover every user once, in creation order"
+    );
+    let mut req = page(2, 1);
+    req.after = Some(bouncer_core::model::PageKey {
+        created_at: all.items[1].created_at,
+        id: all.items[1].id,
+    });
+    let p = store.list_users(req).await.unwrap();
+    let ids: Vec<_> = p.items.iter().map(|u| u.id).collect();
+    assert_eq!(ids, made[3..5], "offset counts from the key");
+    assert!(p.more);
 }
 
 /// A read-modify-write that lost a race is refused (`Stale`), never written over the winner.

@@ -4,6 +4,7 @@
 //! `admin_users`, roles in `roles`. Where the data layer matters, each test runs on both databases.
 
 mod own_account;
+mod paging;
 
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
