@@ -55,6 +55,10 @@ async fn a_read_only_database_is_503_for_writes_and_recovers() {
             .with_max_level(tracing::Level::WARN)
             .finish(),
     );
+    // Every other test runs without a subscriber: a log call site that one of them registered
+    // while this subscriber was being set may have cached "nobody listens". Ask again (and once
+    // more before the faults, when every call site those tests race on has been registered).
+    tracing::callsite::rebuild_interest_cache();
     let logs = || std::fs::read_to_string(&log_path).unwrap_or_default();
     // Can this process make a file immutable here (CAP_LINUX_IMMUTABLE, a filesystem with the flag)?
     let probe = app.dir.path().join("probe");
@@ -78,6 +82,7 @@ async fn a_read_only_database_is_503_for_writes_and_recovers() {
     let wal = app.dir.path().join("bouncer.db-wal");
     assert!(wal.is_file(), "a WAL-mode database has its -wal file");
     // Not the -shm file: the server has it mapped, and a write fault there would be SIGBUS.
+    tracing::callsite::rebuild_interest_cache();
     let read_only = Immutable::set(&[db, wal]).expect("chattr +i");
 
     // Reads go on, many at once, so that the pool opens connections while the file is read-only.
