@@ -3,11 +3,11 @@
 
 use bouncer_core::model::{ApiKey, ChangeKind};
 use bouncer_core::store::StoreResult;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
-use crate::{SqlStore, backend_err, changes};
+use crate::{AnyQuery, SqlStore, backend_err, changes, insert_rows};
 
 const COLUMNS: &str =
     "id, user_id, name, key_hash, prefix, scopes, client_ips, created_at, last_used_at, expires_at";
@@ -38,26 +38,41 @@ fn from_row(r: &AnyRow) -> Result<ApiKey, sqlx::Error> {
     })
 }
 
+/// The columns a new key's row fills, in [`bind_new`]'s order (the bulk seed fills the same).
+pub(crate) const NEW_COLUMNS: &[&str] = &[
+    "id",
+    "user_id",
+    "name",
+    "key_hash",
+    "prefix",
+    "scopes",
+    "client_ips",
+    "created_at",
+    "expires_at",
+];
+
+/// Binds `k`'s row, [`NEW_COLUMNS`] in order.
+pub(crate) fn bind_new<'q>(q: AnyQuery<'q>, k: &ApiKey) -> AnyQuery<'q> {
+    q.bind(k.id.to_string())
+        .bind(k.user_id.to_string())
+        .bind(k.name.clone())
+        .bind(k.key_hash.clone())
+        .bind(k.prefix.clone())
+        .bind(k.scopes.join(" "))
+        .bind(k.client_ips.join(" "))
+        .bind(k.created_at)
+        .bind(k.expires_at)
+}
+
 async fn insert_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     k: &ApiKey,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO api_keys (id, user_id, name, key_hash, prefix, scopes, client_ips, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(k.id.to_string())
-    .bind(k.user_id.to_string())
-    .bind(k.name.clone())
-    .bind(k.key_hash.clone())
-    .bind(k.prefix.clone())
-    .bind(k.scopes.join(" "))
-    .bind(k.client_ips.join(" "))
-    .bind(k.created_at)
-    .bind(k.expires_at)
-    .execute(&mut **tx)
-    .await
-    .map(drop)
+    let sql = insert_rows("api_keys", NEW_COLUMNS, 1);
+    bind_new(sqlx::query(AssertSqlSafe(sql)), k)
+        .execute(&mut **tx)
+        .await
+        .map(drop)
 }
 
 pub(crate) async fn insert(store: &SqlStore, k: &ApiKey) -> StoreResult<()> {

@@ -445,6 +445,23 @@ async fn opened_read_only(conn: &mut sqlx::AnyConnection, busy_ms: u128) -> sqlx
 pub(crate) const COUNT_ENABLED_ADMINS: &str = "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id \
      WHERE r.role = 'admin' AND u.disabled = 0";
 
+/// `INSERT INTO table (columns) VALUES ($1, ...), (...)` for `rows` rows: the normal insert paths
+/// write one row with it, the bulk seed many, so both fill the same columns.
+pub(crate) fn insert_rows(table: &str, columns: &[&str], rows: usize) -> String {
+    let n = columns.len();
+    let values = (0..rows)
+        .map(|r| format!("({})", placeholders(r * n + 1, n)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO {table} ({}) VALUES {values}",
+        columns.join(", ")
+    )
+}
+
+/// A query over [`sqlx::Any`], as the row binders take and give it.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
 pub(crate) fn placeholders(start: usize, n: usize) -> String {
     (start..start + n)
         .map(|i| format!("${i}"))

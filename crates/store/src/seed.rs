@@ -14,10 +14,9 @@
 use bouncer_core::model::{ApiKey, User};
 use bouncer_core::secret::{API_KEY_PREFIX, digest};
 use bouncer_core::store::StoreResult;
-use bouncer_core::validate::email_norm;
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
-use crate::{SqlStore, backend_err};
+use crate::{SqlStore, api_keys, backend_err, insert_rows, users};
 
 /// Rows per statement. More would save round trips to PostgreSQL, but SQLite finds a `$N`
 /// parameter's name by a linear scan of the statement's parameters, so binding costs grow with
@@ -26,70 +25,11 @@ const ROWS: usize = 100;
 
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// `INSERT INTO table (columns) VALUES ($1, ...), (...)` for `rows` rows.
-fn multi_insert(table: &str, columns: &[&str], rows: usize) -> String {
-    let n = columns.len();
-    let values = (0..rows)
-        .map(|r| {
-            let row = (1..=n)
-                .map(|c| format!("${}", r * n + c))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("({row})")
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "INSERT INTO {table} ({}) VALUES {values}",
-        columns.join(", ")
-    )
-}
-
-const USER_COLUMNS: &[&str] = &[
-    "id",
-    "username",
-    "username_norm",
-    "email",
-    "email_norm",
-    "full_name",
-    "disabled",
-    "password_hash",
-    "password_changed_at",
-    "credential_gen",
-    "created_at",
-    "updated_at",
-];
-
-const KEY_COLUMNS: &[&str] = &[
-    "id",
-    "user_id",
-    "name",
-    "key_hash",
-    "prefix",
-    "scopes",
-    "client_ips",
-    "created_at",
-    "expires_at",
-];
-
 async fn insert_users(tx: &mut Transaction<'static, Any>, chunk: &[User]) -> sqlx::Result<()> {
-    let sql = multi_insert("users", USER_COLUMNS, chunk.len());
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for u in chunk {
-        q = q
-            .bind(u.id.to_string())
-            .bind(u.username.clone())
-            .bind(u.username.to_ascii_lowercase())
-            .bind(u.email.clone())
-            .bind(email_norm(&u.email))
-            .bind(u.full_name.clone())
-            .bind(i64::from(u.disabled))
-            .bind(u.password_hash.clone())
-            .bind(u.password_changed_at)
-            .bind(u.credential_gen)
-            .bind(u.created_at)
-            .bind(u.updated_at);
-    }
+    let sql = insert_rows("users", users::NEW_COLUMNS, chunk.len());
+    let q = chunk
+        .iter()
+        .fold(sqlx::query(AssertSqlSafe(sql)), users::bind_new);
     q.execute(&mut **tx).await.map(drop)
 }
 
@@ -101,7 +41,7 @@ async fn insert_pairs(
     pairs: &[(String, String)],
 ) -> sqlx::Result<()> {
     for chunk in pairs.chunks(ROWS) {
-        let sql = multi_insert(table, &["user_id", column], chunk.len());
+        let sql = insert_rows(table, &["user_id", column], chunk.len());
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (id, v) in chunk {
             q = q.bind(id.clone()).bind(v.clone());
@@ -112,20 +52,10 @@ async fn insert_pairs(
 }
 
 async fn insert_keys(tx: &mut Transaction<'static, Any>, chunk: &[ApiKey]) -> sqlx::Result<()> {
-    let sql = multi_insert("api_keys", KEY_COLUMNS, chunk.len());
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for k in chunk {
-        q = q
-            .bind(k.id.to_string())
-            .bind(k.user_id.to_string())
-            .bind(k.name.clone())
-            .bind(k.key_hash.clone())
-            .bind(k.prefix.clone())
-            .bind(k.scopes.join(" "))
-            .bind(k.client_ips.join(" "))
-            .bind(k.created_at)
-            .bind(k.expires_at);
-    }
+    let sql = insert_rows("api_keys", api_keys::NEW_COLUMNS, chunk.len());
+    let q = chunk
+        .iter()
+        .fold(sqlx::query(AssertSqlSafe(sql)), api_keys::bind_new);
     q.execute(&mut **tx).await.map(drop)
 }
 

@@ -9,7 +9,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
 use uuid::Uuid;
 
-use crate::{COUNT_ENABLED_ADMINS, SqlStore, backend_err, changes, placeholders};
+use crate::{
+    AnyQuery, COUNT_ENABLED_ADMINS, SqlStore, backend_err, changes, insert_rows, placeholders,
+};
 
 const COLUMNS: &str = "id, username, email, full_name, disabled, password_hash, password_changed_at, credential_gen, created_at, updated_at";
 
@@ -107,28 +109,46 @@ async fn enabled_admins(tx: &mut Transaction<'static, Any>) -> Result<i64, sqlx:
         .await
 }
 
+/// The columns a new user's row fills, in [`bind_new`]'s order (the bulk seed fills the same).
+pub(crate) const NEW_COLUMNS: &[&str] = &[
+    "id",
+    "username",
+    "username_norm",
+    "email",
+    "email_norm",
+    "full_name",
+    "disabled",
+    "password_hash",
+    "password_changed_at",
+    "credential_gen",
+    "created_at",
+    "updated_at",
+];
+
+/// Binds `user`'s row, [`NEW_COLUMNS`] in order: the normalized username and email are derived
+/// here, so every way a user is inserted stores them alike.
+pub(crate) fn bind_new<'q>(q: AnyQuery<'q>, user: &User) -> AnyQuery<'q> {
+    q.bind(user.id.to_string())
+        .bind(user.username.clone())
+        .bind(user.username.to_ascii_lowercase())
+        .bind(user.email.clone())
+        .bind(email_norm(&user.email))
+        .bind(user.full_name.clone())
+        .bind(i64::from(user.disabled))
+        .bind(user.password_hash.clone())
+        .bind(user.password_changed_at)
+        .bind(user.credential_gen)
+        .bind(user.created_at)
+        .bind(user.updated_at)
+}
+
 pub(crate) async fn insert(store: &SqlStore, user: &User) -> StoreResult<()> {
     let mut tx = store.begin_write().await.map_err(backend_err)?;
-    sqlx::query(
-        "INSERT INTO users (id, username, username_norm, email, email_norm, full_name, disabled, password_hash, \
-         password_changed_at, credential_gen, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(user.id.to_string())
-    .bind(user.username.clone())
-    .bind(user.username.to_ascii_lowercase())
-    .bind(user.email.clone())
-    .bind(email_norm(&user.email))
-    .bind(user.full_name.clone())
-    .bind(i64::from(user.disabled))
-    .bind(user.password_hash.clone())
-    .bind(user.password_changed_at)
-    .bind(user.credential_gen)
-    .bind(user.created_at)
-    .bind(user.updated_at)
-    .execute(&mut *tx)
-    .await
-    .map_err(backend_err)?;
+    let sql = insert_rows("users", NEW_COLUMNS, 1);
+    bind_new(sqlx::query(AssertSqlSafe(sql)), user)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?;
     write_grants(&mut tx, user).await.map_err(backend_err)?;
     crate::audit::commit(store, tx).await.map_err(backend_err)
 }
