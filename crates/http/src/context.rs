@@ -128,8 +128,9 @@ pub fn resolve(
 }
 
 /// Builds the [`RequestContext`] and puts it in the request's extensions (with the slot the
-/// credential pipeline names the caller in); [`Leave::leave`] then audits a refusal.
-pub(crate) fn enter(st: &ContextState, mut req: Request) -> (Request, Leave) {
+/// credential pipeline names the caller in), with the request id the edge middleware settled on;
+/// [`Leave::leave`] then audits a refusal.
+pub(crate) fn enter(st: &ContextState, mut req: Request, request_id: Arc<str>) -> (Request, Leave) {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -138,11 +139,7 @@ pub(crate) fn enter(st: &ContextState, mut req: Request) -> (Request, Leave) {
     // This server's own TLS counts too.
     let https = https || req.extensions().get::<crate::ServedOverTls>().is_some();
     let via_trusted_proxy = peer.is_some_and(|p| trusted(p, &st.trusted_proxies));
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(Arc::from);
+    let request_id = Some(request_id);
     let ctx = RequestContext {
         client_ip,
         now_ms: st.bouncer.clock.now_ms(),

@@ -42,14 +42,16 @@ pub(crate) async fn layer(
     next: Next,
 ) -> Response {
     let id = request_id(&mut req);
+    // Made once: the span and the request context share it.
+    let id_text: Arc<str> = Arc::from(id.to_str().unwrap_or("-"));
     // Path only: a query string may carry secrets.
     let span = tracing::info_span!(
         "request",
-        request_id = id.to_str().unwrap_or("-"),
+        request_id = &*id_text,
         method = %req.method(),
         path = req.uri().path(),
     );
-    let mut res = handle(&st, req, next).instrument(span).await;
+    let mut res = handle(&st, req, next, id_text).instrument(span).await;
     if !res.headers().contains_key(X_REQUEST_ID) {
         res.headers_mut().insert(X_REQUEST_ID, id);
     }
@@ -78,7 +80,7 @@ fn request_id(req: &mut Request) -> HeaderValue {
 }
 
 /// Inside the request's span: its log line carries the request id.
-async fn handle(st: &EdgeState, req: Request, next: Next) -> Response {
+async fn handle(st: &EdgeState, req: Request, next: Next, id: Arc<str>) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let uri = req.uri().clone();
@@ -88,7 +90,7 @@ async fn handle(st: &EdgeState, req: Request, next: Next) -> Response {
     let over_tls = req.extensions().get::<ServedOverTls>().is_some();
     let mut res = match refusal(&req, st.body_limit) {
         Some(refused) => refused,
-        None => serve(st, req, next).await,
+        None => serve(st, req, next, id).await,
     };
     secure(&mut res, over_tls);
     observe::request_done(&method, &uri, route, res.status(), start.elapsed());
@@ -96,9 +98,9 @@ async fn handle(st: &EdgeState, req: Request, next: Next) -> Response {
 }
 
 /// The route's answer, with the body's deadline and the request context around it.
-async fn serve(st: &EdgeState, req: Request, next: Next) -> Response {
+async fn serve(st: &EdgeState, req: Request, next: Next, id: Arc<str>) -> Response {
     let (req, expired) = body_timeout::deadline(req, st.body_read_timeout);
-    let (req, audit) = context::enter(&st.context, req);
+    let (req, audit) = context::enter(&st.context, req, id);
     let res = next.run(req).await;
     audit.leave(&res);
     if expired.is_some_and(|e| e.load(std::sync::atomic::Ordering::Relaxed)) {
