@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 
+use crate::support::http::call;
 use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, basic};
 
 /// A server on `db` with these limits (the suite's other tests run without any); `None` when that
@@ -140,15 +141,12 @@ async fn the_tenth_failure_is_answered_then_429_at_once_even_with_the_right_pass
 
     // Every refusal is in the audit trail, with why.
     let token = app.admin_token().await;
-    let events: Value = owner
-        .get(app.at("/audit/events?action=login&outcome=failure"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, _, events) = call(
+        owner
+            .get(app.at("/audit/events?action=login&outcome=failure"))
+            .bearer_auth(&token),
+    )
+    .await;
     let reasons: Vec<&str> = events["items"]
         .as_array()
         .unwrap()

@@ -18,6 +18,7 @@ use reqwest::Client;
 use serde_json::{Value, json};
 
 use crate::cli::{FAST_ARGON2, bouncer_command};
+use crate::support::http::call;
 use crate::support::postgres::postgres;
 use crate::support::{ADMIN, ADMIN_PASSWORD, free_port};
 
@@ -235,15 +236,7 @@ async fn acknowledged_registrations_survive_kill_9(db_url: &str, n: usize) {
     // Exactly the admin and the registered users: nothing lost, nothing doubled.
     let (_, body) = token_status(&client, &server.url, ADMIN, ADMIN_PASSWORD).await;
     let admin = body["access_token"].as_str().expect("admin token");
-    let users: Value = client
-        .get(server.at("/users?limit=100"))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, _, users) = call(client.get(server.at("/users?limit=100")).bearer_auth(admin)).await;
     assert_eq!(users["total"], n + 1, "{users}");
 }
 

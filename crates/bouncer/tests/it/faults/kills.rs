@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::{password_of, refresh, register, skip};
 use crate::durability::{BinServer, server_env, token_status};
+use crate::support::http::call;
 use crate::support::postgres::postgres;
 use crate::support::{ADMIN, ADMIN_PASSWORD};
 
@@ -173,14 +174,7 @@ async fn check_acknowledged(server: &BinServer, ledger: &Ledger) -> String {
     let mut names = HashSet::new();
     for offset in (0..).step_by(100) {
         let page = client.get(server.at(&format!("/users?limit=100&offset={offset}")));
-        let page: Value = page
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, _, page) = call(page.bearer_auth(&admin)).await;
         let items = page["items"].as_array().expect("items").clone();
         names.extend(
             items
