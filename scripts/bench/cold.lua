@@ -14,14 +14,8 @@
 -- touches DONE_DIR/t; the runner then interrupts wrk, which would otherwise wait out -d.
 -- done() prints one line: RESULT n=... rps=... p50_ms=... p99_ms=... non2xx=... socket_errors=...
 
-local threads = {}
-local next_id = 0
-
-function setup(thread)
-  thread:set("id", next_id)
-  next_id = next_id + 1
-  table.insert(threads, thread)
-end
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
+setup = common.setup
 
 local requests, cap, i, answered, bad, done_dir
 
@@ -82,14 +76,5 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, reqs)
-  local e = summary.errors
-  local non2xx = 0
-  for _, t in ipairs(threads) do
-    non2xx = non2xx + (t:get("bad") or 0)
-  end
-  io.write(string.format(
-    "RESULT n=%d rps=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f non2xx=%d socket_errors=%d\n",
-    summary.requests, summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(90) / 1000,
-    latency:percentile(99) / 1000, latency.max / 1000, non2xx,
-    e.connect + e.read + e.write + e.timeout))
+  common.result(summary, latency)
 end

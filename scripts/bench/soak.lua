@@ -12,14 +12,8 @@
 -- time requests 2xx 4xx 5xx other logins login_2xx); the runner samples them with the server's
 -- RSS. done() prints the totals, socket errors included (wrk counts those itself).
 
-local threads = {}
-local next_id = 0
-
-function setup(thread)
-  thread:set("id", next_id)
-  next_id = next_id + 1
-  table.insert(threads, thread)
-end
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
+setup = common.setup
 
 local tokens, keys, password, users, login_share, stats_path
 local ti, ki, second, logins_this_second
