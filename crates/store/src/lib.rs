@@ -11,6 +11,7 @@ mod audit;
 mod backup;
 mod changes;
 mod clients;
+mod counts;
 mod errors;
 mod items;
 mod keys;
@@ -110,11 +111,22 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "throttle",
         include_str!("../migrations/0011_throttle.sql"),
     ),
+    (
+        12,
+        "row_counts",
+        include_str!("../migrations/0012_row_counts.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
+    migrator_through(i64::MAX)
+}
+
+/// The migrations up to and including version `last` (tests build older schemas with it).
+fn migrator_through(last: i64) -> Migrator {
     let migrations = MIGRATIONS
         .iter()
+        .filter(|(v, ..)| *v <= last)
         .map(|(v, d, sql)| {
             Migration::new(
                 *v,
@@ -584,8 +596,8 @@ impl Store for SqlStore {
         users::list(self, page).await
     }
     async fn count_users(&self) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
+        let mut conn = self.pool.acquire().await.map_err(backend_err)?;
+        counts::read(&mut conn, counts::USERS)
             .await
             .map_err(backend_err)
     }

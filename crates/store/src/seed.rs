@@ -16,7 +16,7 @@ use bouncer_core::secret::{API_KEY_PREFIX, digest};
 use bouncer_core::store::StoreResult;
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
-use crate::{SqlStore, api_keys, backend_err, insert_rows, users};
+use crate::{SqlStore, api_keys, backend_err, counts, insert_rows, users};
 
 /// Rows per statement. More would save round trips to PostgreSQL, but SQLite finds a `$N`
 /// parameter's name by a linear scan of the statement's parameters, so binding costs grow with
@@ -85,6 +85,9 @@ impl SqlStore {
         )
         .await
         .map_err(backend_err)?;
+        counts::add(&mut tx, counts::USERS, users.len() as i64)
+            .await
+            .map_err(backend_err)?;
         tx.commit().await.map_err(backend_err)
     }
 

@@ -10,7 +10,8 @@ use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
 use uuid::Uuid;
 
 use crate::{
-    AnyQuery, COUNT_ENABLED_ADMINS, SqlStore, backend_err, changes, insert_rows, placeholders,
+    AnyQuery, COUNT_ENABLED_ADMINS, SqlStore, backend_err, changes, counts, insert_rows,
+    placeholders,
 };
 
 const COLUMNS: &str = "id, username, email, full_name, disabled, password_hash, password_changed_at, credential_gen, created_at, updated_at";
@@ -150,6 +151,9 @@ pub(crate) async fn insert(store: &SqlStore, user: &User) -> StoreResult<()> {
         .await
         .map_err(backend_err)?;
     write_grants(&mut tx, user).await.map_err(backend_err)?;
+    counts::add(&mut tx, counts::USERS, 1)
+        .await
+        .map_err(backend_err)?;
     crate::audit::commit(store, tx).await.map_err(backend_err)
 }
 
@@ -183,8 +187,7 @@ pub(crate) async fn by_key(
 /// `users_by_created` index finds the first row, whatever the page's depth), then past `offset`.
 pub(crate) async fn list(store: &SqlStore, page: PageRequest) -> StoreResult<Page<User>> {
     let mut conn = store.pool().acquire().await.map_err(backend_err)?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(&mut *conn)
+    let total = counts::read(&mut conn, counts::USERS)
         .await
         .map_err(backend_err)?;
     // One row more than the page, to know whether another follows.
@@ -325,6 +328,9 @@ pub(crate) async fn delete(store: &SqlStore, id: Uuid, read_at: Option<i64>) -> 
     if done.rows_affected() == 0 {
         return stale_or_missing(&mut guard.tx, id).await;
     }
+    counts::add(&mut guard.tx, counts::USERS, -1)
+        .await
+        .map_err(backend_err)?;
     guard.commit().await?;
     Ok(true)
 }

@@ -139,6 +139,14 @@ async fn users_pagination() {
 }
 
 #[tokio::test]
+async fn users_total() {
+    for s in stores().await {
+        eprintln!("store contract on {}", s.name);
+        user_total_follows_every_write(&s.store).await;
+    }
+}
+
+#[tokio::test]
 async fn roles_put() {
     for s in stores().await {
         eprintln!("store contract on {}", s.name);

@@ -273,6 +273,39 @@ pub(crate) async fn list_users_paginates_in_creation_order_with_total(store: &dy
     assert!(p.more);
 }
 
+/// The total a page reports is kept with the rows: every insert and delete moves it, a refused
+/// one (a taken name, a stale or repeated delete) does not, and concurrent inserts all count.
+pub(crate) async fn user_total_follows_every_write(store: &dyn Store) {
+    let total = || async { store.list_users(page(1, 0)).await.unwrap().total };
+    assert_eq!(total().await, 0);
+    let a = user("count-a", &["user"]);
+    let b = user("count-b", &["user"]);
+    store.insert_user(&a).await.unwrap();
+    store.insert_user(&b).await.unwrap();
+    assert_eq!(total().await, 2);
+    let mut taken = user("COUNT-A", &["user"]);
+    taken.email = "someone-else@example.com".into();
+    assert_conflict(store.insert_user(&taken).await, "username");
+    assert_eq!(total().await, 2, "a refused insert is not counted");
+    assert!(matches!(
+        store.delete_user(a.id, Some(a.updated_at - 1)).await,
+        Err(StoreError::Stale)
+    ));
+    assert_eq!(total().await, 2, "a stale delete is not counted");
+    assert!(store.delete_user(a.id, None).await.unwrap());
+    assert!(!store.delete_user(a.id, None).await.unwrap());
+    assert_eq!(total().await, 1, "one delete, counted once");
+    let many: Vec<_> = (0..24)
+        .map(|i| user(&format!("count-many-{i}"), &["user"]))
+        .collect();
+    let inserts = many.iter().map(|u| store.insert_user(u));
+    for r in futures_util::future::join_all(inserts).await {
+        r.unwrap();
+    }
+    assert_eq!(total().await, 25);
+    assert_eq!(store.count_users().await.unwrap(), 25);
+}
+
 /// A read-modify-write that lost a race is refused (`Stale`), never written over the winner.
 pub(crate) async fn update_is_compare_and_set(store: &dyn Store) {
     let u = user("cas-user", &["user"]);
