@@ -27,7 +27,8 @@
 #     connection; the table gives the median of the rounds' p50 and p99. On the large database,
 #     rounds take users from different parts of the table;
 #   - GET /users?limit=50&offset=X as the admin, X uniform over the table, 10 s, 4 connections,
-#     and the last page alone (median of 5 curl requests);
+#     and the last page alone (median of 5 curl requests); then GET /users?limit=50&cursor=C the
+#     same way, C one of 1,000 cursors spread over the table (`seed cursors`);
 #   - the server's RSS and peak RSS (VmHWM) after all of it.
 # On PostgreSQL a seeded database is VACUUM ANALYZEd before the server starts (what autovacuum
 # would do within the minute after such a load).
@@ -188,14 +189,15 @@ def table(path, backends):
     for key, label in [("login", "login (password grant) p50 / p99 (ms)"),
                        ("bearer", "/users/me bearer, cold: p50 / p99 (ms)"),
                        ("apikey", "/users/me API key, cold: p50 / p99 (ms)"),
-                       ("paging", "GET /users paging: p50 / p99 (ms)")]:
+                       ("paging", "GET /users by offset: p50 / p99 (ms)"),
+                       ("paging_cursor", "GET /users by cursor: p50 / p99 (ms)")]:
         row(label, lambda p, k=key: f"{fmt(result(p + '/' + k, 'p50_ms'))} / {fmt(result(p + '/' + k, 'p99_ms'))}",
             lambda p, k=key: result(p + "/" + k, "p99_ms"))
     row("GET /users last page (ms)", lambda p: fmt(med(p + "/last_page_ms")), lambda p: med(p + "/last_page_ms"))
-    row("throughput: bearer / API key / paging (req/s)",
-        lambda p: " / ".join(fmt(result(p + "/" + k, "rps")) for k in ("bearer", "apikey", "paging")))
+    row("throughput: bearer / API key / offset / cursor pages (req/s)",
+        lambda p: " / ".join(fmt(result(p + "/" + k, "rps")) for k in ("bearer", "apikey", "paging", "paging_cursor")))
     row("RSS after the run / peak (MiB)", lambda p: f"{fmt(med(p + '/rss_end_mib'))} / {fmt(med(p + '/hwm_end_mib'))}")
-    kinds = ("login", "bearer", "apikey", "paging")
+    kinds = ("login", "bearer", "apikey", "paging", "paging_cursor")
     row("load average during the rounds (median)", lambda p: fmt(med(p + "/load")))
     row("non-2xx, socket errors (all runs)",
         lambda p: f"{sum(rsum(p + '/' + k, ['non2xx']) for k in kinds)}, "
@@ -340,9 +342,13 @@ bench_db() {
   admin=$(curl -sf "$URL/oauth2/token" -d grant_type=password -d username=bench-admin \
     -d "password=$PASSWORD" | helper token)
   local line
-  line=$(wrk -t1 -c4 -d10s --timeout 30s -s "$LUA/paging.lua" "$URL" -- "$admin" "$users" | grep '^RESULT')
+  line=$(wrk -t1 -c4 -d10s --timeout 30s -s "$LUA/paging.lua" "$URL" -- "$admin" offset "$users" | grep '^RESULT')
   rec "$p/paging" "$line"
   echo "  $p/paging: $line"
+  "$SEED" cursors --users "$users" --count 1000 > "$D/cursors"
+  line=$(wrk -t1 -c4 -d10s --timeout 30s -s "$LUA/paging.lua" "$URL" -- "$admin" cursor "$D/cursors" | grep '^RESULT')
+  rec "$p/paging_cursor" "$line"
+  echo "  $p/paging_cursor: $line"
   for _ in 1 2 3 4 5; do
     rec "$p/last_page_ms" "$(curl -sf -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $admin" \
       "$URL/users?limit=50&offset=$((users + 1 - 50))" | python3 -c 'import sys; print(float(sys.stdin.read()) * 1000)')"

@@ -79,6 +79,14 @@ enum Command {
         #[arg(long, default_value = "bench")]
         key_seed: String,
     },
+    /// Print `count` `GET /users` cursors spread evenly over the first `users` seeded users (the
+    /// position after user `i`: its creation time and id), for paging at every depth.
+    Cursors {
+        #[arg(long)]
+        users: u64,
+        #[arg(long)]
+        count: u64,
+    },
     /// Print access tokens for the users `from..from+count`.
     Tokens {
         #[arg(long, default_value_t = 0)]
@@ -269,6 +277,16 @@ async fn main() -> Result<(), Failure> {
                     &mut out,
                     format!("{}\n", derived_api_key(&key_seed, i)).as_bytes(),
                 )?;
+            }
+            std::io::Write::flush(&mut out)?;
+            Ok(())
+        }
+        Command::Cursors { users, count } => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for k in 0..count {
+                let i = k * users / count.max(1);
+                let line = format!("{}_{}\n", BASE_MS + i as i64, user_id(i));
+                std::io::Write::write_all(&mut out, line.as_bytes())?;
             }
             std::io::Write::flush(&mut out)?;
             Ok(())
