@@ -51,7 +51,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("c.db").display());
         let store = SqlStore::connect(&url).await.unwrap();
-        crate::migrator_through(11).run(&store.pool).await.unwrap();
+        crate::migrate::migrator_through(11)
+            .run(&store.pool)
+            .await
+            .unwrap();
         for i in 0..3 {
             let now = 1_000 + i;
             let u = User {

@@ -2,9 +2,9 @@
 //! `crates/bouncer/examples/seed.rs`): a million users in minutes instead of a million
 //! transactions. Not used by the server.
 //!
-//! The rows are those of the normal insert paths ([`crate::users::insert`],
-//! [`crate::api_keys::insert`]): the same columns, `username_norm` lower-cased in ASCII and
-//! `email_norm` from [`email_norm`] (what the domain's validation returns), roles and direct
+//! The rows are those of the normal insert paths (`users::insert`,
+//! `api_keys::insert`): the same columns, `username_norm` lower-cased in ASCII and
+//! `email_norm` from [`email_norm`](bouncer_core::validate::email_norm) (what the domain's validation returns), roles and direct
 //! permissions in their tables, and the same constraints checked by the database. What differs: many
 //! rows per `INSERT` (one SQL text, `$N` placeholders, for both databases) and many statements per
 //! transaction, and no audit event per row. No change-feed entry either, like the normal inserts: a
