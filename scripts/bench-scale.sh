@@ -420,12 +420,14 @@ soak() {
   wait "$WPID" || true
   WPID=
   sleep 10
-  local after
+  local after after30
   after=$(rss_mib "$SPID" VmRSS)
+  sleep 20
+  after30=$(rss_mib "$SPID" VmRSS)
   stop_server
   echo
   helper soak "$D/samples"
-  echo "RSS 10 s after the load: $after MiB"
+  echo "RSS 10 s after the load: $after MiB; 30 s after: $after30 MiB"
   grep -E '^RESULT|Socket errors|Non-2xx' "$D/soak.out" || cat "$D/soak.out"
   echo "server log (warnings and errors, by message):"
   sed 's/\x1b\[[0-9;]*m//g' "$D/server.log" | { grep -E ' (WARN|ERROR) ' || echo "(none)"; } | sed -E 's/^[^ ]+ +//; s/[0-9]+(\.[0-9]+)?/N/g' |

@@ -19,6 +19,31 @@ fn tune_allocator() {
     }
 }
 
+/// glibc gives memory back to the system only from the top of a heap; what a burst of requests
+/// freed in the middle stays resident (measured: 1,000 connections left ~210 MiB, of which a
+/// `malloc_trim` in the process returned a third). A thread of its own asks glibc every 10 s to
+/// return the free pages of every arena (`madvise`, no copying; the pages fault back in if used).
+fn trim_allocator_periodically() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let trim = || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(10));
+                // SAFETY: malloc_trim only releases free memory; glibc locks each arena for it.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+            }
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("malloc-trim".into())
+            .spawn(trim)
+        {
+            tracing::warn!(error = %e, "cannot start the allocator's trim thread");
+        }
+    }
+}
+
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
@@ -35,6 +60,9 @@ fn main() -> ExitCode {
     };
     if matches!(cli.command, Command::Serve | Command::Migrate) {
         bouncer::logging::init(&config);
+    }
+    if matches!(cli.command, Command::Serve) {
+        trim_allocator_periodically();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
