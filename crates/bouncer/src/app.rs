@@ -224,9 +224,7 @@ impl Server {
                 return;
             };
             let _ = stream.set_nodelay(true);
-            let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
-            stream.set_read_timeout(Some(stall));
-            stream.set_write_timeout(Some(stall));
+            let stream = crate::stall::StallGuard::new(stream, stall);
             // The pair in service when the connection came (SIGHUP may replace it).
             let acceptor = tls.as_ref().map(Tls::acceptor);
             let over_tls = acceptor.is_some();

@@ -10,4 +10,5 @@ pub mod conn_limit;
 pub mod fetch;
 pub mod logging;
 pub mod metrics;
+mod stall;
 pub mod tls;
