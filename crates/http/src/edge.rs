@@ -151,9 +151,7 @@ fn secure(res: &mut Response, over_tls: bool) {
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
     ] {
-        if !h.contains_key(&name) {
-            h.insert(name, HeaderValue::from_static(value));
-        }
+        h.entry(name).or_insert(HeaderValue::from_static(value));
     }
     let varies_by_origin = h
         .get_all(header::VARY)

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use moka::sync::Cache;
+
+use super::FastHash;
 use uuid::Uuid;
 
 use crate::error::{AuthFailure, Error, Result};
@@ -29,7 +31,7 @@ impl Counted for crate::model::Session {
 }
 
 pub(crate) struct DigestCache<T: Counted> {
-    found: Cache<String, Arc<T>>,
+    found: Cache<String, Arc<T>, FastHash>,
     unknown: Cache<String, ()>,
     /// The digest each cached record was found under, by the record's id.
     digests: Cache<Uuid, String>,
@@ -47,7 +49,7 @@ impl<T: Counted> DigestCache<T> {
             found: Cache::builder()
                 .max_capacity(100_000)
                 .expire_after(super::refill::Jittered(max_age))
-                .build(),
+                .build_with_hasher(FastHash::default()),
             digests: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(max_age)
