@@ -9,16 +9,23 @@
 //! to an eventfd) and then fires, waking the connection's task for nothing: under load, one
 //! extra syscall and one spurious poll of the connection every few requests. Here the timer is
 //! lazy: an operation that waits records since when; the one timer of the connection is only
-//! ever moved later, and when it fires while nothing has waited that long, it is re-armed for
-//! the oldest wait still in progress, at most once per `timeout`.
+//! ever moved later, and when it fires for a wait that has ended (or for the other side's), it is
+//! re-armed for the wait being polled, at most once per `timeout`.
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+/// Which side of the connection an operation is on.
+#[derive(Clone, Copy)]
+enum Side {
+    Read,
+    Write,
+}
 
 pin_project_lite::pin_project! {
     /// `inner` with every read and write bounded by `timeout` of no progress.
@@ -47,16 +54,7 @@ impl<S> StallGuard<S> {
             writing_since: None,
         }
     }
-}
 
-/// Which side of the connection an operation is on.
-#[derive(Clone, Copy)]
-enum Side {
-    Read,
-    Write,
-}
-
-impl<S> StallGuard<S> {
     /// `poll` is the inner operation's outcome: on `Ready` the side made progress; on `Pending`
     /// the side waits, and fails with `TimedOut` once it has waited `timeout`.
     fn check<T>(
@@ -98,52 +96,46 @@ impl<S> StallGuard<S> {
 
 impl<S: AsyncRead> AsyncRead for StallGuard<S> {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut me = self;
-        let poll = me.as_mut().project().inner.poll_read(cx, buf);
-        me.check(Side::Read, cx, poll)
+        let poll = self.as_mut().project().inner.poll_read(cx, buf);
+        self.check(Side::Read, cx, poll)
     }
 }
 
 impl<S: AsyncWrite> AsyncWrite for StallGuard<S> {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let mut me = self;
-        let poll = me.as_mut().project().inner.poll_write(cx, buf);
-        me.check(Side::Write, cx, poll)
+        let poll = self.as_mut().project().inner.poll_write(cx, buf);
+        self.check(Side::Write, cx, poll)
     }
 
     fn poll_write_vectored(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let mut me = self;
-        let poll = me.as_mut().project().inner.poll_write_vectored(cx, bufs);
-        me.check(Side::Write, cx, poll)
+        let poll = self.as_mut().project().inner.poll_write_vectored(cx, bufs);
+        self.check(Side::Write, cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut me = self;
-        let poll = me.as_mut().project().inner.poll_flush(cx);
-        me.check(Side::Write, cx, poll)
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = self.as_mut().project().inner.poll_flush(cx);
+        self.check(Side::Write, cx, poll)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut me = self;
-        let poll = me.as_mut().project().inner.poll_shutdown(cx);
-        ready!(me.check(Side::Write, cx, poll))?;
-        Poll::Ready(Ok(()))
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = self.as_mut().project().inner.poll_shutdown(cx);
+        self.check(Side::Write, cx, poll)
     }
 }
 

@@ -96,3 +96,31 @@ async fn an_oversize_request_head_is_431() {
     );
     app.stop().await;
 }
+
+/// A connection that makes no progress is cut after `server.request_timeout_s` by the stall guard
+/// around the socket, even where hyper's own wait for a request head is longer; and the server
+/// goes on answering others.
+#[tokio::test]
+async fn a_connection_that_makes_no_progress_is_cut_by_the_stall_guard() {
+    let app = TestApp::spawn_with(Db::Sqlite, |c| {
+        c.server.request_timeout_s = 1;
+        c.server.header_read_timeout_s = 120;
+    })
+    .await
+    .unwrap();
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    let mut out = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(60), silent.read(&mut out))
+        .await
+        .expect("cut long before hyper's 120 s for a request head")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed without an answer: {:?}", &out[..n]);
+    assert_eq!(
+        healthz_from(Ipv4Addr::new(127, 0, 0, 1), &addr)
+            .await
+            .as_deref(),
+        Some("HTTP/1.1 200 OK")
+    );
+    app.stop().await;
+}
