@@ -28,8 +28,7 @@ tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 600); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not ready: $1" >&2; exit 1; }
+source scripts/bench/lib.sh
 
 # N requests over CONNS connections, each answer read to its end; any answer but 200 fails.
 cat >"$tmp/load.py" <<'EOF'
@@ -57,20 +56,6 @@ for t in threads: t.join()
 if failed: sys.exit(f"not 200: {failed[0]!r}")
 EOF
 
-start_bouncer() { # binary port [wrapper...]: starts it, sets SERVER (the pid to kill)
-  local bin=$1 port=$2
-  shift 2
-  BOUNCER_LISTEN=127.0.0.1:$port BOUNCER_DATABASE_URL="sqlite://$tmp/$port.db" \
-    BOUNCER_ADMIN_USERNAME=admin BOUNCER_ADMIN_PASSWORD="$password" RUST_LOG=warn \
-    "$@" "$bin" serve 2>"$tmp/$port.log" >/dev/null &
-  SERVER=$!
-  pids+=("$SERVER")
-  wait_up "http://127.0.0.1:$port/healthz"
-}
-token() {
-  curl -sf -d grant_type=password -d username=admin --data-urlencode "password=$password" \
-    "http://127.0.0.1:$1/oauth2/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
-}
 # Instructions a request of `path` (with headers) on the server under callgrind at `port`.
 instructions() {
   local port=$1 path=$2
@@ -109,13 +94,13 @@ SERVER=
 valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" "$BARE" "127.0.0.1:$port" 2>/dev/null &
 SERVER=$!
 pids+=("$SERVER")
-wait_up "http://127.0.0.1:$port/healthz"
+wait_up "http://127.0.0.1:$port/healthz" 60
 echo "| bare axum | /healthz | $(instructions "$port" /healthz) |"
 kill "$SERVER"
 for bin in "${BINS[@]}"; do
   port=$(free_port)
-  start_bouncer "$bin" "$port" valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out"
-  tok=$(token "$port")
+  bouncer_up "$bin" "$port" "$password" valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out"
+  tok=$(admin_token "$port" "$password")
   echo "| $bin | /healthz | $(instructions "$port" /healthz) |"
   echo "| $bin | /users/me | $(instructions "$port" /users/me "Authorization: Bearer $tok") |"
   kill "$SERVER"
@@ -131,8 +116,8 @@ echo "bare axum /healthz: $(syscalls "$SERVER" "$port" /healthz)"
 kill "$SERVER"
 for bin in "${BINS[@]}"; do
   port=$(free_port)
-  start_bouncer "$bin" "$port"
-  tok=$(token "$port")
+  bouncer_up "$bin" "$port" "$password"
+  tok=$(admin_token "$port" "$password")
   echo "$bin /healthz: $(syscalls "$SERVER" "$port" /healthz)"
   echo "$bin /users/me: $(syscalls "$SERVER" "$port" /users/me "Authorization: Bearer $tok")"
   kill "$SERVER"

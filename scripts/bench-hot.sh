@@ -30,26 +30,21 @@ if [ "$n" -ge 2 ] && command -v taskset >/dev/null; then
 else
   server=(); load=()
 fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/bench/lib.sh
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-wait_up() { for _ in $(seq 200); do curl -sf "$1" >/dev/null && return 0; sleep 0.05; done; echo "not ready: $1" >&2; exit 1; }
 rps() { "${load[@]}" wrk -t1 -c"$CONNS" -d"${SECS}s" "${@:2}" "$1" | awk '/Requests\/sec/ {print int($2)}'; }
 
 bare_port=$(free_port)
 "${server[@]}" "$BARE" "127.0.0.1:$bare_port" & pids+=($!)
 port=$(free_port)
 password='correct horse battery staple'
-BOUNCER_LISTEN=127.0.0.1:$port BOUNCER_DATABASE_URL="sqlite://$tmp/bouncer.db" \
-  BOUNCER_ADMIN_USERNAME=admin BOUNCER_ADMIN_PASSWORD="$password" RUST_LOG=warn \
-  "${server[@]}" "$BIN" serve 2>"$tmp/bouncer.log" >/dev/null & pids+=($!)
-bouncer_pid=$!
+bouncer_up "$BIN" "$port" "$password" "${server[@]}"
+bouncer_pid=$SERVER
 wait_up "http://127.0.0.1:$bare_port/healthz"
-wait_up "http://127.0.0.1:$port/healthz"
-token=$(curl -sf -d grant_type=password -d username=admin --data-urlencode "password=$password" \
-  "http://127.0.0.1:$port/oauth2/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+token=$(admin_token "$port" "$password")
 key=$(curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
   "http://127.0.0.1:$port/users/me/api-keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 

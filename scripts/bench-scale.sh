@@ -89,7 +89,7 @@ PASSWORD=bench-Quokka-Lantern-42
 LUA=$ROOT/scripts/bench
 
 D=$(mktemp -d /tmp/bouncer-scale.XXXXXX)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$ROOT/scripts/bench/lib.sh"
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 export BOUNCER_LISTEN=127.0.0.1:$PORT
