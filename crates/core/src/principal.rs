@@ -88,8 +88,9 @@ pub struct UserState {
     /// Direct permissions and those of every role, resolved.
     pub permissions: PermissionSet,
     /// The HTTP layer's rendering of this user (the `/users/me` body), made on first use. A state
-    /// never changes (a write makes a new one), so the rendering cannot go stale.
-    pub rendered: std::sync::OnceLock<Vec<u8>>,
+    /// never changes (a write makes a new one), so the rendering cannot go stale. Shared, not
+    /// copied, by every answer that sends it.
+    pub rendered: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// An authenticated caller.

@@ -127,11 +127,15 @@ pub async fn me(Auth(p): Auth) -> ApiResult<axum::response::Response> {
             .into_error()
             .into());
     };
-    // Rendered once per user state (the hot route of every deployment), then copied.
-    let body = user
-        .rendered
-        .get_or_init(|| serde_json::to_vec(&UserView::from(&user.user)).unwrap_or_default());
-    Ok(([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response())
+    // Rendered once per user state (the hot route of every deployment), then shared; the
+    // content type a constant, not parsed and copied per answer.
+    let body = user.rendered.get_or_init(|| {
+        serde_json::to_vec(&UserView::from(&user.user))
+            .unwrap_or_default()
+            .into()
+    });
+    let json = header::HeaderValue::from_static("application/json");
+    Ok(([(header::CONTENT_TYPE, json)], body.clone()).into_response())
 }
 
 /// Changes the caller's own email, full name or password (which needs `current_password`).
