@@ -7,10 +7,27 @@ use bouncer::cli::{Cli, Command, ConfigCommand, run};
 use bouncer::config::Config;
 use clap::Parser;
 
-/// glibc keeps freed large blocks for reuse and raises its mmap threshold after each one, so a few
-/// Argon2 buffers (~19 MiB each) would stay resident for good. A fixed threshold keeps large
+/// Rust's allocations go to mimalloc: a `/users/me` makes ~38 of them, and glibc's `malloc`
+/// and `free` took 18% of its instructions (mimalloc: 9% fewer instructions a request, see
+/// `docs/benchmarks.md`). Built without transparent huge pages (`no_thp`: with them, every 2 MiB
+/// region it touched became resident, +40 MiB idle) and told to return freed memory at once
+/// instead of after 10 ms.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's option number (`mi_option_e` in mimalloc 2's `mimalloc.h`; the bindings do not name
+/// it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// SQLite allocates with the C library's `malloc`, which stays glibc's: it keeps freed large
+/// blocks for reuse and raises its mmap threshold after each one. A fixed threshold keeps large
 /// blocks in mmap, returned to the system when freed; two arenas bound per-thread caching.
 fn tune_allocator() {
+    // SAFETY: mi_option_set only sets a value mimalloc reads when it next purges; called first
+    // thing, before other threads.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called first thing, before other threads.
     unsafe {
@@ -19,9 +36,9 @@ fn tune_allocator() {
     }
 }
 
-/// glibc gives memory back to the system only from the top of a heap; what a burst of requests
-/// freed in the middle stays resident (measured: 1,000 connections left ~210 MiB, of which a
-/// `malloc_trim` in the process returned a third). A thread of its own asks glibc every 10 s to
+/// glibc gives memory back to the system only from the top of a heap; what SQLite freed in the
+/// middle stays resident (before mimalloc served Rust's allocations, 1,000 connections left ~210
+/// MiB, of which a `malloc_trim` returned a third). A thread of its own asks glibc every 10 s to
 /// return the free pages of every arena (`madvise`, no copying; the pages fault back in if used).
 fn trim_allocator_periodically() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
