@@ -110,3 +110,27 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The option number set in [`tune_allocator`] is mimalloc 2's `purge_delay`: the version
+    /// linked is 2.x, and the option and its neighbours hold their documented defaults
+    /// (`eager_commit_delay` 1, `purge_delay` 10 ms, `use_numa_nodes` 0), so an upgrade that
+    /// renumbers them fails here instead of setting some other option to 0.
+    #[test]
+    fn the_purge_delay_option_number_is_mimalloc_2s() {
+        // SAFETY: reading mimalloc's version and options has no side effect.
+        let (version, before, at, after) = unsafe {
+            (
+                libmimalloc_sys::mi_version(),
+                libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY - 1),
+                libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY),
+                libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY + 1),
+            )
+        };
+        assert!((20_000..30_000).contains(&version), "mimalloc {version}");
+        assert_eq!((before, at, after), (1, 10, 0));
+    }
+}
