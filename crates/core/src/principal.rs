@@ -90,7 +90,23 @@ pub struct UserState {
     /// The HTTP layer's rendering of this user (the `/users/me` body), made on first use. A state
     /// never changes (a write makes a new one), so the rendering cannot go stale. Shared, not
     /// copied, by every answer that sends it.
-    pub rendered: std::sync::OnceLock<bytes::Bytes>,
+    pub rendered: std::sync::OnceLock<Rendered>,
+}
+
+/// A response body rendered once and shared by every answer that sends it, with its length as
+/// the decimal text of a `Content-Length` (so no answer formats or allocates either).
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub body: bytes::Bytes,
+    pub length: bytes::Bytes,
+}
+
+impl Rendered {
+    pub fn new(body: impl Into<bytes::Bytes>) -> Self {
+        let body = body.into();
+        let length = body.len().to_string().into();
+        Rendered { body, length }
+    }
 }
 
 /// An authenticated caller.

@@ -128,7 +128,7 @@ pub fn resolve(
 }
 
 /// Builds the [`RequestContext`] and puts it in the request's extensions (with the slot the
-/// credential pipeline names the caller in), with the request id the edge middleware settled on;
+/// credential pipeline names the caller in, see [`Entered`]), with the request id the edge middleware settled on;
 /// [`Leave::leave`] then audits a refusal.
 pub(crate) fn enter(st: &ContextState, mut req: Request, request_id: Arc<str>) -> (Request, Leave) {
     let peer = req
@@ -148,15 +148,27 @@ pub(crate) fn enter(st: &ContextState, mut req: Request, request_id: Arc<str>) -
         request_id,
     };
     let actor = ActorSlot::default();
-    req.extensions_mut().insert(actor.clone());
     let leave = Leave {
         bouncer: st.bouncer.clone(),
         client_ip: ctx.client_ip,
         request_id: ctx.request_id.clone(),
-        actor,
+        actor: actor.clone(),
     };
-    req.extensions_mut().insert(ctx);
+    req.extensions_mut().insert(Entered { ctx, actor });
     (req, leave)
+}
+
+/// What [`enter`] puts in the request's extensions: its context and the slot the caller is named
+/// in, as one extension (each is an allocation and a map insert on every request).
+#[derive(Debug, Clone)]
+pub(crate) struct Entered {
+    pub ctx: RequestContext,
+    pub actor: ActorSlot,
+}
+
+/// The request's context as [`enter`] made it, if it went through the edge middleware.
+pub(crate) fn entered(extensions: &axum::http::Extensions) -> Option<&RequestContext> {
+    extensions.get::<Entered>().map(|e| &e.ctx)
 }
 
 /// What [`enter`] keeps for after the response.
@@ -217,9 +229,7 @@ pub struct Ctx(pub RequestContext);
 
 /// The context [`enter`] stored, or one from the socket alone (a router used without the layer).
 pub fn of(parts: &Parts) -> RequestContext {
-    parts
-        .extensions
-        .get::<RequestContext>()
+    entered(&parts.extensions)
         .cloned()
         .unwrap_or_else(|| RequestContext {
             client_ip: parts

@@ -1,6 +1,6 @@
 //! Everything the server does around every request, in one middleware: the request id (the
 //! client's `X-Request-Id` when it is valid, a random one otherwise, echoed in the response) and
-//! the trace span that carries it into every log line, the refusals that need no route (a missing or doubled `Host`, a declared body over the limit), the body's read deadline,
+//! the trace span that carries it into every log line, the refusals that need no route (a missing or doubled `Host`, a declared body over the limit), the body's read deadline and the request's,
 //! the request context (client address, clock, request id) and the audit of refusals, the
 //! security headers on every response, and the request's log line and metrics.
 //!
@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -21,9 +21,13 @@ use tracing::Instrument;
 
 use crate::context::ContextState;
 use crate::error::ApiError;
-use crate::{ServedOverTls, body_timeout, context, observe, valid_request_id};
+use crate::{ServedOverTls, body_timeout, context, observe, request_timeout, valid_request_id};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How many headers the edge may add to an answer (the request id, [`secure`]'s six): a route
+/// that makes its headers with room for these saves their growth on the way out.
+pub(crate) const HEADERS_ADDED: usize = 7;
 
 /// What [`layer`] needs: the request context's sources and the per-request limits.
 #[derive(Clone)]
@@ -33,15 +37,13 @@ pub(crate) struct EdgeState {
     pub record: bool,
     pub body_limit: usize,
     pub body_read_timeout: Duration,
+    /// `server.request_timeout_s`: see [`request_timeout`].
+    pub request_timeout: Duration,
 }
 
 /// The middleware.
-pub(crate) async fn layer(
-    State(st): State<Arc<EdgeState>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let id = request_id(&mut req);
+pub(crate) async fn layer(State(st): State<Arc<EdgeState>>, req: Request, next: Next) -> Response {
+    let id = request_id(req.headers());
     // Made once: the span and the request context share it.
     let id_text: Arc<str> = Arc::from(id.to_str().unwrap_or("-"));
     // Path only: a query string may carry secrets.
@@ -60,48 +62,51 @@ pub(crate) async fn layer(
 
 /// The request's id: the client's `X-Request-Id` if it sent exactly one and it is
 /// [`valid_request_id`] (so it cannot forge log lines or bloat them), else a random UUID (v4, 122
-/// random bits from the thread-local CSPRNG: neither guessable nor a system call each), set on the
-/// request for everything downstream.
-fn request_id(req: &mut Request) -> HeaderValue {
-    let headers = req.headers_mut();
+/// random bits from the thread-local CSPRNG: neither guessable nor a system call each). What is
+/// downstream reads it from the request context, not from the request's headers.
+fn request_id(headers: &axum::http::HeaderMap) -> HeaderValue {
     let mut ids = headers.get_all(X_REQUEST_ID).iter();
-    let kept = match (ids.next(), ids.next()) {
-        (Some(v), None) if valid_request_id(v.as_bytes()) => Some(v.clone()),
-        _ => None,
-    };
-    let id = kept.unwrap_or_else(|| {
-        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-        let mut buf = uuid::Uuid::encode_buffer();
-        HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf))
-            .expect("a UUID is a valid header value")
-    });
-    headers.insert(X_REQUEST_ID, id.clone());
-    id
+    match (ids.next(), ids.next()) {
+        (Some(v), None) if valid_request_id(v.as_bytes()) => v.clone(),
+        _ => {
+            let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+            let mut buf = uuid::Uuid::encode_buffer();
+            HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf))
+                .expect("a UUID is a valid header value")
+        }
+    }
 }
 
 /// Inside the request's span: its log line carries the request id.
 async fn handle(st: &EdgeState, req: Request, next: Next, id: Arc<str>) -> Response {
     let start = Instant::now();
-    let method = req.method().clone();
-    let uri = req.uri().clone();
-    let route = st
-        .record
-        .then(|| req.extensions().get::<MatchedPath>().cloned());
+    // What the log line and the metrics need, copied only when either is on.
+    let seen = observe::wanted(st.record).then(|| observe::Seen::of(&req, st.record));
     let over_tls = req.extensions().get::<ServedOverTls>().is_some();
     let mut res = match refusal(&req, st.body_limit) {
         Some(refused) => refused,
-        None => serve(st, req, next, id).await,
+        None => serve(st, req, next, id, start).await,
     };
+    res.headers_mut().reserve(HEADERS_ADDED);
     secure(&mut res, over_tls);
-    observe::request_done(&method, &uri, route, res.status(), start.elapsed());
+    if let Some(seen) = seen {
+        seen.done(res.status(), start.elapsed());
+    }
     res
 }
 
-/// The route's answer, with the body's deadline and the request context around it.
-async fn serve(st: &EdgeState, req: Request, next: Next, id: Arc<str>) -> Response {
+/// The route's answer, with the body's deadline, the request's deadline and the request context
+/// around it.
+async fn serve(
+    st: &EdgeState,
+    req: Request,
+    next: Next,
+    id: Arc<str>,
+    arrived: Instant,
+) -> Response {
     let (req, expired) = body_timeout::deadline(req, st.body_read_timeout);
     let (req, audit) = context::enter(&st.context, req, id);
-    let res = next.run(req).await;
+    let res = request_timeout::bounded(next.run(req), arrived, st.request_timeout).await;
     audit.leave(&res);
     if expired.is_some_and(|e| e.load(std::sync::atomic::Ordering::Relaxed)) {
         tracing::info!(

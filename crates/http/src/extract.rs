@@ -226,8 +226,8 @@ pub async fn authenticate_for(
     let ctx = crate::context::of(parts);
     match b.auth.authenticate(&credential, &ctx).await {
         Ok(p) => {
-            if let Some(slot) = parts.extensions.get::<crate::context::ActorSlot>() {
-                slot.set(&p.subject);
+            if let Some(entered) = parts.extensions.get::<crate::context::Entered>() {
+                entered.actor.set(&p.subject);
             }
             // CSRF: an unsafe method whose credential is the session cookie (which browsers send
             // on their own) must also carry the session's token, which only its pages can read.

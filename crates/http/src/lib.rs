@@ -8,6 +8,7 @@ mod edge;
 pub mod error;
 pub mod extract;
 pub mod observe;
+mod request_timeout;
 pub mod routes;
 pub mod spec;
 pub mod views;
@@ -17,9 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::http::StatusCode;
 use bouncer_core::service::Bouncer;
-use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -217,19 +216,16 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
         record: opts.metrics.record,
         body_limit: opts.body_limit,
         body_read_timeout: opts.body_read_timeout,
+        request_timeout: opts.request_timeout,
     });
     // One `Router::layer` call for the whole stack: axum wraps every route in a boxed service per
     // call, and each box is cloned on every request, so a dozen calls cost a dozen allocations a
     // request where one costs one. Listed outermost first.
     let stack = tower::ServiceBuilder::new()
-        // Outside CORS and the timeout: their answers get the request id and the security
-        // headers, and are logged and counted too.
+        // Outside CORS: its answers get the request id and the security headers, and are logged
+        // and counted too. The request timeout is the edge's own (`request_timeout.rs`).
         .layer(axum::middleware::from_fn_with_state(edge, edge::layer))
         .option_layer(opts.cors.as_ref().map(CorsOptions::layer))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            opts.request_timeout,
-        ))
         .layer(DefaultBodyLimit::max(opts.body_limit));
     router.layer(stack)
 }

@@ -60,9 +60,38 @@ fn method_label(m: &axum::http::Method) -> &'static str {
         .unwrap_or("other")
 }
 
+/// Whether anything is kept of a request: metrics recorded, or its log line (`bouncer::request` at
+/// `info`) on. When neither is, nothing of it is copied for them.
+pub(crate) fn wanted(record: bool) -> bool {
+    record || tracing::enabled!(target: "bouncer::request", tracing::Level::INFO)
+}
+
+/// What a request's log line and metrics need of it, taken before the request moves on.
+pub(crate) struct Seen {
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    route: Option<Option<MatchedPath>>,
+}
+
+impl Seen {
+    /// The method and URI; with `record`, the matched route too.
+    pub(crate) fn of(req: &axum::extract::Request, record: bool) -> Self {
+        Seen {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            route: record.then(|| req.extensions().get::<MatchedPath>().cloned()),
+        }
+    }
+
+    /// The request's log line and metrics, now that it has its answer.
+    pub(crate) fn done(self, status: axum::http::StatusCode, elapsed: std::time::Duration) {
+        request_done(&self.method, &self.uri, self.route, status, elapsed);
+    }
+}
+
 /// The request's log line and, when `route` is given (metrics on: the matched route, if any), its
 /// metrics.
-pub(crate) fn request_done(
+fn request_done(
     method: &axum::http::Method,
     uri: &axum::http::Uri,
     route: Option<Option<MatchedPath>>,

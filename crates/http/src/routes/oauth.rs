@@ -271,8 +271,7 @@ async fn issue(b: &Bouncer, req: Request) -> Result<TokenResponse, Result<OAuthE
 
 /// The request's context (client address through trusted proxies, time, id).
 fn request_context(req: &Request) -> bouncer_core::context::RequestContext {
-    req.extensions()
-        .get::<bouncer_core::context::RequestContext>()
+    crate::context::entered(req.extensions())
         .cloned()
         .unwrap_or_default()
 }

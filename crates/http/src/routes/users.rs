@@ -127,15 +127,25 @@ pub async fn me(Auth(p): Auth) -> ApiResult<axum::response::Response> {
             .into_error()
             .into());
     };
-    // Rendered once per user state (the hot route of every deployment), then shared; the
-    // content type a constant, not parsed and copied per answer.
-    let body = user.rendered.get_or_init(|| {
-        serde_json::to_vec(&UserView::from(&user.user))
-            .unwrap_or_default()
-            .into()
+    // Rendered once per user state (the hot route of every deployment), then shared: the body
+    // and its length are not serialized, formatted or copied per answer, and the headers are
+    // sized for what the edge adds, so they are not grown and rehashed on the way out.
+    let rendered = user.rendered.get_or_init(|| {
+        bouncer_core::principal::Rendered::new(
+            serde_json::to_vec(&UserView::from(&user.user)).unwrap_or_default(),
+        )
     });
-    let json = header::HeaderValue::from_static("application/json");
-    Ok(([(header::CONTENT_TYPE, json)], body.clone()).into_response())
+    let mut res = axum::response::Response::new(axum::body::Body::from(rendered.body.clone()));
+    let headers = res.headers_mut();
+    headers.reserve(crate::edge::HEADERS_ADDED + 2);
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(length) = header::HeaderValue::from_maybe_shared(rendered.length.clone()) {
+        headers.insert(header::CONTENT_LENGTH, length);
+    }
+    Ok(res)
 }
 
 /// Changes the caller's own email, full name or password (which needs `current_password`).
