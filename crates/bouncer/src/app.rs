@@ -9,17 +9,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use bouncer_core::clock::{Clock, SystemClock};
 use bouncer_core::service::Bouncer;
 use bouncer_http::HttpOptions;
 use bouncer_store::SqlStore;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::ServiceExt as _;
 
 use crate::config::Config;
 use crate::tls::Tls;
@@ -179,7 +176,7 @@ impl Server {
             cors: config.cors()?,
             metrics: metrics.http_options(),
         };
-        let app = bouncer_http::router(bouncer.clone(), opts);
+        let app = bouncer_http::app(bouncer.clone(), opts);
         let wake = Arc::new(tokio::sync::Notify::new());
         let change_listener = bouncer_store::listen::spawn(&store, wake.clone());
         let poller = tokio::spawn(follow_changes(bouncer.clone(), wake));
@@ -227,17 +224,7 @@ impl Server {
             let stream = crate::stall::StallGuard::new(stream, stall);
             // The pair in service when the connection came (SIGHUP may replace it).
             let acceptor = tls.as_ref().map(Tls::acceptor);
-            let over_tls = acceptor.is_some();
-            let svc = app.clone().map_request(
-                move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    if over_tls {
-                        req.extensions_mut().insert(bouncer_http::ServedOverTls);
-                    }
-                    req
-                },
-            );
-            let svc = TowerToHyperService::new(svc);
+            let svc = app.connection(peer, acceptor.is_some());
             let stream = Box::pin(stream);
             // Watched from now: a drain waits for a handshake in progress too (bounded above).
             let watcher = graceful.watcher();

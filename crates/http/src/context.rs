@@ -8,7 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::response::Response;
@@ -130,14 +130,16 @@ pub fn resolve(
 /// Builds the [`RequestContext`] and puts it in the request's extensions (with the slot the
 /// credential pipeline names the caller in, see [`Entered`]), with the request id the edge middleware settled on;
 /// [`Leave::leave`] then audits a refusal.
-pub(crate) fn enter(st: &ContextState, mut req: Request, request_id: Arc<str>) -> (Request, Leave) {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+pub(crate) fn enter(
+    st: &ContextState,
+    mut req: Request,
+    request_id: Arc<str>,
+    peer: Option<IpAddr>,
+    over_tls: bool,
+) -> (Request, Leave) {
     let (client_ip, https) = resolve(peer, req.headers(), &st.trusted_proxies);
     // This server's own TLS counts too.
-    let https = https || req.extensions().get::<crate::ServedOverTls>().is_some();
+    let https = https || over_tls;
     let via_trusted_proxy = peer.is_some_and(|p| trusted(p, &st.trusted_proxies));
     let request_id = Some(request_id);
     let ctx = RequestContext {
@@ -227,17 +229,9 @@ impl ActorSlot {
 #[derive(Debug, Clone)]
 pub struct Ctx(pub RequestContext);
 
-/// The context [`enter`] stored, or one from the socket alone (a router used without the layer).
+/// The context [`enter`] stored (every request passes the edge; an empty one otherwise).
 pub fn of(parts: &Parts) -> RequestContext {
-    entered(&parts.extensions)
-        .cloned()
-        .unwrap_or_else(|| RequestContext {
-            client_ip: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-            ..Default::default()
-        })
+    entered(&parts.extensions).cloned().unwrap_or_default()
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {

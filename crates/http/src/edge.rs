@@ -1,27 +1,36 @@
-//! Everything the server does around every request, in one middleware: the request id (the
-//! client's `X-Request-Id` when it is valid, a random one otherwise, echoed in the response) and
-//! the trace span that carries it into every log line, the refusals that need no route (a missing or doubled `Host`, a declared body over the limit), the body's read deadline and the request's,
-//! the request context (client address, clock, request id) and the audit of refusals, the
-//! security headers on every response, and the request's log line and metrics.
+//! Everything the server does around every request, in one service that wraps the router: the
+//! request id (the client's `X-Request-Id` when it is valid, a random one otherwise, echoed in the
+//! response) and the trace span that carries it into every log line, the refusals that need no
+//! route (a missing or doubled `Host`, a declared body over the limit), the body's read deadline
+//! and the request's, the request context (client address, clock, request id) and the audit of
+//! refusals, the security headers on every response, and the request's log line and metrics.
 //!
-//! One middleware instead of one layer each: every `from_fn` layer boxes the rest of the stack and
-//! its own future on every request, and the hot path cannot afford a dozen of those (see
-//! `docs/benchmarks.md`, "Hot path"). Each concern stays a plain function in its own module.
+//! One service, made per connection ([`App::connection`], which knows the peer and whether this
+//! server terminated TLS for it) and handed to hyper as is, instead of a middleware layered onto
+//! every route: axum boxes and clones a layered route's whole stack, a `from_fn` middleware boxes
+//! the rest of the stack and its own future, and hyper's tower adapter clones the service, on
+//! every request, and the hot path cannot afford those (see `docs/benchmarks.md`, "Hot path").
+//! Each concern stays a plain function in its own module.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tower::ServiceExt as _;
 
 use axum::http::HeaderName;
 use tracing::Instrument;
 
 use crate::context::ContextState;
 use crate::error::ApiError;
-use crate::{ServedOverTls, body_timeout, context, observe, request_timeout, valid_request_id};
+use crate::{body_timeout, context, observe, request_timeout, valid_request_id};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -29,8 +38,7 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// that makes its headers with room for these saves their growth on the way out.
 pub(crate) const HEADERS_ADDED: usize = 7;
 
-/// What [`layer`] needs: the request context's sources and the per-request limits.
-#[derive(Clone)]
+/// What the edge needs: the request context's sources and the per-request limits.
 pub(crate) struct EdgeState {
     pub context: ContextState,
     /// Count requests in metrics (a recorder is installed).
@@ -41,23 +49,161 @@ pub(crate) struct EdgeState {
     pub request_timeout: Duration,
 }
 
-/// The middleware.
-pub(crate) async fn layer(State(st): State<Arc<EdgeState>>, req: Request, next: Next) -> Response {
-    let id = request_id(req.headers());
-    // Made once: the span and the request context share it.
-    let id_text: Arc<str> = Arc::from(id.to_str().unwrap_or("-"));
-    // Path only: a query string may carry secrets.
-    let span = tracing::info_span!(
-        "request",
-        request_id = &*id_text,
-        method = %req.method(),
-        path = req.uri().path(),
-    );
-    let mut res = handle(&st, req, next, id_text).instrument(span).await;
-    if !res.headers().contains_key(X_REQUEST_ID) {
-        res.headers_mut().insert(X_REQUEST_ID, id);
+/// The whole HTTP application: the edge around `inner` (the router with CORS and the body limit).
+/// One per server; [`App::connection`] makes each accepted connection's service.
+#[derive(Clone)]
+pub struct App<S> {
+    edge: Arc<EdgeState>,
+    inner: S,
+}
+
+impl<S> App<S> {
+    pub(crate) fn new(edge: EdgeState, inner: S) -> Self {
+        App {
+            edge: Arc::new(edge),
+            inner,
+        }
     }
-    res
+}
+
+impl<S: Clone> App<S> {
+    /// The service of a connection from `peer`, over this server's own TLS or not.
+    pub fn connection(&self, peer: SocketAddr, over_tls: bool) -> Connection<S> {
+        Connection {
+            edge: self.edge.clone(),
+            inner: self.inner.clone(),
+            peer,
+            over_tls,
+        }
+    }
+}
+
+/// One connection's service (see [`App::connection`]): what hyper calls for each request.
+#[derive(Clone)]
+pub struct Connection<S> {
+    edge: Arc<EdgeState>,
+    inner: S,
+    peer: SocketAddr,
+    over_tls: bool,
+}
+
+impl<S, B> hyper::service::Service<axum::http::Request<B>> for Connection<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+    B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    /// What needs the request is done here, before anything is awaited; the future keeps only
+    /// the route's future and the little the answer needs (a smaller future is a smaller copy
+    /// into its box and between the states of the request).
+    fn call(&self, req: axum::http::Request<B>) -> Self::Future {
+        let st = &*self.edge;
+        let req = req.map(Body::new);
+        let id = request_id(req.headers());
+        // Made once: the span and the request context share it.
+        let id_text: Arc<str> = Arc::from(id.to_str().unwrap_or("-"));
+        // Path only: a query string may carry secrets.
+        let span = tracing::info_span!(
+            "request",
+            request_id = &*id_text,
+            method = %req.method(),
+            path = req.uri().path(),
+        );
+        let routed = span.in_scope(|| {
+            let arrived = Instant::now();
+            // What the log line and the metrics need, copied only when either is on.
+            let seen = observe::wanted(st.record).then(|| observe::Seen::of(&req, st.record));
+            let answer = match refusal(&req, st.body_limit) {
+                Some(refused) => Answer::Refused(refused),
+                None => {
+                    let (req, expired) = body_timeout::deadline(req, st.body_read_timeout);
+                    let peer = Some(self.peer.ip());
+                    let (req, leave) =
+                        context::enter(&st.context, req, id_text, peer, self.over_tls);
+                    Answer::Routed {
+                        answer: request_timeout::bounded(
+                            self.inner.clone().oneshot(req),
+                            arrived,
+                            st.request_timeout,
+                        ),
+                        leave,
+                        expired,
+                    }
+                }
+            };
+            Routed {
+                answer,
+                arrived,
+                seen,
+                id,
+                over_tls: self.over_tls,
+                body_read_timeout: st.body_read_timeout,
+            }
+        });
+        Box::pin(routed.answer().instrument(span))
+    }
+}
+
+/// A request on its way: its answer to come and what the edge adds to it.
+struct Routed<F> {
+    answer: Answer<F>,
+    arrived: Instant,
+    seen: Option<observe::Seen>,
+    id: HeaderValue,
+    over_tls: bool,
+    body_read_timeout: Duration,
+}
+
+/// The answer to come: refused before routing, or the route's (within the request's deadline,
+/// the refusal audit and the body's deadline to apply).
+enum Answer<F> {
+    Refused(Response),
+    Routed {
+        answer: request_timeout::Bounded<F>,
+        leave: context::Leave,
+        expired: Option<Arc<std::sync::atomic::AtomicBool>>,
+    },
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Routed<F> {
+    /// The answer, with the request id, the security headers, its log line and metrics.
+    async fn answer(self) -> Result<Response, Infallible> {
+        let mut res = match self.answer {
+            Answer::Refused(res) => res,
+            Answer::Routed {
+                answer,
+                leave,
+                expired,
+            } => {
+                let res = answer.await;
+                leave.leave(&res);
+                if expired.is_some_and(|e| e.load(std::sync::atomic::Ordering::Relaxed)) {
+                    tracing::info!(
+                        timeout_s = self.body_read_timeout.as_secs(),
+                        "the request body did not arrive in time"
+                    );
+                    body_timeout::timed_out()
+                } else {
+                    res
+                }
+            }
+        };
+        let headers = res.headers_mut();
+        headers.reserve(HEADERS_ADDED);
+        if !headers.contains_key(X_REQUEST_ID) {
+            headers.insert(X_REQUEST_ID, self.id);
+        }
+        secure(&mut res, self.over_tls);
+        if let Some(seen) = self.seen {
+            seen.done(&res, self.arrived.elapsed());
+        }
+        Ok(res)
+    }
 }
 
 /// The request's id: the client's `X-Request-Id` if it sent exactly one and it is
@@ -75,47 +221,6 @@ fn request_id(headers: &axum::http::HeaderMap) -> HeaderValue {
                 .expect("a UUID is a valid header value")
         }
     }
-}
-
-/// Inside the request's span: its log line carries the request id.
-async fn handle(st: &EdgeState, req: Request, next: Next, id: Arc<str>) -> Response {
-    let start = Instant::now();
-    // What the log line and the metrics need, copied only when either is on.
-    let seen = observe::wanted(st.record).then(|| observe::Seen::of(&req, st.record));
-    let over_tls = req.extensions().get::<ServedOverTls>().is_some();
-    let mut res = match refusal(&req, st.body_limit) {
-        Some(refused) => refused,
-        None => serve(st, req, next, id, start).await,
-    };
-    res.headers_mut().reserve(HEADERS_ADDED);
-    secure(&mut res, over_tls);
-    if let Some(seen) = seen {
-        seen.done(res.status(), start.elapsed());
-    }
-    res
-}
-
-/// The route's answer, with the body's deadline, the request's deadline and the request context
-/// around it.
-async fn serve(
-    st: &EdgeState,
-    req: Request,
-    next: Next,
-    id: Arc<str>,
-    arrived: Instant,
-) -> Response {
-    let (req, expired) = body_timeout::deadline(req, st.body_read_timeout);
-    let (req, audit) = context::enter(&st.context, req, id);
-    let res = request_timeout::bounded(next.run(req), arrived, st.request_timeout).await;
-    audit.leave(&res);
-    if expired.is_some_and(|e| e.load(std::sync::atomic::Ordering::Relaxed)) {
-        tracing::info!(
-            timeout_s = st.body_read_timeout.as_secs(),
-            "the request body did not arrive in time"
-        );
-        return body_timeout::timed_out();
-    }
-    res
 }
 
 /// A request refused before any route sees it: RFC 9112 §3.2 wants exactly one `Host` (400), and

@@ -23,6 +23,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use crate::edge::{App, Connection};
 use crate::error::ApiError;
 pub use crate::observe::{MetricsOptions, Scrape};
 
@@ -35,12 +36,6 @@ pub enum SecureCookie {
     Always,
     Never,
 }
-
-/// A request extension the server inserts on every request of a connection it terminated TLS
-/// for itself (`server.tls_cert_file`): the request counts as https (the session cookie's
-/// `Secure` under [`SecureCookie::Auto`]) and its response carries HSTS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServedOverTls;
 
 /// What the router shares with handlers.
 #[derive(Clone)]
@@ -177,8 +172,22 @@ pub fn openapi(opts: &spec::SpecOptions) -> serde_json::Value {
     spec::finish(generated, opts)
 }
 
-/// The whole application as one router, with its layers.
-pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
+/// The whole application: the edge (`edge.rs`) around the router, with CORS and the body limit.
+/// The server makes each connection's service from it with [`App::connection`].
+pub fn app(
+    bouncer: Arc<Bouncer>,
+    opts: HttpOptions,
+) -> App<
+    impl tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + Sync
+    + 'static,
+> {
     let spec_options = spec::SpecOptions {
         metrics: opts.metrics.scrape.is_some(),
         ..spec::SpecOptions::from_settings(&bouncer.settings.auth)
@@ -208,7 +217,13 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
             secure_cookie: opts.secure_cookie,
             metrics: opts.metrics.scrape.clone(),
         });
-    let edge = Arc::new(edge::EdgeState {
+    // With metrics on, every route's answer names its route for the edge's labels.
+    let router = if opts.metrics.record {
+        router.route_layer(axum::middleware::from_fn(observe::keep_route))
+    } else {
+        router
+    };
+    let edge = edge::EdgeState {
         context: context::ContextState {
             bouncer,
             trusted_proxies: opts.trusted_proxies.clone().into(),
@@ -217,17 +232,15 @@ pub fn router(bouncer: Arc<Bouncer>, opts: HttpOptions) -> Router {
         body_limit: opts.body_limit,
         body_read_timeout: opts.body_read_timeout,
         request_timeout: opts.request_timeout,
-    });
-    // One `Router::layer` call for the whole stack: axum wraps every route in a boxed service per
-    // call, and each box is cloned on every request, so a dozen calls cost a dozen allocations a
-    // request where one costs one. Listed outermost first.
-    let stack = tower::ServiceBuilder::new()
-        // Outside CORS: its answers get the request id and the security headers, and are logged
-        // and counted too. The request timeout is the edge's own (`request_timeout.rs`).
-        .layer(axum::middleware::from_fn_with_state(edge, edge::layer))
+    };
+    // Around the router, not layered onto each route: axum would box and clone the layers with
+    // the route on every request. CORS is inside the edge, so its answers get the request id and
+    // the security headers and are logged and counted too.
+    let inner = tower::ServiceBuilder::new()
         .option_layer(opts.cors.as_ref().map(CorsOptions::layer))
-        .layer(DefaultBodyLimit::max(opts.body_limit));
-    router.layer(stack)
+        .layer(DefaultBodyLimit::max(opts.body_limit))
+        .service(router);
+    App::new(edge, inner)
 }
 
 /// The content security policy `/docs` runs under: its own scripts and styles only (Swagger UI's

@@ -70,23 +70,41 @@ pub(crate) fn wanted(record: bool) -> bool {
 pub(crate) struct Seen {
     method: axum::http::Method,
     uri: axum::http::Uri,
-    route: Option<Option<MatchedPath>>,
+    record: bool,
 }
 
 impl Seen {
-    /// The method and URI; with `record`, the matched route too.
+    /// The method and URI; `record`: count it in metrics too.
     pub(crate) fn of(req: &axum::extract::Request, record: bool) -> Self {
         Seen {
             method: req.method().clone(),
             uri: req.uri().clone(),
-            route: record.then(|| req.extensions().get::<MatchedPath>().cloned()),
+            record,
         }
     }
 
-    /// The request's log line and metrics, now that it has its answer.
-    pub(crate) fn done(self, status: axum::http::StatusCode, elapsed: std::time::Duration) {
-        request_done(&self.method, &self.uri, self.route, status, elapsed);
+    /// The request's log line and metrics, now that it has its answer (which carries the route
+    /// it matched, see [`keep_route`]).
+    pub(crate) fn done(self, res: &axum::response::Response, elapsed: std::time::Duration) {
+        let route = self
+            .record
+            .then(|| res.extensions().get::<MatchedPath>().cloned());
+        request_done(&self.method, &self.uri, route, res.status(), elapsed);
     }
+}
+
+/// With metrics on, every route's answer carries the route it matched (its template), for the
+/// edge, which sees the request before routing and the answer after, to label it with.
+pub(crate) async fn keep_route(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let mut res = next.run(req).await;
+    if let Some(route) = route {
+        res.extensions_mut().insert(route);
+    }
+    res
 }
 
 /// The request's log line and, when `route` is given (metrics on: the matched route, if any), its

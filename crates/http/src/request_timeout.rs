@@ -7,6 +7,7 @@
 //! cached `/users/me` answers at once and never touches the timer wheel; a login waits for its
 //! hash and is bounded like before. The deadline counts from the request's arrival either way.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -37,13 +38,13 @@ pub(crate) fn bounded<F>(inner: F, arrived: std::time::Instant, timeout: Duratio
     }
 }
 
-impl<F: Future<Output = Response>> Future for Bounded<F> {
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Bounded<F> {
     type Output = Response;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
         let this = self.project();
         if let Poll::Ready(res) = this.inner.poll(cx) {
-            return Poll::Ready(res);
+            return Poll::Ready(res.unwrap_or_else(|never| match never {}));
         }
         let deadline = *this.deadline;
         let timer = this
@@ -71,7 +72,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_answer_ready_at_once_makes_no_timer() {
         let mut fut = Box::pin(bounded(
-            async { StatusCode::OK.into_response() },
+            async { Ok(StatusCode::OK.into_response()) },
             arrived_now(),
             Duration::from_secs(1),
         ));
@@ -93,7 +94,7 @@ mod tests {
         let res = bounded(
             async {
                 tokio::time::sleep(Duration::from_secs(60)).await;
-                StatusCode::OK.into_response()
+                Ok(StatusCode::OK.into_response())
             },
             arrived_now(),
             Duration::from_secs(30),
@@ -114,7 +115,7 @@ mod tests {
         let res = bounded(
             async {
                 tokio::time::sleep(Duration::from_secs(29)).await;
-                StatusCode::CREATED.into_response()
+                Ok(StatusCode::CREATED.into_response())
             },
             arrived_now(),
             Duration::from_secs(30),
@@ -131,7 +132,7 @@ mod tests {
         let res = bounded(
             async {
                 tokio::time::sleep(Duration::from_secs(60)).await;
-                StatusCode::OK.into_response()
+                Ok(StatusCode::OK.into_response())
             },
             arrived,
             Duration::from_secs(30),
