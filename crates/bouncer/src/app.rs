@@ -189,6 +189,7 @@ impl Server {
         );
         let graceful = GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
+        // Replaced by each connection's own timer (`HeadTimer`, below).
         http.timer(TokioTimer::new())
             .header_read_timeout(Duration::from_secs(config.server.header_read_timeout_s))
             .max_buf_size(config.server.max_header_bytes);
@@ -228,7 +229,10 @@ impl Server {
             let stream = Box::pin(stream);
             // Watched from now: a drain waits for a handshake in progress too (bounded above).
             let watcher = graceful.watcher();
-            let http = http.clone();
+            let mut http = http.clone();
+            // One lazily moved timer for every request head of the connection, instead of a
+            // timer registered and cancelled per request (see `lazy_timer.rs`).
+            http.timer(crate::lazy_timer::HeadTimer::new());
             tokio::spawn(async move {
                 let served = match acceptor {
                     None => {

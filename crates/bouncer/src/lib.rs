@@ -8,6 +8,7 @@ pub mod cli_policy;
 pub mod config;
 pub mod conn_limit;
 pub mod fetch;
+mod lazy_timer;
 pub mod logging;
 pub mod metrics;
 mod stall;

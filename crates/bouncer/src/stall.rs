@@ -4,13 +4,10 @@
 //! bounds a handler, but nothing else bounds a socket that makes no progress).
 //!
 //! Written here rather than taken from `tokio-io-timeout`, which this replaces: that crate arms a
-//! timer whenever a read or write is pending and, when it completes, moves the timer to *now*.
-//! A timer moved earlier than the runtime's next wake-up makes tokio wake its I/O driver (a write
-//! to an eventfd) and then fires, waking the connection's task for nothing: under load, one
-//! extra syscall and one spurious poll of the connection every few requests. Here the timer is
-//! lazy: an operation that waits records since when; the one timer of the connection is only
-//! ever moved later, and when it fires for a wait that has ended (or for the other side's), it is
-//! re-armed for the wait being polled, at most once per `timeout`.
+//! timer whenever a read or write is pending and, when it completes, moves the timer to *now*,
+//! which under load woke the runtime's I/O driver (an eventfd write) and the connection's task
+//! for nothing every few requests. Here an operation that waits records since when, and the
+//! connection's one [`LazyTimer`] is only ever moved later.
 
 use std::io;
 use std::pin::Pin;
@@ -18,7 +15,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
+
+use crate::lazy_timer::LazyTimer;
 
 /// Which side of the connection an operation is on.
 #[derive(Clone, Copy)]
@@ -32,10 +31,7 @@ pin_project_lite::pin_project! {
     pub struct StallGuard<S> {
         #[pin]
         inner: S,
-        #[pin]
-        timer: Sleep,
-        // Whether `timer` is registered and has not fired since.
-        armed: bool,
+        timer: LazyTimer,
         timeout: Duration,
         // When the read (the write) now pending first returned `Pending`.
         reading_since: Option<Instant>,
@@ -47,8 +43,7 @@ impl<S> StallGuard<S> {
     pub fn new(inner: S, timeout: Duration) -> Self {
         StallGuard {
             inner,
-            timer: tokio::time::sleep_until(Instant::now() + timeout),
-            armed: false,
+            timer: LazyTimer::new(),
             timeout,
             reading_since: None,
             writing_since: None,
@@ -63,7 +58,7 @@ impl<S> StallGuard<S> {
         cx: &mut Context<'_>,
         poll: Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
-        let mut this = self.project();
+        let this = self.project();
         let since = match side {
             Side::Read => &mut *this.reading_since,
             Side::Write => &mut *this.writing_since,
@@ -73,23 +68,9 @@ impl<S> StallGuard<S> {
             return poll;
         }
         let due = *since.get_or_insert_with(Instant::now) + *this.timeout;
-        loop {
-            // Moved earlier only when the other side armed it for a later wait: rare.
-            if !*this.armed || this.timer.deadline() > due {
-                this.timer.as_mut().reset(due);
-                *this.armed = true;
-            }
-            if this.timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            *this.armed = false;
-            // tokio rounds a deadline up to its millisecond tick; the margin keeps a timer that
-            // fired within that tick from being re-armed for the same instant.
-            if Instant::now() + Duration::from_millis(1) >= due {
-                return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
-            }
-            // It fired for a wait that has ended since, or for the other side's: re-armed for
-            // this one. The other side re-arms it for itself when next polled.
+        match this.timer.poll_until(due, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
         }
     }
 }

@@ -124,3 +124,104 @@ async fn a_connection_that_makes_no_progress_is_cut_by_the_stall_guard() {
     );
     app.stop().await;
 }
+
+/// One answer read off a keep-alive connection: its status line (the body is `/healthz`'s short
+/// JSON, read by its `Content-Length`).
+async fn healthz_on(s: &mut TcpStream, addr: &str) -> String {
+    let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert!(n > 0, "closed before answering");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .expect("a content length");
+            if body.len() >= length {
+                return head.lines().next().unwrap().to_owned();
+            }
+        }
+    }
+}
+
+/// Slowloris: a request head sent a byte at a time (progress the stall guard accepts) is cut
+/// once `server.header_read_timeout_s` has passed since the server began waiting for it, while
+/// the server answers others; and on a keep-alive connection each head has the whole timeout from
+/// the previous answer (the connection's one timer, armed for an earlier head, fires early for a
+/// later one and must not cut it).
+#[tokio::test]
+async fn a_request_head_that_trickles_in_is_cut_after_the_header_read_timeout() {
+    let app = TestApp::spawn_with(Db::Sqlite, |c| {
+        c.server.header_read_timeout_s = 1;
+        c.server.request_timeout_s = 30;
+    })
+    .await
+    .unwrap();
+    let addr = app.url.trim_start_matches("http://").to_owned();
+
+    // Keep-alive: heads at 0 s, 0.6 s and 1.2 s, each well within 1 s of the answer before it.
+    let mut steady = TcpStream::connect(&addr).await.unwrap();
+    for pause in [0, 600, 600] {
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        assert_eq!(healthz_on(&mut steady, &addr).await, "HTTP/1.1 200 OK");
+    }
+
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    let started = Instant::now();
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Padding: {}\r\n\r\n",
+        "a".repeat(64)
+    );
+    let mut cut = false;
+    for byte in head.as_bytes() {
+        if slow.write_all(&[*byte]).await.is_err() {
+            cut = true;
+            break;
+        }
+        // Others are answered while it trickles.
+        if started.elapsed() < Duration::from_millis(500) {
+            assert_eq!(
+                healthz_from(Ipv4Addr::new(127, 0, 0, 1), &addr)
+                    .await
+                    .as_deref(),
+                Some("HTTP/1.1 200 OK")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut probe = [0u8; 256];
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(1), slow.read(&mut probe)).await {
+            assert!(
+                matches!(r, Ok(0) | Err(_)),
+                "closed without an answer, not answered: {:?}",
+                r.map(|n| String::from_utf8_lossy(&probe[..n]).into_owned())
+            );
+            cut = true;
+            break;
+        }
+    }
+    let after = started.elapsed();
+    assert!(cut, "a head trickling in for {after:?} was never cut");
+    assert!(
+        after >= Duration::from_millis(900) && after < Duration::from_secs(5),
+        "cut after {after:?}, not at the 1 s header-read timeout"
+    );
+    assert_eq!(
+        healthz_from(Ipv4Addr::new(127, 0, 0, 1), &addr)
+            .await
+            .as_deref(),
+        Some("HTTP/1.1 200 OK")
+    );
+    app.stop().await;
+}
