@@ -128,7 +128,7 @@ pub fn resolve(
 }
 
 /// Builds the [`RequestContext`] and puts it in the request's extensions (with the slot the
-/// credential pipeline names the caller in, see [`Entered`]), with the request id the edge middleware settled on;
+/// credential pipeline names the caller in, see [`Entered`]), with the request id the edge settled on;
 /// [`Leave::leave`] then audits a refusal.
 pub(crate) fn enter(
     st: &ContextState,
@@ -168,7 +168,7 @@ pub(crate) struct Entered {
     pub actor: ActorSlot,
 }
 
-/// The request's context as [`enter`] made it, if it went through the edge middleware.
+/// The request's context as [`enter`] made it, if it went through the edge (`edge.rs`).
 pub(crate) fn entered(extensions: &axum::http::Extensions) -> Option<&RequestContext> {
     extensions.get::<Entered>().map(|e| &e.ctx)
 }

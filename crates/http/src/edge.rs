@@ -17,6 +17,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -24,9 +26,11 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt as _;
+use tower::util::{Either, Oneshot};
 
 use axum::http::HeaderName;
 use tracing::Instrument;
+use tracing::instrument::Instrumented;
 
 use crate::context::ContextState;
 use crate::error::ApiError;
@@ -49,16 +53,25 @@ pub(crate) struct EdgeState {
     pub request_timeout: Duration,
 }
 
-/// The whole HTTP application: the edge around `inner` (the router with CORS and the body limit).
-/// One per server; [`App::connection`] makes each accepted connection's service.
+/// The whole HTTP application: the edge around the router (with CORS and the body limit). One
+/// per server; [`App::connection`] makes each accepted connection's service.
 #[derive(Clone)]
-pub struct App<S> {
+pub struct App<L, P> {
     edge: Arc<EdgeState>,
-    inner: S,
+    inner: Inner<L, P>,
 }
 
-impl<S> App<S> {
-    pub(crate) fn new(edge: EdgeState, inner: S) -> Self {
+/// The router as the edge calls it: `limited` with the body limit, for a request with a body;
+/// `plain`, the same router without it, for one without (most: a `GET` has nothing to limit, and
+/// the limit is an extension inserted into every request it sees).
+#[derive(Clone)]
+pub(crate) struct Inner<L, P> {
+    pub limited: L,
+    pub plain: P,
+}
+
+impl<L, P> App<L, P> {
+    pub(crate) fn new(edge: EdgeState, inner: Inner<L, P>) -> Self {
         App {
             edge: Arc::new(edge),
             inner,
@@ -66,9 +79,9 @@ impl<S> App<S> {
     }
 }
 
-impl<S: Clone> App<S> {
+impl<L: Clone, P: Clone> App<L, P> {
     /// The service of a connection from `peer`, over this server's own TLS or not.
-    pub fn connection(&self, peer: SocketAddr, over_tls: bool) -> Connection<S> {
+    pub fn connection(&self, peer: SocketAddr, over_tls: bool) -> Connection<L, P> {
         Connection {
             edge: self.edge.clone(),
             inner: self.inner.clone(),
@@ -80,27 +93,28 @@ impl<S: Clone> App<S> {
 
 /// One connection's service (see [`App::connection`]): what hyper calls for each request.
 #[derive(Clone)]
-pub struct Connection<S> {
+pub struct Connection<L, P> {
     edge: Arc<EdgeState>,
-    inner: S,
+    inner: Inner<L, P>,
     peer: SocketAddr,
     over_tls: bool,
 }
 
-impl<S, B> hyper::service::Service<axum::http::Request<B>> for Connection<S>
+impl<L, P, B> hyper::service::Service<axum::http::Request<B>> for Connection<L, P>
 where
-    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
+    L: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    L::Future: Send,
+    P: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    P::Future: Send,
     B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = Instrumented<Answering<Oneshot<Either<L, P>, Request>>>;
 
     /// What needs the request is done here, before anything is awaited; the future keeps only
-    /// the route's future and the little the answer needs (a smaller future is a smaller copy
-    /// into its box and between the states of the request).
+    /// the route's future and the little the answer needs, and is not boxed.
     fn call(&self, req: axum::http::Request<B>) -> Self::Future {
         let st = &*self.edge;
         let req = req.map(Body::new);
@@ -114,44 +128,77 @@ where
             method = %req.method(),
             path = req.uri().path(),
         );
-        let routed = span.in_scope(|| {
+        let answering = span.in_scope(|| {
             let arrived = Instant::now();
             // What the log line and the metrics need, copied only when either is on.
             let seen = observe::wanted(st.record).then(|| observe::Seen::of(&req, st.record));
             let answer = match refusal(&req, st.body_limit) {
-                Some(refused) => Answer::Refused(refused),
+                Some(refused) => Answer::Refused { res: Some(refused) },
                 None => {
+                    let has_body = !http_body::Body::is_end_stream(req.body());
                     let (req, expired) = body_timeout::deadline(req, st.body_read_timeout);
                     let peer = Some(self.peer.ip());
                     let (req, leave) =
                         context::enter(&st.context, req, id_text, peer, self.over_tls);
+                    let router = if has_body {
+                        Either::Left(self.inner.limited.clone())
+                    } else {
+                        Either::Right(self.inner.plain.clone())
+                    };
                     Answer::Routed {
                         answer: request_timeout::bounded(
-                            self.inner.clone().oneshot(req),
+                            router.oneshot(req),
                             arrived,
                             st.request_timeout,
                         ),
-                        leave,
+                        leave: Some(leave),
                         expired,
                     }
                 }
             };
-            Routed {
+            Answering {
                 answer,
-                arrived,
-                seen,
-                id,
-                over_tls: self.over_tls,
-                body_read_timeout: st.body_read_timeout,
+                finish: Some(Finish {
+                    arrived,
+                    seen,
+                    id,
+                    over_tls: self.over_tls,
+                    body_read_timeout: st.body_read_timeout,
+                }),
             }
         });
-        Box::pin(routed.answer().instrument(span))
+        answering.instrument(span)
     }
 }
 
-/// A request on its way: its answer to come and what the edge adds to it.
-struct Routed<F> {
-    answer: Answer<F>,
+pin_project_lite::pin_project! {
+    /// A request on its way: its answer to come, then what the edge adds to it.
+    pub struct Answering<F> {
+        #[pin]
+        answer: Answer<F>,
+        finish: Option<Finish>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer to come: refused before routing, or the route's (within the request's
+    /// deadline; then the refusal audit and the body's deadline apply).
+    #[project = AnswerProj]
+    enum Answer<F> {
+        Refused {
+            res: Option<Response>,
+        },
+        Routed {
+            #[pin]
+            answer: request_timeout::Bounded<F>,
+            leave: Option<context::Leave>,
+            expired: Option<Arc<AtomicBool>>,
+        },
+    }
+}
+
+/// What the edge adds to the answer.
+struct Finish {
     arrived: Instant,
     seen: Option<observe::Seen>,
     id: HeaderValue,
@@ -159,32 +206,28 @@ struct Routed<F> {
     body_read_timeout: Duration,
 }
 
-/// The answer to come: refused before routing, or the route's (within the request's deadline,
-/// the refusal audit and the body's deadline to apply).
-enum Answer<F> {
-    Refused(Response),
-    Routed {
-        answer: request_timeout::Bounded<F>,
-        leave: context::Leave,
-        expired: Option<Arc<std::sync::atomic::AtomicBool>>,
-    },
-}
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Answering<F> {
+    type Output = Result<Response, Infallible>;
 
-impl<F: Future<Output = Result<Response, Infallible>>> Routed<F> {
-    /// The answer, with the request id, the security headers, its log line and metrics.
-    async fn answer(self) -> Result<Response, Infallible> {
-        let mut res = match self.answer {
-            Answer::Refused(res) => res,
-            Answer::Routed {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        const DONE: &str = "the edge's future was polled after it completed";
+        let this = self.project();
+        let finish = this.finish;
+        let res = match this.answer.project() {
+            AnswerProj::Refused { res } => res.take().expect(DONE),
+            AnswerProj::Routed {
                 answer,
                 leave,
                 expired,
             } => {
-                let res = answer.await;
-                leave.leave(&res);
-                if expired.is_some_and(|e| e.load(std::sync::atomic::Ordering::Relaxed)) {
+                let res = ready!(answer.poll(cx));
+                if let Some(leave) = leave.take() {
+                    leave.leave(&res);
+                }
+                if expired.as_ref().is_some_and(|e| e.load(Ordering::Relaxed)) {
+                    let timeout = finish.as_ref().map_or(0, |f| f.body_read_timeout.as_secs());
                     tracing::info!(
-                        timeout_s = self.body_read_timeout.as_secs(),
+                        timeout_s = timeout,
                         "the request body did not arrive in time"
                     );
                     body_timeout::timed_out()
@@ -193,6 +236,13 @@ impl<F: Future<Output = Result<Response, Infallible>>> Routed<F> {
                 }
             }
         };
+        Poll::Ready(Ok(finish.take().expect(DONE).apply(res)))
+    }
+}
+
+impl Finish {
+    /// The answer, with the request id, the security headers, its log line and metrics.
+    fn apply(self, mut res: Response) -> Response {
         let headers = res.headers_mut();
         headers.reserve(HEADERS_ADDED);
         if !headers.contains_key(X_REQUEST_ID) {
@@ -202,7 +252,7 @@ impl<F: Future<Output = Result<Response, Infallible>>> Routed<F> {
         if let Some(seen) = self.seen {
             seen.done(&res, self.arrived.elapsed());
         }
-        Ok(res)
+        res
     }
 }
 

@@ -174,20 +174,7 @@ pub fn openapi(opts: &spec::SpecOptions) -> serde_json::Value {
 
 /// The whole application: the edge (`edge.rs`) around the router, with CORS and the body limit.
 /// The server makes each connection's service from it with [`App::connection`].
-pub fn app(
-    bouncer: Arc<Bouncer>,
-    opts: HttpOptions,
-) -> App<
-    impl tower::Service<
-        axum::extract::Request,
-        Response = axum::response::Response,
-        Error = std::convert::Infallible,
-        Future: Send,
-    > + Clone
-    + Send
-    + Sync
-    + 'static,
-> {
+pub fn app(bouncer: Arc<Bouncer>, opts: HttpOptions) -> App<impl Inner, impl Inner> {
     let spec_options = spec::SpecOptions {
         metrics: opts.metrics.scrape.is_some(),
         ..spec::SpecOptions::from_settings(&bouncer.settings.auth)
@@ -235,12 +222,44 @@ pub fn app(
     };
     // Around the router, not layered onto each route: axum would box and clone the layers with
     // the route on every request. CORS is inside the edge, so its answers get the request id and
-    // the security headers and are logged and counted too.
-    let inner = tower::ServiceBuilder::new()
-        .option_layer(opts.cors.as_ref().map(CorsOptions::layer))
+    // the security headers and are logged and counted too. The body limit only where there is a
+    // body (see `edge::Inner`).
+    let cors = opts.cors.as_ref().map(CorsOptions::layer);
+    let limited = tower::ServiceBuilder::new()
+        .option_layer(cors.clone())
         .layer(DefaultBodyLimit::max(opts.body_limit))
+        .service(router.clone());
+    let plain = tower::ServiceBuilder::new()
+        .option_layer(cors)
         .service(router);
-    App::new(edge, inner)
+    App::new(edge, edge::Inner { limited, plain })
+}
+
+/// What the edge calls: the router, with CORS and (for a request with a body) the body limit.
+pub trait Inner:
+    tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Inner for S where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
 }
 
 /// The content security policy `/docs` runs under: its own scripts and styles only (Swagger UI's

@@ -1,4 +1,4 @@
-//! What every request leaves behind, written by the edge middleware inside the request's trace
+//! What every request leaves behind, written by the edge (`edge.rs`) inside the request's trace
 //! span (so inside its request id): its log line at `info` (target `bouncer::request`: method, path, status,
 //! latency) and, with metrics on, its counters. The route label is the matched route's template
 //! (`/users/{id}`), never the raw path, and `unmatched` for everything else, so the series stay

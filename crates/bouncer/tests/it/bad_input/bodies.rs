@@ -121,3 +121,51 @@ async fn a_duplicated_json_key_is_refused() {
     assert_only_admin(&app).await;
     app.stop().await;
 }
+
+/// `body` posted to `/auth/register` over a raw connection in chunks (no declared length, so the
+/// edge cannot refuse it up front): the status line and the answer.
+async fn register_chunked(app: &TestApp, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut out = format!(
+        "POST /auth/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in body.as_bytes().chunks(8192) {
+        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    // The server may answer and close before it has read the rest: not an error here.
+    let _ = s.write_all(&out).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        s.read_to_end(&mut answer),
+    )
+    .await
+    .expect("answered");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A body without a declared length (chunked) is held to the same limit as it arrives: over
+/// 64 KiB it is 413, and under it the request is served like any other.
+#[tokio::test]
+async fn a_chunked_body_is_held_to_the_limit_as_it_arrives() {
+    let app = TestApp::spawn().await;
+    let big = with(
+        good_registration(),
+        "full_name",
+        json!("x".repeat(70 * 1024)),
+    );
+    let answer = register_chunked(&app, &big.to_string()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+    assert_only_admin(&app).await;
+    let answer = register_chunked(&app, &good_registration().to_string()).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    app.stop().await;
+}
