@@ -117,6 +117,10 @@ fn accept_outside_issuers(
     Ok(())
 }
 
+/// How much longer than `server.request_timeout_s` a connection may make no progress before the
+/// stall guard cuts it (see `Server::serve`).
+pub const STALL_GRACE: Duration = Duration::from_secs(5);
+
 /// A server that is listening.
 pub struct Server {
     pub addr: SocketAddr,
@@ -198,8 +202,10 @@ impl Server {
         // A TLS handshake must be done within the time allowed for a request head.
         let handshake = Duration::from_secs(config.server.header_read_timeout_s);
         // A client that stops reading (or sending) mid-exchange is cut off after this long, so it
-        // cannot hold a connection slot forever.
-        let stall = Duration::from_secs(config.server.request_timeout_s);
+        // cannot hold a connection slot forever. Longer than the request timeout: while a route
+        // works (up to that timeout) the client rightly sends nothing, and the 408 that ends a
+        // route past it must still be written, not lose a race with this cut.
+        let stall = Duration::from_secs(config.server.request_timeout_s) + STALL_GRACE;
         let refused = std::sync::atomic::AtomicU64::new(0);
         let serve_conn = |stream: tokio::net::TcpStream, peer: SocketAddr| {
             let Ok(permit) = limit.clone().try_acquire_owned() else {

@@ -97,8 +97,8 @@ async fn an_oversize_request_head_is_431() {
     app.stop().await;
 }
 
-/// A connection that makes no progress is cut after `server.request_timeout_s` by the stall guard
-/// around the socket, even where hyper's own wait for a request head is longer; and the server
+/// A connection that makes no progress is cut after `server.request_timeout_s` (plus the stall
+/// grace, 5 s) by the stall guard around the socket, even where hyper's own wait for a request head is longer; and the server
 /// goes on answering others.
 #[tokio::test]
 async fn a_connection_that_makes_no_progress_is_cut_by_the_stall_guard() {
@@ -223,5 +223,41 @@ async fn a_request_head_that_trickles_in_is_cut_after_the_header_read_timeout() 
             .as_deref(),
         Some("HTTP/1.1 200 OK")
     );
+    app.stop().await;
+}
+
+/// A route that has not answered within `server.request_timeout_s` gets 408 with no body, at the
+/// timeout counted from the request's arrival, while the server answers others. Here the slow
+/// route is a password grant whose hash is made to take seconds.
+#[tokio::test]
+async fn a_route_slower_than_the_request_timeout_gets_408() {
+    let app = TestApp::spawn_with(Db::Sqlite, |c| {
+        c.server.request_timeout_s = 1;
+        c.passwords.argon2_iterations = 4000;
+    })
+    .await
+    .unwrap();
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let form = [
+        ("grant_type", "password"),
+        ("username", crate::support::ADMIN),
+        ("password", crate::support::ADMIN_PASSWORD),
+    ];
+    let slow = app.client.post(app.at("/oauth2/token")).form(&form).send();
+    let started = Instant::now();
+    let others = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        healthz_from(Ipv4Addr::new(127, 0, 0, 1), &addr).await
+    };
+    let (slow, other) = tokio::join!(slow, others);
+    let waited = started.elapsed();
+    let slow = slow.unwrap();
+    assert_eq!(slow.status(), 408);
+    assert!(slow.bytes().await.unwrap().is_empty(), "408 with no body");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "answered after {waited:?}, not at the 1 s request timeout"
+    );
+    assert_eq!(other.as_deref(), Some("HTTP/1.1 200 OK"));
     app.stop().await;
 }
