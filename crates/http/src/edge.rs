@@ -100,12 +100,28 @@ pub struct Connection<L, P> {
     over_tls: bool,
 }
 
-impl<L, P, B> hyper::service::Service<axum::http::Request<B>> for Connection<L, P>
+/// What the edge calls: the router, with CORS and (for a request with a body) the body limit.
+pub trait RouterService:
+    tower::Service<Request, Response = Response, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> RouterService for S where
+    S: tower::Service<Request, Response = Response, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+impl<L: RouterService, P: RouterService, B> hyper::service::Service<axum::http::Request<B>>
+    for Connection<L, P>
 where
-    L: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    L::Future: Send,
-    P: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    P::Future: Send,
     B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {

@@ -23,7 +23,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use crate::edge::{App, Connection};
+pub use crate::edge::{App, Connection, RouterService};
 use crate::error::ApiError;
 pub use crate::observe::{MetricsOptions, Scrape};
 
@@ -174,7 +174,10 @@ pub fn openapi(opts: &spec::SpecOptions) -> serde_json::Value {
 
 /// The whole application: the edge (`edge.rs`) around the router, with CORS and the body limit.
 /// The server makes each connection's service from it with [`App::connection`].
-pub fn app(bouncer: Arc<Bouncer>, opts: HttpOptions) -> App<impl Inner, impl Inner> {
+pub fn app(
+    bouncer: Arc<Bouncer>,
+    opts: HttpOptions,
+) -> App<impl RouterService, impl RouterService> {
     let spec_options = spec::SpecOptions {
         metrics: opts.metrics.scrape.is_some(),
         ..spec::SpecOptions::from_settings(&bouncer.settings.auth)
@@ -233,33 +236,6 @@ pub fn app(bouncer: Arc<Bouncer>, opts: HttpOptions) -> App<impl Inner, impl Inn
         .option_layer(cors)
         .service(router);
     App::new(edge, edge::Inner { limited, plain })
-}
-
-/// What the edge calls: the router, with CORS and (for a request with a body) the body limit.
-pub trait Inner:
-    tower::Service<
-        axum::extract::Request,
-        Response = axum::response::Response,
-        Error = std::convert::Infallible,
-        Future: Send,
-    > + Clone
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<S> Inner for S where
-    S: tower::Service<
-            axum::extract::Request,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-            Future: Send,
-        > + Clone
-        + Send
-        + Sync
-        + 'static
-{
 }
 
 /// The content security policy `/docs` runs under: its own scripts and styles only (Swagger UI's

@@ -8,6 +8,11 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use crate::support::{Db, TestApp};
 
+/// The server's `host:port`, for raw connections.
+fn host_port(app: &TestApp) -> String {
+    app.url.trim_start_matches("http://").to_owned()
+}
+
 async fn connect_from(local: Ipv4Addr, addr: &str) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind((IpAddr::V4(local), 0).into()).unwrap();
@@ -34,7 +39,7 @@ async fn one_address_cannot_hold_every_connection() {
     let app = TestApp::spawn_with(Db::Sqlite, |c| c.server.max_connections_per_ip = 3)
         .await
         .unwrap();
-    let addr = app.url.trim_start_matches("http://").to_owned();
+    let addr = host_port(&app);
     let here = Ipv4Addr::new(127, 0, 0, 1);
     let mut idle = Vec::new();
     for _ in 0..3 {
@@ -73,7 +78,7 @@ async fn one_address_cannot_hold_every_connection() {
 #[tokio::test]
 async fn an_oversize_request_head_is_431() {
     let app = TestApp::spawn().await;
-    let addr = app.url.trim_start_matches("http://").to_owned();
+    let addr = host_port(&app);
     let mut s = TcpStream::connect(&addr).await.unwrap();
     let big = "a".repeat(20_000);
     let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Big: {big}\r\n\r\n");
@@ -98,8 +103,8 @@ async fn an_oversize_request_head_is_431() {
 }
 
 /// A connection that makes no progress is cut after `server.request_timeout_s` (plus the stall
-/// grace, 5 s) by the stall guard around the socket, even where hyper's own wait for a request head is longer; and the server
-/// goes on answering others.
+/// grace, 5 s) by the stall guard around the socket, even where hyper's own wait for a request
+/// head is longer; and the server goes on answering others.
 #[tokio::test]
 async fn a_connection_that_makes_no_progress_is_cut_by_the_stall_guard() {
     let app = TestApp::spawn_with(Db::Sqlite, |c| {
@@ -108,7 +113,7 @@ async fn a_connection_that_makes_no_progress_is_cut_by_the_stall_guard() {
     })
     .await
     .unwrap();
-    let addr = app.url.trim_start_matches("http://").to_owned();
+    let addr = host_port(&app);
     let mut silent = TcpStream::connect(&addr).await.unwrap();
     let mut out = [0u8; 256];
     let n = tokio::time::timeout(Duration::from_secs(60), silent.read(&mut out))
@@ -169,7 +174,7 @@ async fn a_request_head_that_trickles_in_is_cut_after_the_header_read_timeout() 
     })
     .await
     .unwrap();
-    let addr = app.url.trim_start_matches("http://").to_owned();
+    let addr = host_port(&app);
 
     // Keep-alive: heads at 0 s, 0.6 s and 1.2 s, each well within 1 s of the answer before it.
     let mut steady = TcpStream::connect(&addr).await.unwrap();
@@ -237,7 +242,7 @@ async fn a_route_slower_than_the_request_timeout_gets_408() {
     })
     .await
     .unwrap();
-    let addr = app.url.trim_start_matches("http://").to_owned();
+    let addr = host_port(&app);
     let form = [
         ("grant_type", "password"),
         ("username", crate::support::ADMIN),
