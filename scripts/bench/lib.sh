@@ -13,14 +13,15 @@ wait_up() {
 }
 
 # bouncer_up BINARY PORT PASSWORD [WRAPPER...]: `BINARY serve` on 127.0.0.1:PORT with a fresh
-# SQLite database in $tmp, admin/PASSWORD as first admin and RUST_LOG=warn, run under WRAPPER
+# SQLite database in $tmp, admin/PASSWORD as first admin, logging at the default level (a line a
+# request, as the defaults deploy it; export RUST_LOG to change it), run under WRAPPER
 # (taskset, valgrind...); sets SERVER to its pid and waits until it answers (60 s at most: under
 # valgrind a start takes seconds).
 bouncer_up() {
   local bin=$1 port=$2 password=$3
   shift 3
   BOUNCER_LISTEN=127.0.0.1:$port BOUNCER_DATABASE_URL="sqlite://$tmp/$port.db" \
-    BOUNCER_ADMIN_USERNAME=admin BOUNCER_ADMIN_PASSWORD="$password" RUST_LOG=warn \
+    BOUNCER_ADMIN_USERNAME=admin BOUNCER_ADMIN_PASSWORD="$password" \
     "$@" "$bin" serve 2>"$tmp/$port.log" >/dev/null &
   SERVER=$!
   pids+=("$SERVER")

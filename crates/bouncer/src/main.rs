@@ -76,9 +76,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if matches!(cli.command, Command::Serve | Command::Migrate) {
-        bouncer::logging::init(&config);
-    }
+    // Held to the end: dropping it writes out the lines still queued.
+    let _log = matches!(cli.command, Command::Serve | Command::Migrate)
+        .then(|| bouncer::logging::init(&config));
     if matches!(cli.command, Command::Serve) {
         trim_allocator_periodically();
     }

@@ -11,6 +11,7 @@ use std::fmt;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber, span};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
@@ -20,7 +21,20 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::Config;
 
-pub fn init(config: &Config) {
+mod line;
+
+/// Keeps the log writer's thread running; dropping it (at the end of `main`) writes out every
+/// line still queued.
+#[must_use = "dropping the guard stops the log writer"]
+pub struct Guard {
+    _writer: WorkerGuard,
+}
+
+/// Lines waiting for the writer's thread at most; past that, a thread that logs waits for room
+/// (lines are never dropped: audit lines travel this way too).
+const QUEUED_LINES: usize = 64 * 1024;
+
+pub fn init(config: &Config) -> Guard {
     let mut filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
     if config.audit.json_log {
@@ -31,10 +45,20 @@ pub fn init(config: &Config) {
     }
     // Colour only for a person at a terminal: a redirected log holds no escape codes.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Lines are formatted where they are logged and written by one thread, in batches (one
+    // write(2) for all the lines queued since its last): a request no longer waits for stderr.
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(QUEUED_LINES)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // Already initialized (tests): keep the first.
     if config.log.format == "json" {
         // The one span is the request's: `span` names it (method, path, id); a list of the
@@ -50,8 +74,12 @@ pub fn init(config: &Config) {
             .with(KeepRequestId)
             .try_init();
     } else {
-        let _ = builder.try_init();
+        let _ = builder
+            .fmt_fields(line::Fields)
+            .event_format(line::Line { ansi: colour })
+            .try_init();
     }
+    Guard { _writer: guard }
 }
 
 /// The request id of a `request` span (`bouncer_http`'s trace layer), kept in its extensions.
