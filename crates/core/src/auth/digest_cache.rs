@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
-use super::FastHash;
+use super::expiring::{Expiring, Life};
 use uuid::Uuid;
 
 use crate::error::{AuthFailure, Error, Result};
@@ -31,7 +31,7 @@ impl Counted for crate::model::Session {
 }
 
 pub(crate) struct DigestCache<T: Counted> {
-    found: Cache<String, Arc<T>, FastHash>,
+    found: Expiring<String, Arc<T>>,
     unknown: Cache<String, ()>,
     /// The digest each cached record was found under, by the record's id.
     digests: Cache<Uuid, String>,
@@ -46,10 +46,7 @@ impl<T: Counted> DigestCache<T> {
     /// `id_of` names a record's id, as the change feed reports it.
     pub(crate) fn new(max_age: Duration, id_of: fn(&T) -> Uuid) -> Self {
         DigestCache {
-            found: Cache::builder()
-                .max_capacity(100_000)
-                .expire_after(super::refill::Jittered(max_age))
-                .build_with_hasher(FastHash::default()),
+            found: Expiring::new(100_000, Life::Jittered(max_age)),
             digests: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(max_age)

@@ -17,12 +17,14 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 mod digest_cache;
+mod expiring;
 mod feed;
 mod keys_sessions;
 mod outside;
 mod password_check;
 mod refill;
 
+use self::expiring::{Expiring, Life};
 use crate::clock::{Clock, Millis};
 use crate::context::RequestContext;
 use crate::error::{AuthFailure, Error, Result};
@@ -144,7 +146,7 @@ pub struct Authenticator {
     /// per [`KID_RELOAD_EVERY`], so junk `kid`s cannot turn into database load.
     last_kid_reload: AtomicI64,
     settings: AuthSettings,
-    users: Cache<Uuid, Arc<UserState>, FastHash>,
+    users: Expiring<Uuid, Arc<UserState>>,
     /// One store read per missing user at a time (concurrent misses wait for it).
     user_loads: refill::Loads,
     roles: RwLock<Arc<HashMap<String, PermissionSet>>>,
@@ -161,10 +163,10 @@ pub struct Authenticator {
     pub policies_stale: std::sync::atomic::AtomicBool,
     revoked: RwLock<Revoked>,
     /// Keyed by the token itself: a hit is an exact match, so no token can collide with another.
-    verified_tokens: Cache<String, Arc<VerifiedToken>, FastHash>,
+    verified_tokens: Expiring<String, Arc<VerifiedToken>>,
     /// Outside issuers (`[[issuers]]`), set once by the binary, and their verified tokens.
     issuers: std::sync::OnceLock<Arc<crate::issuers::Issuers>>,
-    outside_tokens: Cache<String, Arc<crate::issuers::OutsideToken>, FastHash>,
+    outside_tokens: Expiring<String, Arc<crate::issuers::OutsideToken>>,
     basic: Cache<[u8; 32], (Uuid, Millis)>,
     /// Digests of opaque tokens the store does not know, for a short while.
     unknown_opaque: Cache<String, ()>,
@@ -187,7 +189,7 @@ pub struct Authenticator {
 
 /// The hasher of the caches looked up on every request: foldhash, seeded per process, instead of
 /// SipHash (which over a ~500-byte bearer token cost 5% of a `/users/me`). Keys are tokens this
-/// server verified, digests and ids, not strings a client picks freely; moka bounds every cache.
+/// server verified, digests and ids, not strings a client picks freely; every cache is bounded.
 pub(crate) type FastHash = foldhash::quality::RandomState;
 
 /// An unknown `kid` reloads the keys at most this often (ms).
@@ -213,10 +215,7 @@ impl Authenticator {
             // user's cached state still dies within that bound (the cache fails closed).
             // Each at a random point of the last quarter, so what one burst cached does not all
             // expire (and miss) at once.
-            users: Cache::builder()
-                .max_capacity(50_000)
-                .expire_after(refill::Jittered(settings.cache_max_age))
-                .build_with_hasher(FastHash::default()),
+            users: Expiring::new(50_000, Life::Jittered(settings.cache_max_age)),
             user_loads: refill::Loads::new(),
             roles: RwLock::new(Arc::default()),
             clients: RwLock::new(Arc::default()),
@@ -226,17 +225,19 @@ impl Authenticator {
             policies_stale: std::sync::atomic::AtomicBool::new(false),
             revoked: RwLock::default(),
             // Weighed in bytes: at most ~8 MiB of tokens, whatever their length.
-            verified_tokens: Cache::builder()
-                .max_capacity(8 * 1024 * 1024)
-                .weigher(|token: &String, _| u32::try_from(token.len() + 64).unwrap_or(u32::MAX))
-                .time_to_live(token_life)
-                .build_with_hasher(FastHash::default()),
+            verified_tokens: Expiring::weighed(
+                8 * 1024 * 1024 / 600,
+                8 * 1024 * 1024,
+                |token: &String| token.len() as u64 + 64,
+                Life::Fixed(token_life),
+            ),
             issuers: std::sync::OnceLock::new(),
-            outside_tokens: Cache::builder()
-                .max_capacity(8 * 1024 * 1024)
-                .weigher(|token: &String, _| u32::try_from(token.len() + 256).unwrap_or(u32::MAX))
-                .time_to_live(token_life)
-                .build_with_hasher(FastHash::default()),
+            outside_tokens: Expiring::weighed(
+                8 * 1024 * 1024 / 800,
+                8 * 1024 * 1024,
+                |token: &String| token.len() as u64 + 256,
+                Life::Fixed(token_life),
+            ),
             basic: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(settings.basic_cache_ttl)

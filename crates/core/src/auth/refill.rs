@@ -16,7 +16,7 @@ use tokio::sync::{Mutex, MutexGuard};
 pub(crate) struct Jittered(pub Duration);
 
 impl Jittered {
-    fn pick(&self) -> Duration {
+    pub(crate) fn pick(&self) -> Duration {
         let quarter = u64::try_from(self.0.as_millis() / 4).unwrap_or(u64::MAX);
         let off = if quarter == 0 {
             0
