@@ -117,6 +117,13 @@ impl Visit for Visitor<'_> {
         }
     }
 
+    /// The shortest text that reads back as `value`, as `{:?}` writes it (`0.117`, `3.0`, `1e-7`).
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.name(field) {
+            self.text(ryu::Buffer::new().format(value));
+        }
+    }
+
     fn record_bool(&mut self, field: &Field, value: bool) {
         if self.name(field) {
             self.text(if value { "true" } else { "false" });
@@ -262,6 +269,14 @@ mod tests {
                     latency_ms = 0.117,
                     "request"
                 );
+                tracing::info!(
+                    whole = 3.0,
+                    tiny = 1e-7,
+                    huge = 1e16,
+                    small = 0.0001,
+                    nan = f64::NAN,
+                    "floats"
+                );
                 tracing::warn!(
                     user = "line\nbreak \"quoted\"",
                     ok = true,
@@ -312,7 +327,7 @@ mod tests {
             .event_format(Line { ansi: false })
             .finish();
         let (expected, got) = (lines(default), lines(lean));
-        assert_eq!(got.len(), 3, "{got:#?}");
+        assert_eq!(got.len(), 4, "{got:#?}");
         assert_eq!(got, expected);
         assert_eq!(
             got[0],
@@ -320,9 +335,14 @@ mod tests {
              request method=GET path=\"/users/me\" status=200 latency_ms=0.117"
         );
         assert!(
-            got[1].contains(r#"user="line\nbreak \"quoted\"""#),
+            got[1].ends_with("floats whole=3.0 tiny=1e-7 huge=1e16 small=0.0001 nan=NaN"),
             "{}",
             got[1]
+        );
+        assert!(
+            got[2].contains(r#"user="line\nbreak \"quoted\"""#),
+            "{}",
+            got[2]
         );
     }
 }
